@@ -1,0 +1,68 @@
+"""Batched generation with transformers on the CPU (the models layer's backend).
+
+distilabel's TransformersLLM generates one instruction at a time; batching with left padding is
+what makes a small model usable on a CPU (18 vs 11 new tokens/s for SmolLM2 at batch 8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+Message = dict[str, str]
+
+
+def chat_input_ids(tokenizer: Any, conversation: Sequence[Message]) -> list[int]:
+    """Token ids of a conversation with the generation prompt appended."""
+    ids = tokenizer.apply_chat_template(list(conversation), add_generation_prompt=True, tokenize=True)
+    if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def generate_batch(
+    model: Any,
+    tokenizer: Any,
+    conversations: Sequence[Sequence[Message]],
+    *,
+    max_new_tokens: int = 64,
+    temperature: float = 0.7,
+    top_p: float = 1.0,
+    num_return_sequences: int = 1,
+    batch_size: int = 8,
+    seed: int | None = None,
+) -> list[list[str]]:
+    """For each conversation, ``num_return_sequences`` answers (plain text, special tokens removed)."""
+    import torch
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    encoded = [chat_input_ids(tokenizer, conv) for conv in conversations]
+    # Sort by length so each batch pads little; results go back in input order.
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    results: list[list[str]] = [[] for _ in encoded]
+    do_sample = temperature > 0
+    pad_id = tokenizer.pad_token_id
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        longest = max(len(encoded[i]) for i in idx)
+        input_ids = torch.full((len(idx), longest), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(idx), longest), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids = encoded[i]
+            input_ids[row, longest - len(ids) :] = torch.tensor(ids)
+            attention[row, longest - len(ids) :] = 1
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample,
+                                  "num_return_sequences": num_return_sequences,
+                                  "pad_token_id": pad_id}
+        if do_sample:
+            kwargs.update(temperature=temperature, top_p=top_p)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            out = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        texts = tokenizer.batch_decode(out[:, longest:], skip_special_tokens=True)
+        for row, i in enumerate(idx):
+            chunk = texts[row * num_return_sequences : (row + 1) * num_return_sequences]
+            results[i] = [t.strip() for t in chunk]
+    return results

@@ -1,0 +1,198 @@
+"""The dataset folder (DESIGN.md): layout, build record, versions, atomic writes, reading refs.
+
+    <name>/README.md  data/train-00000-of-00001.parquet  selfpref.json  pipeline.yaml  plots/*.png
+
+A write goes into a temporary sibling folder that is renamed into place only when complete, so an
+exception or a kill never leaves a folder that looks whole, and an existing folder is replaced
+only by a finished one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from selfpref import SelfprefError, __version__
+from selfpref.schema import validate
+
+DATA_FILE = "data/train-00000-of-00001.parquet"
+RECORD_FILE = "selfpref.json"
+_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+
+
+@dataclasses.dataclass
+class BuildRecord:
+    """What made a dataset: written as ``selfpref.json`` beside the data."""
+
+    name: str
+    method: str
+    version: str = "0.1.0"
+    fingerprint: str = ""
+    created_at: str = ""
+    selfpref_version: str = __version__
+    models: dict[str, str] = dataclasses.field(default_factory=dict)
+    parameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    seed: int | None = None
+    parent: dict[str, str] | None = None
+    funnel: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    command: str | None = None
+    stats: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BuildRecord:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    match = _SEMVER.match(version.strip())
+    if not match:
+        raise SelfprefError(f"version {version!r} is not semver: use MAJOR.MINOR.PATCH, e.g. 0.2.0")
+    return tuple(int(x) for x in match.groups())  # type: ignore[return-value]
+
+
+def bump_minor(version: str) -> str:
+    major, minor, _ = parse_version(version)
+    return f"{major}.{minor + 1}.0"
+
+
+def derived_record(parent: BuildRecord, parent_id: str, **changes: Any) -> BuildRecord:
+    """A record for a dataset made from ``parent`` (filtered, merged): minor bump, parent named."""
+    record = BuildRecord.from_dict(parent.to_dict())
+    record.version = bump_minor(parent.version)
+    record.parent = {"id": parent_id, "version": parent.version,
+                     "fingerprint": parent.fingerprint}
+    record.funnel = list(parent.funnel)
+    for key, value in changes.items():
+        setattr(record, key, value)
+    return record
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+CardWriter = Callable[[pl.DataFrame, BuildRecord, Path], None]
+
+
+def write_dataset(dataset: Any, folder: str | os.PathLike, record: BuildRecord, *,
+                  extra_files: dict[str, str | bytes] | None = None,
+                  card: CardWriter | None = None) -> BuildRecord:
+    """Validate and write a dataset folder atomically; returns the record as written.
+
+    ``card(df, record, tmp_folder)`` writes README.md and plots into the unfinished folder, after
+    the data and the record exist; the default writes a short card with the Hub's YAML header.
+    """
+    import pyarrow.parquet as pq
+
+    df = validate(dataset)
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        (tmp / "data").mkdir()
+        pq.write_table(df.to_arrow(), tmp / DATA_FILE, compression="zstd")
+        record = BuildRecord.from_dict(record.to_dict())
+        record.fingerprint = hashlib.sha256((tmp / DATA_FILE).read_bytes()).hexdigest()
+        record.created_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        record.selfpref_version = __version__
+        (tmp / RECORD_FILE).write_text(json.dumps(record.to_dict(), indent=2, default=str) + "\n")
+        for rel, content in (extra_files or {}).items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        (card or write_minimal_card)(df, record, tmp)
+        _fsync_tree(tmp)
+        _replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return record
+
+
+def _replace(tmp: Path, folder: Path) -> None:
+    """Rename ``tmp`` onto ``folder``; an existing folder is moved aside first and removed after."""
+    old = None
+    if folder.exists():
+        old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+        os.rename(folder, old)
+    try:
+        os.rename(tmp, folder)
+    except BaseException:
+        if old is not None:
+            os.rename(old, folder)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_minimal_card(df: pl.DataFrame, record: BuildRecord, folder: Path) -> None:
+    """A short card (YAML header the Hub accepts + provenance) when no richer card is asked for."""
+    header = (
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
+        f"    path: {DATA_FILE}\nlicense: other\ntags:\n- synthetic\n- preference\n- selfpref\n"
+        f"- {record.method}\n---\n"
+    )
+    body = (f"# {record.name}\n\nA preference dataset written by selfpref {__version__} "
+            f"(method `{record.method}`, version {record.version}, {df.height} rows).\n")
+    (folder / "README.md").write_text(header + "\n" + body)
+
+
+def is_dataset_folder(path: Path) -> bool:
+    return (path / RECORD_FILE).is_file() and (path / DATA_FILE).is_file()
+
+
+def read_folder(folder: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SelfprefError(f"{folder} is not a folder: pass a dataset folder, a Hub id or id@version")
+    if not (folder / RECORD_FILE).is_file():
+        raise SelfprefError(f"{folder} has no {RECORD_FILE}: it was not written by selfpref; "
+                            f"run `selfpref import {folder} --output NEW_FOLDER` first")
+    files = sorted((folder / "data").glob("*.parquet"))
+    if not files:
+        raise SelfprefError(f"{folder}/data has no parquet file: the folder is incomplete, rebuild it")
+    try:
+        record = BuildRecord.from_dict(json.loads((folder / RECORD_FILE).read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise SelfprefError(f"{folder}/{RECORD_FILE} is not a valid build record ({exc})") from None
+    df = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    return df, record
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``org/name@v1.2.0`` -> (``org/name``, ``v1.2.0``); a ref without ``@`` has no revision."""
+    if "@" in ref:
+        repo, revision = ref.rsplit("@", 1)
+        return repo, revision or None
+    return ref, None
+
+
+def read_dataset(ref: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
+    """Rows and build record from a local folder, a Hub id, or ``id@revision``."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        return read_folder(path)
+    repo, revision = split_ref(str(ref))
+    if repo.count("/") != 1 or str(ref).startswith((".", "/", "~")):
+        raise SelfprefError(f"{ref}: no such folder, and not a Hub id (org/name[@version])")
+    from selfpref.hub import download_dataset
+
+    return read_folder(download_dataset(repo, revision))
+

@@ -1,0 +1,78 @@
+import hashlib
+import json
+
+import polars as pl
+import pytest
+
+from selfpref import SelfprefError
+from selfpref.schema import SchemaError
+from selfpref.store import (DATA_FILE, BuildRecord, bump_minor, derived_record, read_dataset,
+                            split_ref, write_dataset)
+
+
+def _record(**kw):
+    return BuildRecord(name="demo", method="sao", models={"generator": "tiny"},
+                       parameters={"temperature": 0.6}, seed=7, **kw)
+
+
+def test_round_trip(tmp_path, rows):
+    out = tmp_path / "demo"
+    written = write_dataset(rows, out, _record())
+    df, record = read_dataset(str(out))
+    assert df.to_dicts() == pl.DataFrame(rows).to_dicts()
+    assert record == written
+    assert record.version == "0.1.0" and record.seed == 7 and record.parameters == {"temperature": 0.6}
+    assert record.fingerprint == hashlib.sha256((out / DATA_FILE).read_bytes()).hexdigest()
+    assert record.created_at and record.selfpref_version
+    on_disk = json.loads((out / "selfpref.json").read_text())
+    assert set(on_disk) >= {"name", "version", "fingerprint", "created_at", "selfpref_version",
+                            "method", "models", "parameters", "seed", "parent", "funnel"}
+    assert (out / "README.md").read_text().startswith("---\n")
+
+
+def test_exception_midway_leaves_no_folder(tmp_path, rows):
+    def broken_card(df, record, folder):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_dataset(rows, tmp_path / "new", _record(), card=broken_card)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exception_midway_keeps_existing_folder(tmp_path, rows):
+    out = tmp_path / "ds"
+    first = write_dataset(rows, out, _record())
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken_card(df, record, folder):
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        write_dataset(rows[:2], out, _record(version="0.2.0"), card=broken_card)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ds"]
+    assert read_dataset(out)[1].fingerprint == first.fingerprint
+
+
+def test_invalid_rows_are_refused_before_writing(tmp_path, rows):
+    rows[0]["rejected"] = rows[0]["chosen"]
+    with pytest.raises(SchemaError):
+        write_dataset(rows, tmp_path / "bad", _record())
+    assert not (tmp_path / "bad").exists()
+
+
+def test_derived_record_bumps_minor_and_names_parent(tmp_path, rows):
+    parent = write_dataset(rows, tmp_path / "p", _record(version="1.2.3"))
+    child = derived_record(parent, "org/p")
+    assert child.version == "1.3.0" and bump_minor("0.1.0") == "0.2.0"
+    assert child.parent == {"id": "org/p", "version": "1.2.3", "fingerprint": parent.fingerprint}
+
+
+def test_refs(tmp_path):
+    assert split_ref("org/name@v1.2.0") == ("org/name", "v1.2.0")
+    assert split_ref("org/name") == ("org/name", None)
+    with pytest.raises(SelfprefError, match="has no selfpref.json"):
+        read_dataset(str(tmp_path))
+    with pytest.raises(SelfprefError, match="not a Hub id"):
+        read_dataset("./missing-folder")
