@@ -1,0 +1,134 @@
+"""Training configs: TRL's config classes, subclassed where selfpref adds fields.
+
+Every added field has a help string and ``__post_init__`` names the field and the fix. Recipes
+(YAML) are checked against the fields: a key that is not a field is an error, never ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from trl import DPOConfig, RewardConfig
+from trl.experimental.cpo import CPOConfig
+
+from selfpref import SelfprefError
+
+
+@dataclass
+class SSOConfig(DPOConfig):
+    """DPOConfig plus SSO's loss options (SSO Eq. 1-5; §3.1 training settings)."""
+
+    beta: float = field(default=0.2, metadata={"help": "IPO/DPO beta of the base loss (SSO §3.1: 0.2)."})
+    sso_alpha: float = field(default=0.66, metadata={
+        "help": "alpha of the weight W = sigmoid(-(alpha*avg_logp(y+|x) + (1-alpha)*avg_logp(y-|x))) (Eq. 5)."})
+    sso_theta: float = field(default=0.1, metadata={
+        "help": "theta: weight of the self-steering loss G (Eq. 1)."})
+    sso_base: str = field(default="ipo", metadata={
+        "help": "base pair loss: 'ipo' (the paper's default) or 'dpo'."})
+    sso_weight_scope: str = field(default="all", metadata={
+        "help": "'all': W*(theta*G + L_base) as in Eq. 1; 'steering': W*theta*G + L_base, as the "
+                "authors' released code trains."})
+
+    def __post_init__(self) -> None:
+        if self.sso_base not in ("ipo", "dpo"):
+            raise ValueError(f"sso_base={self.sso_base!r}: use 'ipo' or 'dpo'")
+        if self.sso_weight_scope not in ("all", "steering"):
+            raise ValueError(f"sso_weight_scope={self.sso_weight_scope!r}: use 'all' or 'steering'")
+        if not 0.0 <= self.sso_alpha <= 1.0:
+            raise ValueError(f"sso_alpha={self.sso_alpha}: must be in [0, 1]")
+        super().__post_init__()
+
+
+@dataclass
+class SelfeeConfig(DPOConfig):
+    """DPOConfig plus SELFEE's self-refinement options (SELFEE §4.2, §5.1, B.3)."""
+
+    beta: float = field(default=0.1, metadata={"help": "DPO beta (SELFEE §5.1: 0.1)."})
+    selfee_alpha: float = field(default=0.1, metadata={
+        "help": "label-smoothing alpha on pairs detected as noisy (Eq. 10)."})
+    selfee_lambda: float = field(default=0.5, metadata={
+        "help": "lambda of the extrapolated policy (Eq. 12); the paper uses 1/2, 1/4, 1/8 over "
+                "iterations, 0 is plain self-refinement."})
+    selfee_k: float = field(default=10.0, metadata={
+        "help": "K: pairs below the K-th percentile of recent confidences are noisy (Eq. 9, 11)."})
+    selfee_window: int = field(default=50, metadata={
+        "help": "how many recent confidences the percentile is taken over (B.3: 50)."})
+    selfee_warmup: float = field(default=0.2, metadata={
+        "help": "share of training steps before refinement starts (§5.1: 20%)."})
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.selfee_k < 100.0:
+            raise ValueError(f"selfee_k={self.selfee_k}: a percentile strictly between 0 and 100")
+        if self.selfee_window < 1:
+            raise ValueError(f"selfee_window={self.selfee_window}: must be at least 1")
+        if self.selfee_lambda < 0:
+            raise ValueError(f"selfee_lambda={self.selfee_lambda}: must be >= 0")
+        super().__post_init__()
+
+
+# method -> (config class, defaults that make the paper's setting)
+METHODS: dict[str, tuple[type, dict[str, Any]]] = {
+    "dpo": (DPOConfig, {"loss_type": ["sigmoid"], "beta": 0.1}),
+    "ipo": (DPOConfig, {"loss_type": ["ipo"], "beta": 0.1}),
+    # SAO §4.1: SimPO with beta 10, gamma 3 (gamma/beta = 0.3); CPO's SFT term off.
+    "simpo": (CPOConfig, {"loss_type": "simpo", "cpo_alpha": 0.0, "beta": 10.0, "simpo_gamma": 3.0}),
+    # SSO's collator needs the x+/x-/y° columns the base trainer would drop.
+    "sso": (SSOConfig, {"remove_unused_columns": False}),
+    "selfee": (SelfeeConfig, {}),
+    "rm": (RewardConfig, {}),
+}
+PAPERS = {
+    "dpo": "Rafailov et al. 2023, Direct Preference Optimization",
+    "ipo": "Azar et al. 2023, A General Theoretical Paradigm to Understand Learning from Human Preferences",
+    "simpo": "Meng et al. 2024, SimPO; as used by SAO (Aligning LLMs via Fully Self-Synthetic Data)",
+    "sso": "Aligning Large Language Models via Self-Steering Optimization (SSO)",
+    "selfee": "Kim et al., Aligning Large Language Models with Self-generated Preference Data (SELFEE)",
+    "rm": "Bradley-Terry reward model (Ouyang et al. 2022)",
+}
+
+
+def load_recipe(path: str | Path, method: str) -> dict[str, Any]:
+    """A recipe's keys, checked against the method's config fields (unknown keys are errors)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise SelfprefError(f"{path}: a recipe is a YAML mapping of config fields")
+    data = dict(data)
+    recipe_method = data.pop("method", method)
+    if recipe_method != method:
+        raise SelfprefError(f"{path} is a recipe for {recipe_method!r}, not {method!r}")
+    data.pop("model", None), data.pop("dataset", None)  # run-level keys the CLI reads itself
+    fields = {f.name for f in dataclasses.fields(METHODS[method][0])}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise SelfprefError(f"{path}: unknown key '{unknown[0]}' for `train {method}` "
+                            f"({METHODS[method][0].__name__} has no such field); fix or remove it")
+    return data
+
+
+def recipe_run_keys(path: str | Path) -> dict[str, Any]:
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    return {k: data[k] for k in ("method", "model", "dataset") if k in data}
+
+
+def build_config(method: str, output_dir: str, recipe: dict[str, Any] | None = None,
+                 **overrides: Any) -> Any:
+    """The method's config: paper defaults < recipe < explicit flags; CPU-safe precision."""
+    import torch
+
+    if method not in METHODS:
+        raise SelfprefError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    cls, defaults = METHODS[method]
+    kwargs: dict[str, Any] = {"report_to": "none", "logging_steps": 1, "save_strategy": "no",
+                              **defaults, **(recipe or {})}
+    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    if not torch.cuda.is_available():
+        # TRL defaults to bf16; on a CPU that made a SimPO step stall for minutes.
+        kwargs.update(bf16=False, fp16=False, use_cpu=True)
+    try:
+        return cls(output_dir=output_dir, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise SelfprefError(f"bad `train {method}` option: {exc}") from None

@@ -1,0 +1,66 @@
+"""Dataset in: a ref -> validated records -> TRL's conversational preference format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from selfpref import SelfprefError
+from selfpref.schema import validate
+from selfpref.store import BuildRecord, read_dataset
+
+# What each method needs beyond the contract, and the build command that makes it.
+REQUIRED_BY_METHOD = {
+    "sso": (("original", "principle_chosen", "principle_rejected"),
+            "selfpref build sso --output OUT"),
+}
+
+
+def load_preference_data(ref: str) -> tuple[pl.DataFrame, BuildRecord, str]:
+    """(rows, record, id) for a folder, Hub id or id@version; data selfpref did not make is mapped."""
+    try:
+        df, record = read_dataset(ref)
+    except SelfprefError as exc:
+        if "was not written by selfpref" not in str(exc) and "not made by selfpref" not in str(exc):
+            raise
+        from selfpref.importer import import_rows, read_source
+
+        df, _ = import_rows(read_source(ref))
+        record = BuildRecord(name=str(ref).rstrip("/").split("/")[-1], method="import")
+    return validate(df), record, str(ref)
+
+
+def require_columns(df: pl.DataFrame, method: str) -> None:
+    columns, command = REQUIRED_BY_METHOD.get(method, ((), ""))
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise SelfprefError(f"`selfpref train {method}` needs column '{missing[0]}' "
+                            f"(and {', '.join(columns)}); make such a dataset with `{command}`")
+    for col in columns:
+        nulls = df[col].is_null().arg_true()
+        if len(nulls):
+            raise SelfprefError(f"column '{col}', row {int(nulls[0])}: is null; "
+                                f"`selfpref train {method}` needs it on every row")
+
+
+def _prompt_messages(row: dict[str, Any], system: str | None = None) -> list[dict[str, str]]:
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs += [{"role": m["role"], "content": m["content"]} for m in (row.get("history") or [])]
+    msgs.append({"role": "user", "content": row["prompt"]})
+    return msgs
+
+
+def to_conversational(df: pl.DataFrame, method: str = "dpo") -> list[dict[str, Any]]:
+    """TRL conversational rows; SSO rows also carry the x+/x- prompts and y° (``original``)."""
+    out = []
+    for row in df.iter_rows(named=True):
+        example = {"prompt": _prompt_messages(row),
+                   "chosen": [{"role": "assistant", "content": row["chosen"]}],
+                   "rejected": [{"role": "assistant", "content": row["rejected"]}]}
+        if method == "sso":
+            example["pos_prompt"] = _prompt_messages(row, row["principle_chosen"])
+            example["neg_prompt"] = _prompt_messages(row, row["principle_rejected"])
+            example["original"] = [{"role": "assistant", "content": row["original"]}]
+        out.append(example)
+    return out

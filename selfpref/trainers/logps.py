@@ -1,0 +1,29 @@
+"""Per-sequence log-probs of completions, shared by the SSO and SELFEE trainers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def completion_logps(model: Any, input_ids: Tensor, attention_mask: Tensor,
+                     completion_mask: Tensor, *, average: bool) -> Tensor:
+    """Summed (or per-token averaged) log-probs of the completion tokens of each row.
+
+    Uses TRL's fused LM head (patched on by DPOTrainer), which projects only the completion
+    positions through the 49k-way head instead of materialising every position's logits.
+    """
+    labels = input_ids.masked_fill(completion_mask == 0, -100)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
+                fused_lm_head=True, use_cache=False)
+    mask = completion_mask[:, 1:].to(out.log_probs.dtype)
+    per_token = out.log_probs[:, -mask.size(1):] * mask
+    total = per_token.sum(dim=1)
+    return total / mask.sum(dim=1).clamp(min=1.0) if average else total
+
+
+def pad_right(seqs: list[list[int]], value: int) -> Tensor:
+    longest = max(len(s) for s in seqs)
+    return torch.tensor([s + [value] * (longest - len(s)) for s in seqs], dtype=torch.long)

@@ -1,0 +1,137 @@
+"""Each trainer runs a few steps on the tiny model: finite loss, every parameter changes."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from selfpref import SelfprefError
+from selfpref.store import BuildRecord, write_dataset
+from tests.conftest import make_rows
+
+
+@pytest.fixture(scope="module")
+def sso_folder(tmp_path_factory):
+    n = 4
+    rows = make_rows(n, method="sso",
+                     feature=["Helpfulness"] * n,
+                     principle_chosen=["Be helpful and specific."] * n,
+                     principle_rejected=["Be vague and unhelpful."] * n,
+                     original=[f"Plain answer {i}." for i in range(n)])
+    out = tmp_path_factory.mktemp("data") / "sso"
+    write_dataset(rows, out, BuildRecord(name="sso", method="sso"))
+    return out
+
+
+def _params(model_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+@pytest.mark.parametrize("method", ["dpo", "ipo", "simpo", "sso", "selfee"])
+def test_trainer_steps_change_every_parameter(method, sso_folder, tiny_model_path, tmp_path):
+    from selfpref.trainers.run import train
+
+    out = tmp_path / method
+    summary = train(method, str(sso_folder), out, model=str(tiny_model_path), max_steps=2,
+                    per_device_train_batch_size=2, learning_rate=1e-2, max_length=64, seed=0)
+    assert summary["steps"] == 2 and len(summary["losses"]) == 2
+    assert all(math.isfinite(x) for x in summary["losses"])
+    before, after = _params(tiny_model_path), _params(out)
+    unchanged = [k for k in before if torch.equal(before[k], after[k])]
+    assert unchanged == []
+    card = (out / "README.md").read_text()
+    assert str(sso_folder) in card and method in card
+    assert json.loads((out / "selfpref_train.json").read_text())["dataset"]["fingerprint"]
+
+
+def test_sso_precompute_matches_online(sso_folder, tiny_model_path, tmp_path):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from selfpref.store import read_dataset
+    from selfpref.trainers.configs import build_config
+    from selfpref.trainers.data import to_conversational
+    from selfpref.trainers.sso import SSOTrainer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_path)
+    df, _ = read_dataset(sso_folder)
+    ds = Dataset.from_list(to_conversational(df, "sso"))
+
+    def trainer(precompute):
+        cfg = build_config("sso", str(tmp_path / str(precompute)), precompute_ref_log_probs=precompute,
+                           per_device_train_batch_size=4)
+        m = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+        r = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+        return SSOTrainer(m, r, args=cfg, train_dataset=ds, processing_class=tok)
+
+    pre, online = trainer(True), trainer(False)
+    batch_pre = pre.data_collator([pre.train_dataset[i] for i in range(4)])
+    batch_online = online.data_collator([online.train_dataset[i] for i in range(4)])
+    assert "ref_sso_logps" in batch_pre and "ref_sso_logps" not in batch_online
+    loss_pre = pre.compute_loss(pre.model, batch_pre)
+    loss_online = online.compute_loss(online.model, batch_online)
+    assert loss_pre.item() == pytest.approx(loss_online.item(), rel=1e-4)
+    # batch size does not change per-example values (SSO's released collator needed batch 1)
+    one = pre.data_collator([pre.train_dataset[0]])
+    assert pre._reference_logps(one).view(6, -1)[:, 0].tolist() == pytest.approx(
+        batch_pre["ref_sso_logps"][0].tolist(), rel=1e-4)
+
+
+def test_selfee_marks_least_confident_after_warmup():
+    from selfpref.trainers.selfee import NoiseDetector
+
+    detector = NoiseDetector(k=10, window=50)
+    warm = torch.linspace(0.5, 1.0, 40)
+    assert not detector(warm, active=False).any()
+    conf = torch.tensor([0.99, 0.2, 0.95, 0.9, 0.1, 0.97, 0.93, 0.96, 0.94, 0.98])
+    noisy = detector(conf, active=True)
+    window = torch.cat([warm, conf]).double()
+    tau = torch.quantile(window, 0.10)
+    assert noisy.tolist() == (conf.double() < tau).tolist()
+    assert noisy.tolist() == [False, True, False, False, True, False, False, False, False, False]
+
+
+def test_rm_separates_toy_pairs(tiny_model_path, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from selfpref.trainers.run import train
+
+    rows = []
+    from selfpref.schema import make_row
+
+    for i in range(16):
+        rows.append(make_row(f"Say something {i}", "yes yes yes yes", f"no {i}", method="import",
+                             generator="toy", labeler="human"))
+    write_dataset(rows, tmp_path / "toy", BuildRecord(name="toy", method="import"))
+    train("rm", str(tmp_path / "toy"), tmp_path / "rm", model=str(tiny_model_path), max_steps=30,
+          per_device_train_batch_size=8, learning_rate=5e-3, seed=0)
+    tok = AutoTokenizer.from_pretrained(tmp_path / "rm")
+    rm = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm").eval()
+
+    def score(prompt, answer):
+        text = tok.apply_chat_template([{"role": "user", "content": prompt},
+                                        {"role": "assistant", "content": answer}], tokenize=False)
+        with torch.no_grad():
+            return rm(**tok(text, return_tensors="pt")).logits[0, 0].item()
+
+    correct = sum(score(r["prompt"], r["chosen"]) > score(r["prompt"], r["rejected"]) for r in rows)
+    assert correct / len(rows) >= 0.9
+
+
+def test_sso_needs_its_columns(tmp_path, tiny_model_path):
+    from selfpref.trainers.run import train
+
+    write_dataset(make_rows(3), tmp_path / "plain", BuildRecord(name="plain", method="sao"))
+    with pytest.raises(SelfprefError, match="needs column 'original'.*selfpref build sso"):
+        train("sso", str(tmp_path / "plain"), tmp_path / "o", model=str(tiny_model_path), max_steps=1)
+
+
+def test_unknown_recipe_key_is_an_error(tmp_path):
+    from selfpref.trainers.configs import load_recipe
+
+    (tmp_path / "r.yaml").write_text("beta: 0.2\nlearning_rat: 1e-6\n")
+    with pytest.raises(SelfprefError, match="unknown key 'learning_rat'"):
+        load_recipe(tmp_path / "r.yaml", "dpo")
