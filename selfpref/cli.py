@@ -158,5 +158,11 @@ def main() -> None:
         sys.exit(2)
 
 
+# Commands that live in their own modules register themselves on `app` when imported.
+from selfpref import cli_build  # noqa: E402,F401
+
 if __name__ == "__main__":
-    main()
+    # Run through the imported module so commands registered on selfpref.cli.app are present.
+    from selfpref.cli import main as _main
+
+    _main()

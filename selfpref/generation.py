@@ -66,3 +66,35 @@ def generate_batch(
             chunk = texts[row * num_return_sequences : (row + 1) * num_return_sequences]
             results[i] = [t.strip() for t in chunk]
     return results
+
+
+def next_token_probabilities(model: Any, tokenizer: Any, conversations: Sequence[Sequence[Message]],
+                             options: Sequence[str], *, batch_size: int = 8) -> list[list[float]]:
+    """Probability of each option label as the next token, renormalised over the options.
+
+    A forced choice: it always gives a verdict, and averaging both presentation orders cancels
+    a judge's position bias. Each option is scored by the first token of its text.
+    """
+    import torch
+
+    option_ids = []
+    for text in options:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if not ids:
+            raise ValueError(f"option {text!r} encodes to no token")
+        option_ids.append(ids[0])
+    encoded = [chat_input_ids(tokenizer, conv) for conv in conversations]
+    out: list[list[float]] = []
+    for start in range(0, len(encoded), batch_size):
+        chunk = encoded[start : start + batch_size]
+        longest = max(len(ids) for ids in chunk)
+        input_ids = torch.full((len(chunk), longest), tokenizer.pad_token_id, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        for row, ids in enumerate(chunk):
+            input_ids[row, longest - len(ids) :] = torch.tensor(ids)
+            attention[row, longest - len(ids) :] = 1
+        with torch.inference_mode():
+            logits = model(input_ids=input_ids, attention_mask=attention, logits_to_keep=1).logits[:, -1]
+        probs = torch.softmax(logits[:, option_ids].float(), dim=-1)
+        out += probs.tolist()
+    return out

@@ -1,0 +1,99 @@
+"""`selfpref build`: the typer command over selfpref.build (registered by selfpref.cli)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from selfpref import SelfprefError
+from selfpref.cli import app, console
+
+
+def command_line() -> str:
+    """The command as typed, with any credentials in URLs masked (keys only ever come from env)."""
+    words = ["selfpref", *sys.argv[1:]]
+    return re.sub(r"://[^/@\s]+@", "://***@", " ".join(shlex.quote(w) for w in words))
+
+
+@app.command()
+def build(
+    method: str = typer.Argument(..., help="sao, sso, alignez or selfee."),
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to write (atomically)."),
+    model: Optional[str] = typer.Option(None, help="Generator model (folder or Hub id); default: embedded SmolLM2-135M-Instruct."),
+    reference_model: Optional[str] = typer.Option(None, help="selfee: the reference pi_init; omit for the reference-free judgment."),
+    backend: Optional[str] = typer.Option(None, help="transformers (CPU/GPU), vllm (GPU), openai (any compatible endpoint) or scripted."),
+    base_url: Optional[str] = typer.Option(None, help="openai backend: the endpoint's /v1 URL."),
+    api_key_env: Optional[str] = typer.Option(None, help="openai backend: NAME of the env variable holding the key."),
+    prompts: Optional[str] = typer.Option(None, help="Use this prompt set (dataset with a 'prompt' column)."),
+    personas: Optional[str] = typer.Option(None, help="sao: persona dataset (a 'persona' column, as Persona Hub)."),
+    num_prompts: Optional[int] = typer.Option(None, help="How many prompts/personas (default 8)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default 0)."),
+    batch_size: Optional[int] = typer.Option(None, help="Generation batch size (default 8)."),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (method default)."),
+    top_p: Optional[float] = typer.Option(None, help="Nucleus top_p (method default)."),
+    max_new_tokens: Optional[int] = typer.Option(None, help="Most new tokens per answer."),
+    judge_mode: Optional[str] = typer.Option(None, help="sao: text (parse a verdict) or logits (forced choice, both orders)."),
+    chunk_size: Optional[int] = typer.Option(None, help="Prompts per resumable chunk (default 16)."),
+    script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Build recipe YAML (unknown keys are errors); flags override it."),
+    ray: bool = typer.Option(False, "--ray", help="Run on distilabel's Ray pipeline (local runtime or --ray-address)."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray head node URL."),
+    name: Optional[str] = typer.Option(None, help="Dataset name (default: the output folder's name)."),
+    dataset_version: str = typer.Option("0.1.0", "--version", help="Version of the new dataset."),
+    license: Optional[str] = typer.Option(None, help="License for the data card (unset: 'other')."),
+    push_to_hub: Optional[str] = typer.Option(None, help="Also push the folder to this Hub dataset repo."),
+    private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
+) -> None:
+    """Generate a preference dataset with a seed paper's method on a model (default: the embedded one)."""
+    from selfpref.build import build as run_build
+    from selfpref.pipelines.config import BuildConfig, load_build_recipe
+
+    options = load_build_recipe(config) if config else {}
+    options["method"] = method
+    flags = dict(model=model, reference_model=reference_model, backend=backend, base_url=base_url,
+                 api_key_env=api_key_env, prompts=prompts, personas=personas,
+                 num_prompts=num_prompts, seed=seed, batch_size=batch_size,
+                 temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                 judge_mode=judge_mode, chunk_size=chunk_size, script=script,
+                 ray=ray or None, ray_address=ray_address)
+    options.update({k: v for k, v in flags.items() if v is not None})
+    build_config = BuildConfig(**options)
+    with Progress(TextColumn(f"[bold]build {method}[/bold] chunks"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("chunks", total=None)
+        record = run_build(build_config, output, name=name, version=dataset_version,
+                           command=command_line(), card=_card_writer(license),
+                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+    funnel = record.funnel[-1]
+    console.print(f"wrote {output}: {funnel['kept']} pairs from {funnel['input']} inputs "
+                  f"(version {record.version})")
+    for reason, count in sorted(funnel["dropped"].items()):
+        console.print(f"  dropped {count}: {reason}")
+    if push_to_hub:
+        _push(output, push_to_hub, record.version, private)
+
+
+def _card_writer(license: str | None):
+    try:
+        from selfpref.datacards import card_writer
+    except ImportError:  # the data card layer is optional until it lands
+        return None
+    return card_writer(license=license)
+
+
+def _push(folder: Path, repo: str, version: str, private: bool) -> None:
+    from selfpref.hub import push_folder
+    from selfpref.store import read_folder
+
+    read_folder(folder)  # refuses a folder that is not a valid dataset
+    url = push_folder(folder, repo, version=version, private=private)
+    console.print(f"pushed {folder} as {repo}@v{version}: {url}")
+
+
+__all__ = ["build", "SelfprefError"]

@@ -1,0 +1,112 @@
+"""What a build is made of: one dataclass shared by every method, loadable from a recipe YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from selfpref import SelfprefError
+
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sao": {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96},  # SAO §4.1
+    "sso": {"temperature": 0.7, "top_p": 0.8, "max_new_tokens": 96},  # SSO §3.1
+    "alignez": {"temperature": 0.7, "top_p": 0.9, "max_new_tokens": 96},
+    "selfee": {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 300},  # SELFEE §5.1
+}
+
+
+@dataclass
+class BuildConfig:
+    method: str = field(metadata={"help": "sao, sso, alignez or selfee."})
+    model: str | None = field(default=None, metadata={
+        "help": "Generator (and judge) model: folder or Hub id; default the embedded SmolLM2-135M-Instruct."})
+    reference_model: str | None = field(default=None, metadata={
+        "help": "selfee: the reference pi_init; without it the reference-free judgment of SELFEE Table 5."})
+    backend: str = field(default="transformers", metadata={
+        "help": "transformers, vllm, openai, or scripted (a dry run from --script, no model)."})
+    script: str | None = field(default=None, metadata={
+        "help": "scripted backend: YAML mapping each step name to the texts it returns, in order."})
+    base_url: str | None = field(default=None, metadata={"help": "openai backend: the endpoint's /v1 URL."})
+    api_key_env: str | None = field(default=None, metadata={
+        "help": "openai backend: name of the environment variable holding the key (never written anywhere)."})
+    prompts: str | None = field(default=None, metadata={
+        "help": "Use this prompt set (a dataset with a 'prompt' column) instead of persona prompts."})
+    personas: str | None = field(default=None, metadata={
+        "help": "sao: a dataset with a 'persona' column (Persona Hub's layout); default: the model writes personas."})
+    num_prompts: int = field(default=8, metadata={"help": "How many prompts (personas) to build from."})
+    seed: int = field(default=0, metadata={"help": "Random seed for sampling and selection."})
+    batch_size: int = field(default=8, metadata={"help": "Generation batch size."})
+    temperature: float | None = field(default=None, metadata={"help": "Sampling temperature (method default if unset)."})
+    top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling top_p (method default if unset)."})
+    max_new_tokens: int | None = field(default=None, metadata={
+        "help": "Most new tokens per answer (selfee default 300 as in the paper, else 96)."})
+    prompt_max_new_tokens: int = field(default=64, metadata={"help": "Most new tokens for personas, prompts, features."})
+    judge_mode: str = field(default="text", metadata={
+        "help": "sao: 'text' (parse a written verdict) or 'logits' (option-label probabilities, both orders)."})
+    judge_max_new_tokens: int = field(default=16, metadata={"help": "sao text judge: most new tokens per verdict."})
+    beta: float = field(default=0.1, metadata={"help": "selfee: beta of the implicit reward (Eq. 7)."})
+    concision_probability: float = field(default=0.2, metadata={
+        "help": "sso: chance of adding Concision to the allocated features (SSO A.3)."})
+    principles: str | None = field(default=None, metadata={
+        "help": "sso: a YAML file replacing the feature/principle table."})
+    chunk_size: int = field(default=16, metadata={"help": "Prompts per resumable chunk."})
+    ray: bool = field(default=False, metadata={"help": "Run the pipeline on distilabel's Ray pipeline."})
+    ray_address: str | None = field(default=None, metadata={"help": "Ray cluster address (default: a local runtime)."})
+
+    def __post_init__(self) -> None:
+        if self.method not in METHOD_DEFAULTS:
+            raise SelfprefError(f"unknown method {self.method!r}: use one of {', '.join(METHOD_DEFAULTS)}")
+        for key, value in METHOD_DEFAULTS[self.method].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        checks = [("num_prompts", self.num_prompts >= 1, "at least 1"),
+                  ("batch_size", self.batch_size >= 1, "at least 1"),
+                  ("chunk_size", self.chunk_size >= 1, "at least 1"),
+                  ("temperature", self.temperature >= 0, ">= 0"),
+                  ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
+                  ("judge_mode", self.judge_mode in ("text", "logits"), "'text' or 'logits'"),
+                  ("backend", self.backend in ("transformers", "vllm", "openai", "scripted"),
+                   "transformers, vllm, openai or scripted")]
+        for name, ok, want in checks:
+            if not ok:
+                raise SelfprefError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: must be {want}")
+        if self.method == "selfee" and self.reference_model and self.reference_model == self.model:
+            raise SelfprefError("--reference-model is the same as --model: every reward margin would be "
+                                "zero; pass the initial model as reference, or omit it for the "
+                                "reference-free judgment")
+
+        if self.backend == "scripted" and not self.script:
+            raise SelfprefError("--backend scripted needs --script FILE (step name -> texts)")
+        if self.method == "selfee" and self.backend == "openai":
+            raise SelfprefError("selfee labels with log-probs of local weights: use --backend "
+                                "transformers or vllm")
+
+    def generation(self, max_new_tokens: int | None = None, temperature: float | None = None) -> dict:
+        return {"max_new_tokens": max_new_tokens or self.max_new_tokens,
+                "temperature": self.temperature if temperature is None else temperature,
+                "top_p": self.top_p}
+
+    def fingerprint(self, inputs: list[str]) -> str:
+        """Identifies the work: same method, models, parameters, seed and inputs -> same parts."""
+        relevant = {k: v for k, v in dataclasses.asdict(self).items()
+                    if k not in ("ray", "ray_address", "batch_size", "api_key_env")}
+        blob = json.dumps({"config": relevant, "inputs": inputs}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_build_recipe(path: str | Path) -> dict[str, Any]:
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise SelfprefError(f"{path}: a build recipe is a YAML mapping of build options")
+    fields = {f.name for f in dataclasses.fields(BuildConfig)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise SelfprefError(f"{path}: unknown key '{unknown[0]}' (build options are: "
+                            f"{', '.join(sorted(fields))}); fix or remove it")
+    return data

@@ -1,0 +1,75 @@
+"""Pure parsers for what models write: prompts, verdicts, feature lists. No model calls here.
+
+Each returns a value or ``None`` plus nothing else; callers turn ``None`` into a counted reason.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PREFIX = re.compile(
+    r"^\s*(?:\*\*)?\s*(?:user\s*(?:prompt|request|query|question)|prompt|request|query|question|"
+    r"instruction|task)\s*(?:\d+\s*)?(?:\*\*)?\s*[:\-–]\s*(?:\*\*)?\s*", re.IGNORECASE)
+_REFUSAL = re.compile(
+    r"^\s*(?:i'?m sorry|i am sorry|sorry,|i cannot|i can't|i can not|i'm unable|i am unable|"
+    r"as an ai|i won't|i will not|unfortunately,? i)", re.IGNORECASE)
+
+
+def clean_prompt(text: str | None) -> tuple[str | None, str | None]:
+    """(prompt, None) or (None, reason): strips "User prompt:"-style prefixes and quotes."""
+    if text is None or not text.strip():
+        return None, "empty_prompt"
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    first = _PREFIX.sub("", lines[0]).strip()
+    # A prefix on a line of its own ("Prompt:\n<text>") leaves the text on the next lines.
+    body = "\n".join([first, *lines[1:]]).strip() if first else "\n".join(lines[1:]).strip()
+    body = body.strip().strip('"“”').strip()
+    if not body:
+        return None, "empty_prompt"
+    if _REFUSAL.match(body):
+        return None, "refusal"
+    return body, None
+
+
+_VERDICT_PATTERNS = [
+    (re.compile(r"\b(?:tie|equal(?:ly)?|both (?:are )?(?:equally )?(?:good|bad)|neither)\b", re.I), "tie"),
+    (re.compile(r"\b(?:response|answer|option|assistant|output)\s*[\(\[]?\s*(A|B|1|2)\b", re.I), None),
+    (re.compile(r"\[\[\s*(A|B|1|2)\s*\]\]", re.I), None),
+    (re.compile(r"^\s*[\(\[]?\s*(A|B|1|2)\s*[\)\]]?(?:[\s\.:,!]|$)", re.I), None),
+    (re.compile(r"\b(?:better|best|winner|prefer(?:red)?|choose|choice|verdict)\b[^A-Za-z0-9]{0,20}"
+                r"(?:(?:response|answer|option|one|is|would be)\s+)*[\(\[]?(A|B|1|2)\b", re.I), None),
+]
+
+
+def parse_verdict(text: str | None) -> str | None:
+    """'A', 'B', 'tie', or None when no verdict can be read (garbage, empty, contradictory)."""
+    if text is None or not text.strip():
+        return None
+    found: set[str] = set()
+    for pattern, fixed in _VERDICT_PATTERNS:
+        for match in pattern.finditer(text):
+            value = fixed or match.group(1).upper()
+            found.add({"1": "A", "2": "B"}.get(value, value))
+        if found:
+            break  # earlier patterns are more specific; stop at the first that speaks
+    if len(found) == 1:
+        return found.pop()
+    return None  # nothing, or both A and B named with nothing to choose between them
+
+
+def parse_features(text: str | None, valid: list[str]) -> list[str]:
+    """Valid feature names in the order written, deduplicated, case-insensitive."""
+    if not text:
+        return []
+    lookup = {v.lower(): v for v in valid}
+    out: list[str] = []
+    for token in re.split(r"[,;\n/|]+|\band\b", text):
+        name = lookup.get(token.strip().strip(".*-:0123456789 ").lower())
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def normalize_text(text: str) -> str:
+    """Whitespace- and case-folded text, for exact duplicate checks."""
+    return " ".join(text.lower().split())

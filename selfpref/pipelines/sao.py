@@ -1,0 +1,214 @@
+"""SAO (Aligning LLMs via Fully Self-Synthetic Data, §3, Alg. 1) as a distilabel pipeline.
+
+persona -> one prompt per persona (§3.1) -> two sampled answers (§3.2, Eq. 2) -> the same model
+ranks them with a pairwise prompt (§3.3, Eq. 3), asked in both orders so position bias shows up
+as ``judge_consistent=false`` instead of hiding in the labels.
+"""
+
+
+import collections
+from typing import Any
+
+from distilabel.steps import StepInput
+
+from selfpref.pipelines.parsing import clean_prompt, parse_verdict
+from selfpref.pipelines.tasks import Chat, MultiConversationTask
+from selfpref.schema import make_row
+
+PERSONA_TEMPLATE = (
+    "Describe, in one sentence, a specific person with an interest in {domain}: who they are and "
+    "what they do. Write only the description.")
+PROMPT_TEMPLATE = (
+    "Imagine you are this person: {persona}\n\nWrite the one request this person would type to an "
+    "AI assistant. Write only the request itself, in the person's own words, with no preamble.")
+JUDGE_TEMPLATE = (
+    "You are an impartial judge. Compare the two responses to the user's question on relevance, "
+    "accuracy, completeness and clarity, and decide which one is better.\n\n"
+    "[Question]\n{prompt}\n\n[Response A]\n{first}\n\n[Response B]\n{second}\n\n"
+    "Which response is better? Answer with a single letter, A or B.")
+
+
+def _user(text: str) -> Chat:
+    return [{"role": "user", "content": text}]
+
+
+class WritePersona(MultiConversationTask):
+    """Input: ``domain``. Output: ``persona`` (None with ``drop_reason`` when empty)."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["domain"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["persona", "drop_reason"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        return [_user(PERSONA_TEMPLATE.format(domain=row["domain"]))]
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        text = (generations[0][0] or "").strip() if generations else ""
+        return {"persona": text or None, "drop_reason": None if text else "empty_persona"}
+
+
+class WritePrompt(MultiConversationTask):
+    """Input: ``persona``. Output: ``prompt`` and ``drop_reason`` (empty_prompt, refusal)."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["persona"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["prompt", "drop_reason"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        if row.get("drop_reason") or not row.get("persona"):
+            return []
+        return [_user(PROMPT_TEMPLATE.format(persona=row["persona"]))]
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        if not generations:
+            return {"prompt": None, "drop_reason": row.get("drop_reason") or "empty_persona"}
+        prompt, reason = clean_prompt(generations[0][0])
+        return {"prompt": prompt, "drop_reason": reason}
+
+
+class AnswerPair(MultiConversationTask):
+    """Input: ``prompt``. Output: ``answers``, two samples (run with ``num_generations=2``)."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["prompt"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["answers"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        return [] if row.get("drop_reason") or not row.get("prompt") else [_user(row["prompt"])]
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        return {"answers": [(g or "").strip() for g in generations[0]] if generations else None}
+
+
+def judge_chat(prompt: str, first: str, second: str) -> Chat:
+    return _user(JUDGE_TEMPLATE.format(prompt=prompt, first=first, second=second))
+
+
+def _needs_judging(row: dict[str, Any]) -> bool:
+    answers = row.get("answers") or []
+    return (not row.get("drop_reason") and len(answers) == 2 and all(a.strip() for a in answers)
+            and answers[0] != answers[1])
+
+
+class PairwiseSelfJudge(MultiConversationTask):
+    """Asks the judge in both orders. Input: ``prompt``, ``answers``; output: ``judge_raw``.
+
+    ``judge_raw`` holds the order (answers[0], answers[1]) verdict first, then the swapped one.
+    With ``mode='logits'`` it holds P(first-shown answer is better) for each order, as text.
+    """
+
+    mode: str = "text"
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["prompt", "answers"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["judge_raw"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        if not _needs_judging(row):
+            return []
+        y1, y2 = row["answers"]
+        return [judge_chat(row["prompt"], y1, y2), judge_chat(row["prompt"], y2, y1)]
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        return {"judge_raw": [g[0] for g in generations] if generations else None}
+
+    def process(self, inputs: StepInput):  # type: ignore[override]
+        if self.mode == "text":
+            yield from super().process(inputs)
+            return
+        per_row = [self.conversations(row) for row in inputs]
+        flat = [c for chats in per_row for c in chats]
+        probs = self.llm.option_probabilities(flat, ("A", "B")) if flat else []
+        out, i = [], 0
+        for row, chats in zip(inputs, per_row):
+            raw = [f"{p[0]:.6f}" for p in probs[i : i + len(chats)]] or None
+            i += len(chats)
+            out.append({**row, "judge_raw": raw, "model_name": self.llm.model_name})
+        yield out
+
+
+def decide(raw: list[str] | None, mode: str) -> tuple[int | None, bool, float, str | None]:
+    """(index of the chosen answer, consistent, confidence, drop reason) from both orders."""
+    if not raw or len(raw) != 2:
+        return None, False, 0.0, "judge_unparseable"
+    if mode == "logits":
+        p_first_a, p_second_a = float(raw[0]), float(raw[1])
+        p1 = (p_first_a + (1.0 - p_second_a)) / 2.0  # P(answers[0] better), both orders averaged
+        if p1 == 0.5:
+            return None, False, 0.5, "judge_tie"
+        consistent = (p_first_a > 0.5) == (p_second_a < 0.5)
+        return (0 if p1 > 0.5 else 1), consistent, max(p1, 1.0 - p1), None
+    # text: map each verdict back to the answer index it names.
+    first = {"A": 0, "B": 1}.get(parse_verdict(raw[0]) or "", parse_verdict(raw[0]))
+    second = {"A": 1, "B": 0}.get(parse_verdict(raw[1]) or "", parse_verdict(raw[1]))
+    decisive = [v for v in (first, second) if isinstance(v, int)]
+    if not decisive:
+        return None, False, 0.0, "judge_tie" if "tie" in (first, second) else "judge_unparseable"
+    consistent = first == second
+    return decisive[0], consistent, 1.0 if consistent else 0.5, None
+
+
+def assemble(rows: list[dict[str, Any]], *, generator: str, judge_mode: str = "text",
+             **_: Any) -> tuple[list[dict], collections.Counter]:
+    """Contract records from the pipeline's rows, and the count of rows dropped per reason."""
+    records, dropped = [], collections.Counter()
+    for row in rows:
+        answers = row.get("answers") or []
+        reason = row.get("drop_reason")
+        if not reason and len(answers) != 2:
+            reason = "no_answers"
+        elif not reason and not all(a.strip() for a in answers):
+            reason = "empty_answer"
+        elif not reason and answers[0] == answers[1]:
+            reason = "identical_answers"
+        if reason:
+            dropped[reason] += 1
+            continue
+        chosen_idx, consistent, confidence, reason = decide(row.get("judge_raw"), judge_mode)
+        if reason:
+            dropped[reason] += 1
+            continue
+        labeler = f"self-judge:{generator}" + ("" if judge_mode == "text" else "|logits")
+        records.append(make_row(row["prompt"], answers[chosen_idx], answers[1 - chosen_idx],
+                                method="sao", generator=generator, labeler=labeler,
+                                confidence=confidence, persona=row.get("persona"),
+                                judge_raw=list(row["judge_raw"]), judge_consistent=consistent))
+    return records, dropped
+
+
+def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
+    """Tasks after the loader: [WritePersona] [WritePrompt] AnswerPair PairwiseSelfJudge.
+
+    ``source`` is what the loader yields: 'domain' (the model writes personas, fully
+    self-synthetic), 'persona' (a persona dataset) or 'prompt' (an existing prompt set).
+    """
+    short = config.generation(config.prompt_max_new_tokens)
+    steps = []
+    if source == "domain":
+        steps.append(WritePersona(name="write_persona", llm=llm_factory("write_persona", short),
+                                  input_batch_size=config.batch_size))
+    if source in ("domain", "persona"):
+        steps.append(WritePrompt(name="write_prompt", llm=llm_factory("write_prompt", short),
+                                 input_batch_size=config.batch_size))
+    steps.append(AnswerPair(name="answer_pair", llm=llm_factory("answer_pair", config.generation()),
+                            num_generations=2, input_batch_size=config.batch_size))
+    steps.append(PairwiseSelfJudge(
+        name="self_judge", mode=config.judge_mode, input_batch_size=config.batch_size,
+        llm=llm_factory("self_judge", config.generation(config.judge_max_new_tokens, temperature=0.0))))
+    return steps

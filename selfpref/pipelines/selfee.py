@@ -1,0 +1,139 @@
+"""SELFEE (Aligning LLMs with Self-generated Preference Data, §4.1, Eq. 7-8): logit rewards.
+
+Two samples per prompt from the policy; a labelling Step scores both under the policy and the
+reference pi_init and the implicit reward r = beta * (log pi - log pi_ref) picks the chosen one.
+Without a reference model the policy's own per-token log-likelihood judges (SELFEE Table 5's
+reference-free judgment), so short answers are not favoured by length alone.
+"""
+
+
+import collections
+import math
+from typing import Any, Optional
+
+from distilabel.steps import Step
+from pydantic import PrivateAttr
+
+from distilabel.steps import StepInput
+
+from selfpref.pipelines.sao import AnswerPair
+from selfpref.rewards import implicit_reward_label
+from selfpref.schema import make_row
+
+
+class ImplicitRewardScores(Step):
+    """Input: ``prompt``, ``answers``. Output: summed log-probs and token counts under both models."""
+
+    policy_model: str
+    reference_model: Optional[str] = None
+    scoring_batch_size: int = 8
+    backend: str = "transformers"
+
+    _models: Any = PrivateAttr(None)
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["prompt", "answers"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["logps_policy", "logps_ref", "answer_tokens"]
+
+    def load(self) -> None:
+        super().load()
+        from selfpref.models import load_causal_lm
+
+        if self.backend == "vllm":  # pragma: no cover - needs a GPU
+            from vllm import LLM as VLLM
+
+            self._models = {"policy": VLLM(self.policy_model)}
+            if self.reference_model:
+                self._models["ref"] = VLLM(self.reference_model)
+            return
+        self._models = {"policy": load_causal_lm(self.policy_model)}
+        if self.reference_model:
+            self._models["ref"] = load_causal_lm(self.reference_model)
+
+    def _score(self, key: str, prompts: list, answers: list[str]) -> tuple[list[float], list[int]]:
+        if self.backend == "vllm":  # pragma: no cover - needs a GPU
+            return _vllm_answer_logps(self._models[key], prompts, answers)
+        from selfpref.scoring import answer_logps
+
+        model, tokenizer = self._models[key]
+        return answer_logps(model, tokenizer, prompts, answers, batch_size=self.scoring_batch_size)
+
+    def process(self, inputs: StepInput):  # type: ignore[override]
+        todo = [i for i, r in enumerate(inputs) if len(r.get("answers") or []) == 2
+                and all(a.strip() for a in r["answers"])]
+        prompts = [[{"role": "user", "content": inputs[i]["prompt"]}] for i in todo for _ in (0, 1)]
+        answers = [a for i in todo for a in inputs[i]["answers"]]
+        policy, counts = self._score("policy", prompts, answers) if todo else ([], [])
+        ref = self._score("ref", prompts, answers)[0] if todo and self.reference_model else None
+        out = [{**r, "logps_policy": None, "logps_ref": None, "answer_tokens": None} for r in inputs]
+        for k, i in enumerate(todo):
+            out[i]["logps_policy"] = policy[2 * k : 2 * k + 2]
+            out[i]["answer_tokens"] = counts[2 * k : 2 * k + 2]
+            out[i]["logps_ref"] = ref[2 * k : 2 * k + 2] if ref is not None else None
+        yield out
+
+
+def _vllm_answer_logps(llm: Any, prompts: list, answers: list[str]) -> tuple[list[float], list[int]]:  # pragma: no cover
+    """vLLM's prompt log-probs of the answer tokens (prompt + answer scored as one prompt)."""
+    from vllm import SamplingParams
+
+    from selfpref.scoring import answer_token_ids
+
+    tokenizer = llm.get_tokenizer()
+    items = [answer_token_ids(tokenizer, p, a) for p, a in zip(prompts, answers)]
+    params = SamplingParams(max_tokens=1, prompt_logprobs=0)
+    outs = llm.generate([{"prompt_token_ids": full} for full, _ in items], params)
+    sums, counts = [], []
+    for (full, n_prompt), out in zip(items, outs):
+        scored = [out.prompt_logprobs[t][full[t]].logprob for t in range(max(n_prompt, 1), len(full))]
+        sums.append(float(sum(scored)))
+        counts.append(len(scored))
+    return sums, counts
+
+
+def assemble(rows: list[dict[str, Any]], *, generator: str, beta: float = 0.1,
+             reference: str | None = None, **_: Any) -> tuple[list[dict], collections.Counter]:
+    records, dropped = [], collections.Counter()
+    labeler = f"logit-reward:{generator}|{reference or 'reference-free'}"
+    for row in rows:
+        answers = row.get("answers") or []
+        if len(answers) != 2 or not all(a.strip() for a in answers) or row.get("logps_policy") is None:
+            dropped["empty_answer"] += 1
+            continue
+        if answers[0] == answers[1]:
+            dropped["identical_answers"] += 1
+            continue
+        lp, n = row["logps_policy"], row["answer_tokens"]
+        if reference:
+            lr = row["logps_ref"]
+            label = implicit_reward_label(lp[0], lp[1], lr[0], lr[1], beta)
+        else:  # Table 5's reference-free judgment, per-token so length alone does not win
+            lr = [None, None]
+            label = implicit_reward_label(lp[0] / max(n[0], 1), lp[1] / max(n[1], 1), 0.0, 0.0, beta)
+        if label.first_is_chosen is None:
+            dropped["tie"] += 1
+            continue
+        c, r = (0, 1) if label.first_is_chosen else (1, 0)
+        records.append(make_row(row["prompt"], answers[c], answers[r], method="selfee",
+                                generator=generator, labeler=labeler,
+                                confidence=1.0 / (1.0 + math.exp(-label.margin)),
+                                logp_policy_chosen=lp[c], logp_policy_rejected=lp[r],
+                                logp_ref_chosen=lr[c], logp_ref_rejected=lr[r],
+                                reward_margin=label.margin))
+    return records, dropped
+
+
+def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
+    from selfpref.models import resolve_model
+
+    return [AnswerPair(name="answer_pair", llm=llm_factory("answer_pair", config.generation()), num_generations=2,
+                       input_batch_size=config.batch_size),
+            ImplicitRewardScores(name="implicit_reward", input_batch_size=config.batch_size,
+                                 policy_model=resolve_model(config.model) if config.backend != "openai" else config.model,
+                                 reference_model=resolve_model(config.reference_model) if config.reference_model else None,
+                                 scoring_batch_size=config.batch_size,
+                                 backend="vllm" if config.backend == "vllm" else "transformers")]

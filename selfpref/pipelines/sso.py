@@ -1,0 +1,111 @@
+"""SSO (Self-Steering Optimization, §3.1, A.3): principle-steered answer triples.
+
+The model allocates the query's most relevant features (few-shot, ``Feature1,Feature2``), one is
+picked (plus Concision with probability 0.2), and it answers three times: under the good
+principles (x+ -> y+, chosen), the bad principles (x- -> y-, rejected) and the bare query
+(x -> y°, ``original``), which the SSO loss needs for its steering term.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import random
+from typing import Any
+
+from pydantic import Field
+
+from selfpref.pipelines.features import ALLOCATE_TEMPLATE, load_features, system_prompt
+from selfpref.pipelines.parsing import parse_features
+from selfpref.pipelines.tasks import Chat, MultiConversationTask
+from selfpref.schema import make_row
+
+
+def _rng(seed: int, prompt: str) -> random.Random:
+    # Per-row randomness keyed by prompt: a resumed chunk draws exactly what the killed one drew.
+    return random.Random(int(hashlib.sha256(f"{seed}:{prompt}".encode()).hexdigest()[:16], 16))
+
+
+class AllocateFeatures(MultiConversationTask):
+    """Input: ``prompt``. Output: ``allocated``, ``feature``, ``principle_chosen``,
+    ``principle_rejected`` (the x+ and x- system prompts)."""
+
+    seed: int = 0
+    concision_probability: float = 0.2
+    principles: str | None = Field(default=None, description="YAML replacing the feature table.")
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["prompt"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["allocated", "feature", "principle_chosen", "principle_rejected"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        features, _ = load_features(self.principles)
+        names = ", ".join(f.name for f in features)
+        return [[{"role": "user", "content": ALLOCATE_TEMPLATE.format(names=names, query=row["prompt"])}]]
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        features, concision = load_features(self.principles)
+        by_name = {f.name: f for f in features}
+        rng = _rng(self.seed, row["prompt"])
+        allocated = parse_features(generations[0][0] if generations else None, list(by_name))[:2]
+        spare = [n for n in by_name if n not in allocated]
+        allocated += rng.sample(spare, 2 - len(allocated))  # top up at random to two
+        picked = [by_name[rng.choice(allocated)]]
+        if rng.random() < self.concision_probability:
+            picked.append(concision)
+        return {"allocated": allocated, "feature": ",".join(f.name for f in picked),
+                "principle_chosen": system_prompt(picked, good=True),
+                "principle_rejected": system_prompt(picked, good=False)}
+
+
+class PrincipledAnswers(MultiConversationTask):
+    """Input: ``prompt``, ``principle_chosen``, ``principle_rejected``.
+    Output: ``chosen`` (y+), ``rejected`` (y-), ``original`` (y°)."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["prompt", "principle_chosen", "principle_rejected"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["chosen", "rejected", "original"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        user = {"role": "user", "content": row["prompt"]}
+        return [[{"role": "system", "content": row["principle_chosen"]}, user],
+                [{"role": "system", "content": row["principle_rejected"]}, user], [user]]
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        texts = [(g[0] or "").strip() for g in generations] + [""] * (3 - len(generations))
+        return dict(zip(("chosen", "rejected", "original"), texts))
+
+
+def assemble(rows: list[dict[str, Any]], *, generator: str, **_: Any) -> tuple[list[dict], collections.Counter]:
+    records, dropped = [], collections.Counter()
+    for row in rows:
+        c, r, o = row.get("chosen") or "", row.get("rejected") or "", row.get("original") or ""
+        if not (c and r and o):
+            dropped["empty_answer"] += 1
+        elif c == r:
+            dropped["identical_answers"] += 1
+        elif o in (c, r):
+            dropped["answer_equals_original"] += 1
+        else:
+            records.append(make_row(row["prompt"], c, r, method="sso", generator=generator,
+                                    labeler=f"principle:{generator}", confidence=None,
+                                    feature=row["feature"], principle_chosen=row["principle_chosen"],
+                                    principle_rejected=row["principle_rejected"], original=o))
+    return records, dropped
+
+
+def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
+    return [AllocateFeatures(name="allocate_features", seed=config.seed, principles=config.principles,
+                             concision_probability=config.concision_probability,
+                             input_batch_size=config.batch_size,
+                             llm=llm_factory("allocate_features", config.generation(16, temperature=0.0))),
+            PrincipledAnswers(name="principled_answers", input_batch_size=config.batch_size,
+                              llm=llm_factory("principled_answers", config.generation()))]

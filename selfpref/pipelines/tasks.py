@@ -1,0 +1,48 @@
+"""distilabel Task base for selfpref: several conversations per row, parsed without swallowing.
+
+distilabel's ``Task._format_outputs`` turns any parsing exception into ``None`` outputs with a
+warning. selfpref's tasks never raise from parsing: they write the parsed value or ``None`` plus
+a reason column, and the build counts every row that a later step cannot use.
+"""
+
+
+from typing import Any
+
+from distilabel.steps import StepInput
+from distilabel.steps.tasks import Task
+
+Chat = list[dict[str, str]]
+
+
+class MultiConversationTask(Task):
+    """A Task that asks the LLM ``len(conversations(row))`` questions per row in one batch.
+
+    Subclasses implement ``conversations(row)`` and ``parse(row, generations)``, where
+    ``generations[i]`` is the list of ``num_generations`` texts for conversation ``i``.
+    """
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        raise NotImplementedError
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # distilabel calls these for printing and single-conversation use; keep them consistent.
+    def format_input(self, input: dict[str, Any]) -> Chat:
+        return self.conversations(input)[0]
+
+    def format_output(self, output: str | None, input: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.parse(input or {}, [[output]])
+
+    def process(self, inputs: StepInput):  # type: ignore[override]
+        per_row = [self.conversations(row) for row in inputs]
+        flat = [chat for chats in per_row for chat in chats]
+        outputs = self.llm.generate_outputs(inputs=flat, num_generations=self.num_generations,
+                                            **self.llm.get_generation_kwargs()) if flat else []
+        generations = [list(o.get("generations") or [None]) for o in outputs]
+        result, i = [], 0
+        for row, chats in zip(inputs, per_row):
+            parsed = self.parse(row, generations[i : i + len(chats)])
+            i += len(chats)
+            result.append({**row, **parsed, "model_name": self.llm.model_name})
+        yield result

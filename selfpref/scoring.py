@@ -1,0 +1,60 @@
+"""Log-probabilities of answers given prompts (the models layer's scoring primitive).
+
+Batched by length under ``torch.inference_mode()``; the LM head is applied only at the answer
+positions, since SmolLM2's 49k-token vocabulary makes the head a large share of the cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from selfpref.generation import Message, chat_input_ids
+
+
+def answer_token_ids(tokenizer: Any, prompt: Sequence[Message], answer: str) -> tuple[list[int], int]:
+    """(prompt + answer ids with the chat template, number of prompt ids)."""
+    prompt_ids = chat_input_ids(tokenizer, prompt)
+    full = tokenizer.apply_chat_template(list(prompt) + [{"role": "assistant", "content": answer}],
+                                         tokenize=True)
+    full = list(full["input_ids"] if hasattr(full, "keys") else full)
+    if full[: len(prompt_ids)] != prompt_ids:  # template renders the prompt differently: align
+        n = 0
+        while n < min(len(full), len(prompt_ids)) and full[n] == prompt_ids[n]:
+            n += 1
+        return full, n
+    return full, len(prompt_ids)
+
+
+def answer_logps(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]],
+                 answers: Sequence[str], *, batch_size: int = 8) -> tuple[list[float], list[int]]:
+    """Summed log-prob of each answer's tokens given its prompt, and the answer token counts."""
+    import torch
+
+    items = [answer_token_ids(tokenizer, p, a) for p, a in zip(prompts, answers)]
+    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+    sums, counts = [0.0] * len(items), [0] * len(items)
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        longest = max(len(items[i][0]) for i in idx)
+        ids = torch.full((len(idx), longest), pad, dtype=torch.long)
+        attention = torch.zeros_like(ids)
+        target = torch.zeros_like(ids, dtype=torch.bool)  # positions whose *next* token is scored
+        for row, i in enumerate(idx):
+            full, n_prompt = items[i]
+            ids[row, : len(full)] = torch.tensor(full)
+            attention[row, : len(full)] = 1
+            target[row, max(n_prompt - 1, 0) : len(full) - 1] = True
+        with torch.inference_mode():
+            hidden = decoder(input_ids=ids, attention_mask=attention).last_hidden_state
+            rows, cols = target.nonzero(as_tuple=True)
+            logits = head(hidden[rows, cols]).float()
+            token_logps = torch.log_softmax(logits, dim=-1).gather(
+                -1, ids[rows, cols + 1].unsqueeze(-1)).squeeze(-1)
+            per_row = torch.zeros(len(idx), dtype=torch.float64).index_add_(0, rows, token_logps.double())
+        for row, i in enumerate(idx):
+            sums[i] = float(per_row[row])
+            counts[i] = int(target[row].sum())
+    return sums, counts
