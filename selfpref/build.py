@@ -86,11 +86,15 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 
 
 def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, parts: Path,
-               llm_factory: LLMFactory, progress: Progress | None = None) -> tuple[list[dict], collections.Counter, list[str], str]:
+               llm_factory: LLMFactory, progress: Progress | None = None,
+               notify: Callable[[str], None] | None = None) -> tuple[list[dict], collections.Counter, list[str], str]:
     """Run every unfinished chunk; return records, drops, generated prompts and pipeline YAML."""
     module = method_module(config.method)
     parts.mkdir(parents=True, exist_ok=True)
     chunks = [inputs[i : i + config.chunk_size] for i in range(0, len(inputs), config.chunk_size)]
+    done = sum((parts / f"part-{i:05d}.json").exists() for i in range(len(chunks)))
+    if done and notify:
+        notify(f"resuming: {done} of {len(chunks)} chunks already finished")
     generator = model_label(config.model)
     pipeline_yaml = ""
     for index, chunk in enumerate(chunks):
@@ -142,14 +146,15 @@ def records_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
 def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
           version: str = "0.1.0", command: str | None = None,
           llm_factory: LLMFactory | None = None, progress: Progress | None = None,
-          card: Any = None) -> BuildRecord:
+          card: Any = None, notify: Callable[[str], None] | None = None) -> BuildRecord:
     """Build a dataset folder at ``output``; rerunning after a crash resumes from finished parts."""
     output = Path(output)
     inputs, source = build_inputs(config)
     fingerprint = config.fingerprint([json.dumps(i, sort_keys=True) for i in inputs])
     parts = output.parent / f".{output.name}.parts" / fingerprint
     factory = llm_factory or default_llm_factory(config)
-    records, dropped, prompts, pipeline_yaml = run_chunks(config, inputs, source, parts, factory, progress)
+    records, dropped, prompts, pipeline_yaml = run_chunks(config, inputs, source, parts, factory,
+                                                          progress, notify)
     if not records:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common()) or "no rows"
         raise SelfprefError(f"the build kept no pair ({reasons}); try more --num-prompts, a larger "

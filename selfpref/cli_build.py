@@ -68,7 +68,7 @@ def build(
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("chunks", total=None)
         record = run_build(build_config, output, name=name, version=dataset_version,
-                           command=command_line(), card=_card_writer(license),
+                           command=command_line(), card=_card_writer(license), notify=console.print,
                            progress=lambda done, total: bar.update(task, completed=done, total=total))
     funnel = record.funnel[-1]
     console.print(f"wrote {output}: {funnel['kept']} pairs from {funnel['input']} inputs "

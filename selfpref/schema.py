@@ -7,6 +7,7 @@ raises a ``SchemaError`` naming the column, the first offending row and the fix.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -65,9 +66,9 @@ def to_polars(data: Any) -> pl.DataFrame:
     raise TypeError(f"cannot read a table from {type(data).__name__}")
 
 
-def _first(df: pl.DataFrame, mask: pl.Series) -> int | None:
+def _first(df: pl.DataFrame, mask: pl.Series, offset: int = 0) -> int | None:
     hits = mask.fill_null(True).arg_true()
-    return int(hits[0]) if len(hits) else None
+    return int(hits[0]) + offset if len(hits) else None
 
 
 def _family(dtype: pl.DataType) -> str:
@@ -80,9 +81,13 @@ def _family(dtype: pl.DataType) -> str:
     return str(dtype)
 
 
-def validate(data: Any) -> pl.DataFrame:
-    """Check the contract; return the table as polars. Raises SchemaError on the first violation."""
+def validate(data: Any, row_offset: int = 0) -> pl.DataFrame:
+    """Check the contract; return the table as polars. Raises SchemaError on the first violation.
+
+    ``row_offset`` is added to row numbers in messages when ``data`` is one batch of a larger table.
+    """
     df = to_polars(data)
+    first = functools.partial(_first, df, offset=row_offset)
     for col in REQUIRED_COLUMNS:
         if col not in df.columns:
             raise SchemaError(col, None, "missing", f"add a '{col}' column "
@@ -91,19 +96,19 @@ def validate(data: Any) -> pl.DataFrame:
         if _family(df[col].dtype) != "string":
             raise SchemaError(col, None, f"has type {df[col].dtype}, expected string",
                               "store plain text in this column")
-        row = _first(df, df[col].is_null())
+        row = first(df[col].is_null())
         if row is not None:
             raise SchemaError(col, row, "is null", "fill it or drop the row")
     for col in ("prompt", "chosen", "rejected"):
-        row = _first(df, df[col].str.strip_chars().str.len_chars() == 0)
+        row = first(df[col].str.strip_chars().str.len_chars() == 0)
         if row is not None:
             raise SchemaError(col, row, "is empty", "drop rows without text")
-    row = _first(df, df["chosen"] == df["rejected"])
+    row = first(df["chosen"] == df["rejected"])
     if row is not None:
         raise SchemaError("chosen", row, "equals 'rejected'", "a pair needs two different answers")
-    row = _first(df, ~df["method"].is_in(METHODS))
+    row = first(~df["method"].is_in(METHODS))
     if row is not None:
-        raise SchemaError("method", row, f"is {df['method'][row]!r}",
+        raise SchemaError("method", row, f"is {df['method'][row - row_offset]!r}",
                           f"use one of {', '.join(METHODS)}")
     conf = df["confidence"]
     if _family(conf.dtype) != "float" and conf.dtype != pl.Null:
@@ -111,15 +116,15 @@ def validate(data: Any) -> pl.DataFrame:
                           "store a float in [0, 1] or null")
     if conf.dtype != pl.Null:
         conf = conf.cast(pl.Float64)
-        row = _first(df, (conf.is_nan() | (conf < 0) | (conf > 1)).fill_null(False))
+        row = first((conf.is_nan() | (conf < 0) | (conf > 1)).fill_null(False))
         if row is not None:
-            raise SchemaError("confidence", row, f"is {conf[row]}, outside [0, 1]",
+            raise SchemaError("confidence", row, f"is {conf[row - row_offset]}, outside [0, 1]",
                               "store a probability in [0, 1] or null")
     expected = df["prompt"].map_elements(prompt_id, return_dtype=pl.String)
-    row = _first(df, df["prompt_id"] != expected)
+    row = first(df["prompt_id"] != expected)
     if row is not None:
-        raise SchemaError("prompt_id", row, f"is {df['prompt_id'][row]!r}, expected "
-                          f"{expected[row]!r}", "set it to selfpref.schema.prompt_id(prompt)")
+        raise SchemaError("prompt_id", row, f"is {df['prompt_id'][row - row_offset]!r}, expected "
+                          f"{expected[row - row_offset]!r}", "set it to selfpref.schema.prompt_id(prompt)")
     for col, family in OPTIONAL_COLUMNS.items():
         if col in df.columns and df[col].dtype != pl.Null and _family(df[col].dtype) != family:
             raise SchemaError(col, None, f"has type {df[col].dtype}, expected {family}",

@@ -17,14 +17,14 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from selfpref import SelfprefError, __version__
-from selfpref.schema import validate
+from selfpref.schema import to_polars, validate
 
 DATA_FILE = "data/train-00000-of-00001.parquet"
 RECORD_FILE = "selfpref.json"
@@ -89,7 +89,7 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-CardWriter = Callable[[pl.DataFrame, BuildRecord, Path], None]
+CardWriter = Callable[[pl.LazyFrame, BuildRecord, Path], None]
 
 
 def write_dataset(dataset: Any, folder: str | os.PathLike, record: BuildRecord, *,
@@ -97,33 +97,57 @@ def write_dataset(dataset: Any, folder: str | os.PathLike, record: BuildRecord, 
                   card: CardWriter | None = None) -> BuildRecord:
     """Validate and write a dataset folder atomically; returns the record as written.
 
-    ``card(df, record, tmp_folder)`` writes README.md and plots into the unfinished folder, after
-    the data and the record exist; the default writes a short card with the Hub's YAML header.
+    ``dataset`` is a table (polars, pyarrow, datasets, list of dicts) or an iterator of polars
+    frames, which is written batch by batch so a large filtered dataset never sits in memory.
+    ``card(rows, record, tmp_folder)`` writes README.md and plots into the unfinished folder
+    after the data and the record exist; the default writes a short card.
     """
     import pyarrow.parquet as pq
 
-    df = validate(dataset)
+    frames = dataset if isinstance(dataset, Iterator) else iter([to_polars(dataset)])
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         (tmp / "data").mkdir()
-        pq.write_table(df.to_arrow(), tmp / DATA_FILE, compression="zstd")
+        writer, offset = None, 0
+        try:
+            for df in frames:
+                validate(df, row_offset=offset)
+                table = df.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp / DATA_FILE, table.schema, compression="zstd")
+                writer.write_table(table.cast(writer.schema))
+                offset += df.height
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise SelfprefError("no rows to write: the dataset is empty")
         record = BuildRecord.from_dict(record.to_dict())
-        record.fingerprint = hashlib.sha256((tmp / DATA_FILE).read_bytes()).hexdigest()
+        record.fingerprint = _sha256_file(tmp / DATA_FILE)
         record.created_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         record.selfpref_version = __version__
+        record.stats = {**record.stats, "rows": offset}
         (tmp / RECORD_FILE).write_text(json.dumps(record.to_dict(), indent=2, default=str) + "\n")
         for rel, content in (extra_files or {}).items():
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content if isinstance(content, bytes) else content.encode())
-        (card or write_minimal_card)(df, record, tmp)
+        (card or write_minimal_card)(pl.scan_parquet(tmp / DATA_FILE), record, tmp)
         _fsync_tree(tmp)
         _replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return record
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _replace(tmp: Path, folder: Path) -> None:
@@ -142,7 +166,7 @@ def _replace(tmp: Path, folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_minimal_card(df: pl.DataFrame, record: BuildRecord, folder: Path) -> None:
+def write_minimal_card(rows: pl.LazyFrame, record: BuildRecord, folder: Path) -> None:
     """A short card (YAML header the Hub accepts + provenance) when no richer card is asked for."""
     header = (
         "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
@@ -150,7 +174,7 @@ def write_minimal_card(df: pl.DataFrame, record: BuildRecord, folder: Path) -> N
         f"- {record.method}\n---\n"
     )
     body = (f"# {record.name}\n\nA preference dataset written by selfpref {__version__} "
-            f"(method `{record.method}`, version {record.version}, {df.height} rows).\n")
+            f"(method `{record.method}`, version {record.version}, {record.stats['rows']} rows).\n")
     (folder / "README.md").write_text(header + "\n" + body)
 
 
@@ -168,10 +192,7 @@ def read_folder(folder: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
     files = sorted((folder / "data").glob("*.parquet"))
     if not files:
         raise SelfprefError(f"{folder}/data has no parquet file: the folder is incomplete, rebuild it")
-    try:
-        record = BuildRecord.from_dict(json.loads((folder / RECORD_FILE).read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise SelfprefError(f"{folder}/{RECORD_FILE} is not a valid build record ({exc})") from None
+    record = read_record(folder)
     df = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
     return df, record
 
@@ -184,15 +205,28 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return ref, None
 
 
-def read_dataset(ref: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
-    """Rows and build record from a local folder, a Hub id, or ``id@revision``."""
+def resolve_folder(ref: str | os.PathLike) -> Path:
+    """The local folder of a dataset ref: the folder itself, or a snapshot of a Hub id@revision."""
     path = Path(ref).expanduser()
     if path.exists():
-        return read_folder(path)
+        return path
     repo, revision = split_ref(str(ref))
     if repo.count("/") != 1 or str(ref).startswith((".", "/", "~")):
         raise SelfprefError(f"{ref}: no such folder, and not a Hub id (org/name[@version])")
     from selfpref.hub import download_dataset
 
-    return read_folder(download_dataset(repo, revision))
+    return download_dataset(repo, revision)
+
+
+def read_dataset(ref: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
+    """Rows and build record from a local folder, a Hub id, or ``id@revision``."""
+    return read_folder(resolve_folder(ref))
+
+
+def read_record(folder: Path) -> BuildRecord:
+    try:
+        return BuildRecord.from_dict(json.loads((folder / RECORD_FILE).read_text()))
+    except (OSError, json.JSONDecodeError, TypeError) as exc:
+        raise SelfprefError(f"{folder}/{RECORD_FILE} is not a valid build record ({exc}); "
+                            f"run `selfpref import {folder} --output NEW_FOLDER`") from None
 

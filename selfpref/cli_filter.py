@@ -1,0 +1,136 @@
+"""`selfpref filter`: the SSO A.1.4 cleaning steps as flags, applied in the order given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+import yaml
+
+from selfpref import SelfprefError
+from selfpref.cli import app, console
+
+FILTER_KEYS = ("dedup", "max_length_diff", "balance_length", "one_per_prompt",
+               "require_consistent_judge", "min_confidence", "judge_models", "sso_onpolicy")
+
+
+def make_filter(key: str, value: Any, opts: dict[str, Any]) -> Any:
+    """One filter from a recipe entry (key, value) and the shared options."""
+    from selfpref import filters as F
+
+    if key == "dedup":
+        if value == "exact":
+            return F.ExactDedup(opts.get("dedup_field", "prompt"))
+        if value == "minhash":
+            return F.MinHashDedup(opts.get("dedup_field", "prompt"), threshold=opts.get("threshold", 0.8),
+                                  ngram=opts.get("ngram", 5), seed=opts.get("minhash_seed", 1),
+                                  against=opts.get("against_signatures"))
+        raise SelfprefError(f"--dedup {value!r}: use exact or minhash")
+    if key == "max_length_diff":
+        return F.MaxLengthDiff(int(value))
+    if key == "balance_length":
+        return F.LengthBalance(seed=opts.get("seed", 0))
+    if key == "one_per_prompt":
+        return F.OnePerPrompt()
+    if key == "require_consistent_judge":
+        return F.RequireConsistentJudge()
+    if key == "min_confidence":
+        return F.MinConfidence(float(value))
+    if key == "judge_models":
+        return F.JudgeDispute(list(value) if isinstance(value, (list, tuple)) else [value])
+    if key == "sso_onpolicy":
+        return F.SSOOnPolicy(opts.get("onpolicy_model"))
+    raise SelfprefError(f"unknown filter {key!r}: use one of {', '.join(FILTER_KEYS)}")
+
+
+def _remember_order(ctx: typer.Context, param: Any, value: Any) -> Any:
+    # click processes parameters in the order they were typed, so this records the filter order.
+    if value not in (None, False, [], ()):
+        ctx.meta.setdefault("selfpref_filter_order", []).append(param.name)
+    return value
+
+
+def ordered_filters(ctx: typer.Context, values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(key, value) for each filter flag that was given, in command-line order."""
+    return [(key, values[key]) for key in ctx.meta.get("selfpref_filter_order", [])]
+
+
+def against_signatures(refs: list[str], field: str, ngram: int, seed: int) -> list:
+    from selfpref.filters.minhash import MinHashDedup
+    from selfpref.filters.run import ParquetRows
+    from selfpref.store import resolve_folder
+
+    sigs = []
+    probe = MinHashDedup(field, ngram=ngram, seed=seed)
+    for ref in refs:
+        rows = ParquetRows(sorted((resolve_folder(ref) / "data").glob("*.parquet")))
+        sigs.append(probe.signatures_of(rows.batches(list(probe.columns))))
+    return sigs
+
+
+@app.command("filter")
+def filter_(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="Dataset folder, Hub id or id@version."),
+    output: Path = typer.Option(..., "--output", "-o", help="Derived dataset folder to write."),
+    dedup: Optional[str] = typer.Option(None, callback=_remember_order, help="exact or minhash."),
+    dedup_field: str = typer.Option("prompt", help="Dedup on the prompt or on the whole pair."),
+    threshold: float = typer.Option(0.8, help="minhash: Jaccard threshold."),
+    ngram: int = typer.Option(5, help="minhash: words per shingle."),
+    against: Optional[list[str]] = typer.Option(None, help="minhash: also drop rows near-duplicating these datasets (repeatable)."),
+    max_length_diff: Optional[int] = typer.Option(None, callback=_remember_order, help="Drop pairs whose lengths differ by more characters (SSO: 3000)."),
+    balance_length: bool = typer.Option(False, "--balance-length", callback=_remember_order, help="Equal chosen-longer and chosen-shorter, then one pair per prompt."),
+    one_per_prompt: bool = typer.Option(False, "--one-per-prompt", callback=_remember_order, help="Keep the first pair of each prompt."),
+    require_consistent_judge: bool = typer.Option(False, "--require-consistent-judge", callback=_remember_order, help="Keep pairs judged the same in both orders."),
+    min_confidence: Optional[float] = typer.Option(None, callback=_remember_order, help="Drop pairs with lower (or null) confidence."),
+    judge_models: Optional[list[str]] = typer.Option(None, callback=_remember_order, help="Judge models; drop pairs any of them disputes (repeatable)."),
+    sso_onpolicy: bool = typer.Option(False, "--sso-onpolicy", callback=_remember_order, help="SSO's on-policy filter (needs SSO columns and the model)."),
+    onpolicy_model: Optional[str] = typer.Option(None, help="Model for --sso-onpolicy; default: the embedded one."),
+    seed: int = typer.Option(0, help="Seed for length balance."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Recipe YAML: {filters: [{dedup: minhash}, {max_length_diff: 3000}, ...]} in order."),
+    exclusions: Optional[Path] = typer.Option(None, help="Write dropped rows with a filter_reason column here."),
+    name: Optional[str] = typer.Option(None, help="Name of the derived dataset (default: the output folder's name)."),
+    license: Optional[str] = typer.Option(None, help="License for the data card."),
+    push_to_hub: Optional[str] = typer.Option(None, help="Also push the result to this Hub dataset repo."),
+) -> None:
+    """Clean a dataset with counted filters into a derived, versioned folder."""
+    from selfpref.cli_build import _card_writer, _push
+    from selfpref.filters.run import ParquetRows, kept_batches, run_filters, write_exclusions
+    from selfpref.store import derived_record, read_record, resolve_folder, write_dataset
+
+    opts: dict[str, Any] = {"dedup_field": dedup_field, "threshold": threshold, "ngram": ngram,
+                            "seed": seed, "onpolicy_model": onpolicy_model}
+    if config:
+        data = yaml.safe_load(config.read_text()) or {}
+        unknown = sorted(set(data) - {"filters", *opts})
+        if unknown:
+            raise SelfprefError(f"{config}: unknown key '{unknown[0]}' (use 'filters' and {', '.join(opts)})")
+        opts.update({k: v for k, v in data.items() if k != "filters"})
+        steps = [next(iter(e.items())) for e in data.get("filters", [])]
+    else:
+        values = dict(dedup=dedup, max_length_diff=max_length_diff, balance_length=balance_length,
+                      one_per_prompt=one_per_prompt, require_consistent_judge=require_consistent_judge,
+                      min_confidence=min_confidence, judge_models=judge_models, sso_onpolicy=sso_onpolicy)
+        steps = ordered_filters(ctx, values)
+    if not steps:
+        raise SelfprefError("no filter given: pass e.g. --dedup minhash --max-length-diff 3000")
+    if against:
+        opts["against_signatures"] = against_signatures(against, dedup_field, ngram, 1)
+    folder = resolve_folder(ref)
+    parent = read_record(folder)
+    files = sorted((folder / "data").glob("*.parquet"))
+    if not files:
+        raise SelfprefError(f"{folder}/data has no parquet file")
+    rows = ParquetRows(files)
+    alive, reason, reports = run_filters(rows, [make_filter(k, v, opts) for k, v in steps])
+    record = derived_record(parent, str(ref), name=name or output.name)
+    record.funnel = list(parent.funnel) + [r.to_dict() for r in reports]
+    write_dataset(kept_batches(rows, alive), output, record, card=_card_writer(license))
+    if exclusions:
+        write_exclusions(rows, alive, reason, exclusions)
+    table = "\n".join(f"  {r.name}: {r.input} -> {r.kept}" + "".join(
+        f", dropped {v} {k}" for k, v in r.dropped.items()) for r in reports)
+    console.print(f"wrote {output} ({int(alive.sum())} of {rows.n} rows, version {record.version})\n{table}")
+    if push_to_hub:
+        _push(output, push_to_hub, record.version, False)

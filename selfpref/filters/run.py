@@ -1,0 +1,107 @@
+"""Filtering a dataset folder as a stream of Arrow record batches into a derived folder.
+
+Each filter reads only its columns for the rows still alive; the kept rows are then streamed
+into the new folder (and dropped rows, with ``filter_reason``, into an exclusions parquet).
+Memory is a few bytes per row plus one batch, whatever the dataset's size.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from selfpref import SelfprefError
+from selfpref.filters.base import Filter, FilterReport, _report
+
+BATCH_ROWS = 65_536
+
+
+class ParquetRows:
+    """The rows of a dataset's parquet files, read in batches of chosen columns."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = files
+        self.n = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        self.schema = pq.ParquetFile(files[0]).schema_arrow
+
+    def batches(self, columns: list[str] | None, alive: np.ndarray | None = None) -> Iterator[pl.DataFrame]:
+        offset = 0
+        for f in self.files:
+            for rb in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+                df = pl.from_arrow(pa.Table.from_batches([rb]))
+                if alive is not None:
+                    df = df.filter(pl.Series(alive[offset : offset + rb.num_rows]))
+                offset += rb.num_rows
+                if df.height:
+                    yield df
+
+
+def run_filters(rows: ParquetRows, filters: list[Filter]) -> tuple[np.ndarray, list[str], list[FilterReport]]:
+    """(alive mask, reason code per row ('' when kept), reports) over the whole dataset."""
+    alive = np.ones(rows.n, dtype=bool)
+    reason = np.full(rows.n, "", dtype=object)
+    reports = []
+    for f in filters:
+        missing = [c for c in f.columns if c not in rows.schema.names]
+        if missing:
+            raise SelfprefError(f"filter {f.name} needs column '{missing[0]}', which this dataset "
+                                "does not have (see `selfpref inspect`)")
+        index = np.flatnonzero(alive)
+        snapshot = alive.copy()
+        reasons = f.reasons(lambda: rows.batches(list(f.columns) or None, snapshot), len(index))
+        if len(reasons) != len(index):
+            raise RuntimeError(f"filter {f.name} gave {len(reasons)} decisions for {len(index)} rows")
+        reports.append(_report(f, reasons))
+        for i, r in zip(index.tolist(), reasons):
+            if r is not None:
+                alive[i], reason[i] = False, r
+    return alive, reason, reports
+
+
+def kept_batches(rows: ParquetRows, alive: np.ndarray) -> Iterator[pl.DataFrame]:
+    empty = True
+    for df in rows.batches(None, alive):
+        empty = False
+        yield df
+    if empty:
+        yield pl.from_arrow(rows.schema.empty_table())
+
+
+def write_exclusions(rows: ParquetRows, alive: np.ndarray, reason: np.ndarray, path: Path) -> int:
+    """Dropped rows with a ``filter_reason`` column; returns how many were written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    dropped = ~alive
+    reasons = reason[dropped].tolist()
+    writer, written = None, 0
+    for df in rows.batches(None, dropped):
+        df = df.with_columns(pl.Series("filter_reason", reasons[written : written + df.height], dtype=pl.String))
+        table = df.to_arrow()
+        writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
+        writer.write_table(table.cast(writer.schema))
+        written += df.height
+    if writer is None:
+        df = pl.from_arrow(rows.schema.empty_table()).with_columns(pl.lit(None, pl.String).alias("filter_reason"))
+        df.write_parquet(tmp)
+    else:
+        writer.close()
+    tmp.replace(path)
+    return written
+
+
+def funnel_rows(reports: list[FilterReport]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in reports]
+
+
+def total_dropped(reports: list[FilterReport]) -> dict[str, int]:
+    out: collections.Counter = collections.Counter()
+    for r in reports:
+        out.update(r.dropped)
+    return dict(out)

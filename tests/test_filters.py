@@ -1,0 +1,163 @@
+"""Filters: planted clusters, reasons and counts, determinism, the funnel in the derived record."""
+
+import json
+import random
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from selfpref.cli import app
+from selfpref.filters import (ExactDedup, JudgeDispute, LengthBalance, MaxLengthDiff, MinConfidence,
+                              MinHashDedup, OnePerPrompt, RequireConsistentJudge, apply_filters)
+from selfpref.filters.minhash import lean_minhash, shingle_hashes, signatures
+from selfpref.filters.onpolicy import onpolicy_reasons
+from selfpref.schema import make_row
+from selfpref.store import BuildRecord, read_dataset, write_dataset
+
+WORDS = [f"w{i}" for i in range(2000)]
+
+
+def doc(rng, n=120):
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def edit(rng, text, k):
+    words = text.split()
+    for i in rng.sample(range(len(words)), k):
+        words[i] = rng.choice(WORDS)
+    return " ".join(words)
+
+
+def rows_from_prompts(prompts, **kw):
+    return [make_row(p, f"chosen {i}" + " x" * (i % 7), f"rejected {i}", method="sao",
+                     generator="g", labeler="human", confidence=0.5, **{k: v[i] for k, v in kw.items()})
+            for i, p in enumerate(prompts)]
+
+
+def test_signature_equals_datasketch_and_is_lean():
+    from datasketch import MinHash
+
+    texts = pl.Series(["one two three four five six seven", "short text", "a b c d e f g h i j"])
+    sig = signatures(texts, ngram=5, num_perm=128, seed=1)
+    hashes, counts = shingle_hashes(texts, 5)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    for d in range(len(texts)):
+        m = MinHash(num_perm=128, seed=1, hashfunc=lambda x: x)
+        m.update_batch(hashes[offsets[d] : offsets[d + 1]].tolist())
+        assert np.array_equal(m.hashvalues, sig[d])
+        assert lean_minhash(sig[d]).jaccard(lean_minhash(sig[d])) == 1.0
+    assert counts.tolist() == [3, 1, 6]
+
+
+def test_minhash_removes_exactly_the_planted_copies():
+    rng = random.Random(0)
+    originals = [doc(rng) for _ in range(40)]
+    prompts = list(originals)
+    planted = {}
+    for k, src in enumerate([3, 3, 10, 25]):  # a cluster of three (3 and two copies), two pairs
+        planted[len(prompts)] = src
+        prompts.append(edit(rng, originals[src], 1 + k % 2))
+    df = pl.DataFrame(rows_from_prompts(prompts))
+    kept, [report], dropped = apply_filters(df, [MinHashDedup(threshold=0.8)])
+    assert sorted(dropped["prompt"].to_list()) == sorted(prompts[i] for i in planted)
+    assert report.dropped == {"near_duplicate": 4} and report.kept == 40
+    assert set(dropped["filter_reason"]) == {"near_duplicate"}
+    assert report.parameters["bands"] * report.parameters["rows"] <= 128
+
+
+def test_exact_dedup_normalises_and_keeps_first():
+    prompts = ["Hello  World", "hello world", "Other", "HELLO WORLD "]
+    kept, [report], _ = apply_filters(pl.DataFrame(rows_from_prompts(prompts)), [ExactDedup()])
+    assert kept["prompt"].to_list() == ["Hello  World", "Other"]
+    assert report.dropped == {"exact_duplicate": 2}
+
+
+def test_length_filters_counts_and_determinism():
+    rows = []
+    for i in range(10):
+        longer = i < 7  # 7 chosen-longer, 3 chosen-shorter
+        rows.append(make_row(f"p{i}", "long answer " * (3 if longer else 1), "mid answer " * 2,
+                             method="sao", generator="g", labeler="human"))
+    rows.append(make_row("p0", "x" * 5000, "y", method="sao", generator="g", labeler="human"))
+    df = pl.DataFrame(rows, schema_overrides={"confidence": pl.Float64})
+    kept, reports, dropped = apply_filters(df, [MaxLengthDiff(3000), LengthBalance(seed=1)])
+    assert reports[0].dropped == {"length_difference": 1}
+    assert reports[1].dropped == {"length_imbalance": 4}
+    lc, lr = kept["chosen"].str.len_chars(), kept["rejected"].str.len_chars()
+    assert (lc > lr).sum() == (lc < lr).sum() == 3
+    again, _, _ = apply_filters(df, [MaxLengthDiff(3000), LengthBalance(seed=1)])
+    assert again.equals(kept)
+    other, _, _ = apply_filters(df, [MaxLengthDiff(3000), LengthBalance(seed=2)])
+    assert not other.equals(kept)
+
+
+def test_one_per_prompt_consistency_confidence():
+    rows = rows_from_prompts(["a", "a", "b", "c"], judge_consistent=[True, True, False, True])
+    rows[3]["confidence"] = None
+    df = pl.DataFrame(rows)
+    kept, reports, _ = apply_filters(df, [OnePerPrompt(), RequireConsistentJudge(), MinConfidence(0.4)])
+    assert [r.dropped for r in reports] == [{"extra_pair_for_prompt": 1}, {"judge_inconsistent": 1},
+                                            {"no_confidence": 1}]
+    assert kept["prompt"].to_list() == ["a"]
+
+
+def test_judge_dispute_with_scripted_judges():
+    from selfpref.pipelines.llms import ScriptedLLM
+
+    df = pl.DataFrame(rows_from_prompts(["q1", "q2"]))
+    agree = ScriptedLLM(option_probs=[0.9, 0.1, 0.9, 0.1]); agree.load()
+    # second judge prefers the rejected answer of q2 in both orders
+    dispute = ScriptedLLM(option_probs=[0.8, 0.2, 0.1, 0.9]); dispute.load()
+    kept, [report], _ = apply_filters(df, [JudgeDispute(["a", "b"], llms=[agree, dispute])])
+    assert kept["prompt"].to_list() == ["q1"] and report.dropped == {"judge_disputes": 1}
+
+
+def test_onpolicy_stages_by_hand():
+    lp = {k: np.array(v) for k, v in {
+        "p_c": [-1.0, -1.0, -1.0, -0.5], "o_c": [-2.0, -2.0, -3.0, -1.5], "n_c": [-3.0, -1.5, -4.0, -3.5],
+        "n_r": [-1.0, -1.0, -1.0, -0.5], "o_r": [-2.0, -2.0, -3.0, -1.5], "p_r": [-3.0, -3.0, -4.0, -3.5]}.items()}
+    # row 1 breaks o_c > n_c; means over rows 0,2,3: o_c -2.1667 -> row 2 (-3) too unlikely;
+    # gaps over rows 0,3: p_c-n_c = 2, 3 (mean 2.5) -> row 0 gap too small.
+    assert onpolicy_reasons(lp) == ["onpolicy_small_gap", "onpolicy_order",
+                                    "onpolicy_low_likelihood", None]
+
+
+def test_onpolicy_filter_on_tiny_model(tiny_model_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from selfpref.filters import SSOOnPolicy
+
+    n = 4
+    rows = rows_from_prompts([f"q{i}" for i in range(n)], principle_chosen=["Be good."] * n,
+                             principle_rejected=["Be bad."] * n)
+    loaded = (AutoModelForCausalLM.from_pretrained(tiny_model_path).eval(),
+              AutoTokenizer.from_pretrained(tiny_model_path))
+    kept, [report], dropped = apply_filters(pl.DataFrame(rows), [SSOOnPolicy(loaded=loaded)])
+    assert report.input == n == report.kept + sum(report.dropped.values())
+    assert set(report.dropped) <= {"onpolicy_order", "onpolicy_low_likelihood", "onpolicy_small_gap"}
+
+
+def test_cli_filter_writes_derived_folder_with_funnel(tmp_path):
+    rng = random.Random(1)
+    base = [doc(rng, 120) for _ in range(20)]
+    prompts = base + [base[0], edit(rng, base[1], 1)]
+    rows = rows_from_prompts(prompts)
+    rows[5]["chosen"] = "z" * 4000
+    parent = write_dataset(rows, tmp_path / "p", BuildRecord(name="p", method="sao", version="0.3.0"))
+    result = CliRunner().invoke(app, ["filter", str(tmp_path / "p"), "--output", str(tmp_path / "f"),
+                                      "--max-length-diff", "3000", "--dedup", "minhash",
+                                      "--exclusions", str(tmp_path / "ex.parquet")])
+    assert result.exit_code == 0, result.output
+    df, record = read_dataset(tmp_path / "f")
+    assert record.version == "0.4.0"
+    assert record.parent == {"id": str(tmp_path / "p"), "version": "0.3.0", "fingerprint": parent.fingerprint}
+    steps = [s["step"] for s in record.funnel]
+    assert steps == ["length_difference", "minhash_dedup"]  # the order given on the command line
+    assert record.funnel[0]["input"] == 22
+    for step in record.funnel:
+        assert step["input"] == step["kept"] + sum(step["dropped"].values())
+    assert df.height == record.funnel[-1]["kept"] == 19
+    excluded = pl.read_parquet(tmp_path / "ex.parquet")
+    assert excluded.height == 3 and excluded["filter_reason"].to_list().count("near_duplicate") == 2
