@@ -6,7 +6,10 @@ permutation parameters and its default ``affine32`` scheme, so a signature here 
 ``MinHash(num_perm, seed, hashfunc=identity).update_batch(shingle_hashes)`` and loads as a
 ``LeanMinHash``. Batch dedup bands the signature matrix, finds candidate pairs by sorting band
 keys (no per-document index objects), and keeps a pair only if its signature Jaccard reaches the
-threshold, so precision holds as well as recall.
+threshold. Verification uses the exact shingle Jaccard of the candidate pair (recomputed from
+the texts of candidate rows only): with 128 permutations the signature estimate has a standard
+error of 0.035 at s=0.8, so estimate-only verification misjudges a large share of pairs whose
+true Jaccard lies near the threshold (measured: precision and recall ~0.89 on bench/dedup.py).
 
 Banding: b bands of r rows make a pair with Jaccard s a candidate with probability
 1 - (1 - s^r)^b. With b=25, r=5 (125 of 128 permutations) that is 0.99995 at s=0.8 and 0.55 at
@@ -15,7 +18,7 @@ s=0.5; verification then removes the false candidates.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import polars as pl
@@ -25,7 +28,8 @@ from datasketch.minhash import _fmix
 from selfpref.filters.base import Batches, Filter
 
 _MASK32 = np.uint64(0xFFFFFFFF)
-_GROUP_SHINGLES = 32_768  # shingles permuted at once: 32k x 128 x 4 bytes = 16 MB
+_GROUP_SHINGLES = 8_192  # shingles permuted at once: 128 x 8k x 4 bytes = 4 MB, cache-sized
+_PREFILTER = 0.15  # candidates whose signature estimate is this far below the threshold are dropped
 
 
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -34,10 +38,22 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def shingle_hashes(texts: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """(flat uint32 shingle hashes, shingles per document) for a batch of texts."""
-    words = texts.fill_null("").str.to_lowercase().str.extract_all(r"\w+")
-    lengths = words.list.len().to_numpy().astype(np.int64)
-    flat = words.explode().drop_nulls().hash(seed=0x5E1F).to_numpy().astype(np.uint64)
+    """(flat uint32 shingle hashes, shingles per document) for a batch of texts.
+
+    Words are the lowercased text split on whitespace (a literal split: 4x faster than a regex
+    tokenizer in polars, and the cost that dominates the whole dedup).
+    """
+    if texts.null_count():
+        texts = texts.fill_null("")
+    lowered = texts.str.to_lowercase()
+    for ws in ("\n", "\t", "\r"):
+        lowered = lowered.str.replace_all(ws, " ", literal=True)
+    words = lowered.str.split(" ")
+    tokens = words.explode()
+    keep = (tokens.str.len_bytes() > 0).fill_null(False).to_numpy()
+    doc_index = np.repeat(np.arange(len(words)), words.list.len().to_numpy())
+    lengths = np.bincount(doc_index[keep], minlength=len(words)).astype(np.int64)
+    flat = tokens.filter(pl.Series(keep)).hash(seed=0x5E1F).to_numpy().astype(np.uint64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     counts = np.maximum(lengths - ngram + 1, np.minimum(lengths, 1))  # a short doc is one shingle
     first = np.repeat(starts, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
@@ -56,21 +72,34 @@ def signatures(texts: pl.Series, *, ngram: int = 5, num_perm: int = 128, seed: i
     a, b = permutations(num_perm, seed)
     shingles, counts = shingle_hashes(texts, ngram)
     mixed = _fmix(shingles, 32)
-    out = np.full((len(counts), num_perm), np.uint32(0xFFFFFFFF), dtype=np.uint32)
+    out = np.full((num_perm, len(counts)), np.uint32(0xFFFFFFFF), dtype=np.uint32)
     ends = np.cumsum(counts)
     doc = 0
     while doc < len(counts):
         start = ends[doc] - counts[doc]
         last_doc = max(doc, int(np.searchsorted(ends, start + _GROUP_SHINGLES, side="right")) - 1)
         stop = ends[last_doc]
-        block = mixed[start:stop, None] * a[None, :] + b[None, :]  # uint32 wraps: mod 2^32
-        offsets = (ends[doc : last_doc + 1] - counts[doc : last_doc + 1]) - start
-        nonempty = counts[doc : last_doc + 1] > 0
-        if block.shape[0]:
-            mins = np.minimum.reduceat(block, offsets[nonempty], axis=0)
-            out[doc : last_doc + 1][nonempty] = mins
+        if stop > start:
+            # (perms, shingles): the min runs along contiguous memory; uint32 wraps mod 2^32
+            block = a[:, None] * mixed[None, start:stop] + b[:, None]
+            group = slice(doc, last_doc + 1)
+            offsets = (ends[group] - counts[group]) - start
+            nonempty = counts[group] > 0
+            out[:, group][:, nonempty] = np.minimum.reduceat(block, offsets[nonempty], axis=1)
         doc = last_doc + 1
-    return out
+    return np.ascontiguousarray(out.T)
+
+
+def shingle_sets(texts: pl.Series, ngram: int) -> list[np.ndarray]:
+    """Each text's distinct shingle hashes, sorted: for exact Jaccard of candidate pairs."""
+    hashes, counts = shingle_hashes(texts, ngram)
+    return [np.unique(part) for part in np.split(hashes, np.cumsum(counts)[:-1])]
+
+
+def exact_jaccard(x: np.ndarray, y: np.ndarray) -> float:
+    inter = len(np.intersect1d(x, y, assume_unique=True))
+    union = len(x) + len(y) - inter
+    return inter / union if union else 1.0
 
 
 def lean_minhash(signature: np.ndarray, seed: int = 1) -> LeanMinHash:
@@ -101,8 +130,13 @@ def band_candidates(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return np.unique(p[p[:, 0] != p[:, 1]], axis=0)
 
 
-def duplicate_mask(sig: np.ndarray, threshold: float, bands: int, rows: int) -> np.ndarray:
-    """True for every row that is a near-duplicate of an earlier row (first of a cluster kept)."""
+def duplicate_mask(sig: np.ndarray, threshold: float, bands: int, rows: int,
+                   exact: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """True for every row that is a near-duplicate of an earlier row (first of a cluster kept).
+
+    Candidates come from the bands; a candidate is kept when its Jaccard reaches the threshold:
+    the exact shingle Jaccard when ``exact(pairs)`` is given, else the signature estimate.
+    """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -113,7 +147,13 @@ def duplicate_mask(sig: np.ndarray, threshold: float, bands: int, rows: int) -> 
         for s in range(0, len(cand), 65_536):  # verify in blocks to bound memory
             c = cand[s : s + 65_536]
             agree[s : s + 65_536] = (sig[c[:, 0]] == sig[c[:, 1]]).mean(axis=1)
-        cand = cand[agree >= threshold]
+        if exact is None:
+            cand = cand[agree >= threshold]
+        else:
+            # The estimate's standard error at s=0.8 with 128 permutations is 0.035: near the
+            # threshold only the exact Jaccard decides both precision and recall.
+            cand = cand[agree >= threshold - _PREFILTER]
+            cand = cand[exact(cand) >= threshold] if len(cand) else cand
     if not len(cand):
         return np.zeros(n, dtype=bool)
     graph = coo_matrix((np.ones(len(cand)), (cand[:, 0], cand[:, 1])), shape=(n, n))
@@ -128,7 +168,10 @@ class MinHashDedup(Filter):
 
     def __init__(self, field: str = "prompt", *, threshold: float = 0.8, ngram: int = 5,
                  num_perm: int = 128, bands: int = 25, rows: int = 5, seed: int = 1,
-                 against: list[np.ndarray] | None = None, storage_config: dict | None = None) -> None:
+                 against: list[np.ndarray] | None = None, storage_config: dict | None = None,
+                 verify: str = "exact") -> None:
+        if verify not in ("exact", "signature"):
+            raise ValueError(f"verify={verify!r}: use exact or signature")
         if not 0 < threshold <= 1:
             raise ValueError(f"--threshold {threshold}: must be in (0, 1]")
         if bands * rows > num_perm:
@@ -136,7 +179,7 @@ class MinHashDedup(Filter):
         if field not in ("prompt", "pair"):
             raise ValueError(f"--dedup-field {field!r}: use prompt or pair")
         self.field, self.threshold, self.ngram, self.num_perm = field, threshold, ngram, num_perm
-        self.bands, self.rows, self.seed = bands, rows, seed
+        self.bands, self.rows, self.seed, self.verify = bands, rows, seed, verify
         self.columns = ("prompt",) if field == "prompt" else ("prompt", "chosen", "rejected")
         self._against, self._storage = against or [], storage_config
 
@@ -155,9 +198,28 @@ class MinHashDedup(Filter):
                  for b in batches]
         return np.concatenate(parts) if parts else np.zeros((0, self.num_perm), dtype=np.uint32)
 
+    def exact_checker(self, batches: Batches) -> Callable[[np.ndarray], np.ndarray]:
+        """Exact Jaccard of candidate pairs, reading again only the texts of candidate rows."""
+
+        def check(pairs: np.ndarray) -> np.ndarray:
+            wanted = np.unique(pairs)
+            sets: dict[int, np.ndarray] = {}
+            offset = 0
+            for batch in batches():
+                local = wanted[(wanted >= offset) & (wanted < offset + batch.height)] - offset
+                if len(local):
+                    texts = self.text(batch[local.tolist()])
+                    for i, shingles in zip(local.tolist(), shingle_sets(texts, self.ngram)):
+                        sets[offset + i] = shingles
+                offset += batch.height
+            return np.array([exact_jaccard(sets[i], sets[j]) for i, j in pairs.tolist()])
+
+        return check
+
     def reasons(self, batches: Batches, n: int) -> list[str | None]:
         sig = self.signatures_of(batches())
-        dup = duplicate_mask(sig, self.threshold, self.bands, self.rows)
+        dup = duplicate_mask(sig, self.threshold, self.bands, self.rows,
+                             exact=self.exact_checker(batches) if self.verify == "exact" else None)
         out: list[str | None] = ["near_duplicate" if d else None for d in dup.tolist()]
         if self._against:
             earlier = self._earlier_index()
