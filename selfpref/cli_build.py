@@ -80,10 +80,8 @@ def build(
 
 
 def _card_writer(license: str | None):
-    try:
-        from selfpref.datacards import card_writer
-    except ImportError:  # the data card layer is optional until it lands
-        return None
+    from selfpref.datacards import card_writer
+
     return card_writer(license=license)
 
 

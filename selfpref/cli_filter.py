@@ -65,7 +65,7 @@ def against_signatures(refs: list[str], field: str, ngram: int, seed: int) -> li
     probe = MinHashDedup(field, ngram=ngram, seed=seed)
     for ref in refs:
         rows = ParquetRows(sorted((resolve_folder(ref) / "data").glob("*.parquet")))
-        sigs.append(probe.signatures_of(rows.batches(list(probe.columns))))
+        sigs.append(probe.signatures_of(rows.batches(list(probe.columns)), rows.n))
     return sigs
 
 

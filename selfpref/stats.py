@@ -22,7 +22,7 @@ def summarize(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
     exprs += [pl.col(c).null_count().alias(f"null:{c}") for c in schema.names()]
     for col in LENGTH_COLUMNS:
         length = pl.col(col).str.len_chars()
-        exprs += [length.quantile(q, "nearest").alias(f"len:{col}:{name}")
+        exprs += [length.quantile(q, "nearest").cast(pl.Int64).alias(f"len:{col}:{name}")
                   for name, q in QUANTILES.items()]
     exprs.append((pl.col("chosen").str.len_chars() > pl.col("rejected").str.len_chars())
                  .mean().alias("chosen_longer_share"))
@@ -40,7 +40,8 @@ def summarize(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
         "null_counts": {c: flat[f"null:{c}"] for c in schema.names()},
         "lengths": {col: {n: flat[f"len:{col}:{n}"] for n in QUANTILES} for col in LENGTH_COLUMNS},
         "chosen_longer_share": flat["chosen_longer_share"],
-        "confidence": ({n: flat[f"conf:{n}"] for n in (*QUANTILES, "mean")} if has_conf else None),
+        "confidence": ({n: flat[f"conf:{n}"] for n in (*QUANTILES, "mean")}
+                       if has_conf and flat["conf:min"] is not None else None),
         "judge_consistency": flat.get("judge_consistency"),
         "prompt_duplicate_rate": flat["prompt_duplicate_rate"],
     }

@@ -29,6 +29,7 @@ from selfpref.filters.base import Batches, Filter
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _GROUP_SHINGLES = 8_192  # shingles permuted at once: 128 x 8k x 4 bytes = 4 MB, cache-sized
+_SUB_BATCH = 4_096  # texts tokenised at once: bounds the per-token arrays to ~100 MB
 _PREFILTER = 0.15  # candidates whose signature estimate is this far below the threshold are dropped
 
 
@@ -193,10 +194,21 @@ class MinHashDedup(Filter):
             return batch["prompt"]
         return batch.select(pl.concat_str(list(self.columns), separator=" \n ")).to_series()
 
-    def signatures_of(self, batches: Iterator[pl.DataFrame]) -> np.ndarray:
-        parts = [signatures(self.text(b), ngram=self.ngram, num_perm=self.num_perm, seed=self.seed)
-                 for b in batches]
-        return np.concatenate(parts) if parts else np.zeros((0, self.num_perm), dtype=np.uint32)
+    def signatures_of(self, batches: Iterator[pl.DataFrame], n: int | None = None) -> np.ndarray:
+        """Signatures of every row, computed _SUB_BATCH texts at a time into one array."""
+        if n is None:
+            frames = list(batches)
+            n, batches = sum(f.height for f in frames), iter(frames)
+        out = np.empty((n, self.num_perm), dtype=np.uint32)
+        row = 0
+        for batch in batches:
+            texts = self.text(batch)
+            for start in range(0, len(texts), _SUB_BATCH):
+                part = signatures(texts.slice(start, _SUB_BATCH), ngram=self.ngram,
+                                  num_perm=self.num_perm, seed=self.seed)
+                out[row : row + len(part)] = part
+                row += len(part)
+        return out[:row]
 
     def exact_checker(self, batches: Batches) -> Callable[[np.ndarray], np.ndarray]:
         """Exact Jaccard of candidate pairs, reading again only the texts of candidate rows."""
@@ -217,7 +229,7 @@ class MinHashDedup(Filter):
         return check
 
     def reasons(self, batches: Batches, n: int) -> list[str | None]:
-        sig = self.signatures_of(batches())
+        sig = self.signatures_of(batches(), n)
         dup = duplicate_mask(sig, self.threshold, self.bands, self.rows,
                              exact=self.exact_checker(batches) if self.verify == "exact" else None)
         out: list[str | None] = ["near_duplicate" if d else None for d in dup.tolist()]

@@ -1,0 +1,137 @@
+"""README.md for a dataset folder: a YAML header the Hub accepts, then the record in prose."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from selfpref import __version__
+from selfpref.store import DATA_FILE, BuildRecord
+
+PAPERS = {
+    "sao": ("SAO", "Aligning Large Language Models via Fully Self-Synthetic Data",
+            "persona prompts, two sampled answers, the same model judging the pair in both orders"),
+    "sso": ("SSO", "Aligning Large Language Models via Self-Steering Optimization",
+            "answers steered by a good and a bad principle of one feature, plus the plain answer y°"),
+    "alignez": ("AlignEZ", "Is Free Self-Alignment Possible?",
+                "answers conditioned on self-described helpful and harmful characteristics"),
+    "selfee": ("SELFEE", "Aligning Large Language Models with Self-generated Preference Data",
+               "two samples labelled by the implicit reward of the policy against its reference"),
+    "import": ("imported", "—", "preference data selfpref did not make, mapped onto its contract"),
+}
+
+
+def size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < limit:
+            return label
+    return "10M<n<100M"
+
+
+def header(record: BuildRecord, rows: int, license: str | None) -> str:
+    import yaml
+
+    data = {
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": DATA_FILE}]}],
+        "license": license or "other",
+        "task_categories": ["text-generation"],
+        "tags": ["synthetic", "preference", "dpo", "selfpref", record.method],
+        "size_categories": [size_category(rows)],
+        "pretty_name": record.name,
+    }
+    return "---\n" + yaml.safe_dump(data, sort_keys=False) + "---\n"
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def render(record: BuildRecord, summary: dict[str, Any], sep: dict[str, Any], plots: list[str],
+           license: str | None) -> str:
+    short, title, how = PAPERS.get(record.method, (record.method, "—", ""))
+    repo = f"ORG/{record.name}"
+    version = f"v{record.version}"
+    parts = [header(record, summary["rows"], license), f"# {record.name}\n"]
+    parts.append(
+        f"A preference dataset of {summary['rows']:,} pairs (prompt, chosen, rejected) made by "
+        f"[selfpref](https://pypi.org/project/selfpref/) {record.selfpref_version} with the "
+        f"**{short}** method ({title}): {how}. Columns follow selfpref's preference-record "
+        "contract; method columns are added, never renamed.\n")
+    if not license:
+        parts.append("License: not given at build time (`other`); set one with `--license`.\n")
+    parts.append("## Provenance\n")
+    prov = [["dataset version", record.version], ["fingerprint (sha256 of the parquet)", f"`{record.fingerprint}`"],
+            ["created", record.created_at], ["selfpref", record.selfpref_version],
+            ["seed", record.seed]]
+    prov += [[f"model: {k}", f"`{v}`"] for k, v in record.models.items()]
+    prov += [["labeler", f"`{k}` ({v} rows)"] for k, v in summary["by_labeler"].items()]
+    if record.parent:
+        p = record.parent
+        prov.append(["parent", f"`{p.get('id')}` version {p.get('version')} (`{p.get('fingerprint')}`)"])
+    parts.append(_table(["", ""], prov) + "\n")
+    if record.parameters:
+        params = [[k, f"`{json.dumps(v, default=str)}`"] for k, v in sorted(record.parameters.items())]
+        parts.append("### Parameters\n\n" + _table(["parameter", "value"], params) + "\n")
+    if record.funnel:
+        rows = [[s["step"], s["input"], s["kept"],
+                 ", ".join(f"{k}: {v}" for k, v in s["dropped"].items()) or "—"] for s in record.funnel]
+        parts.append("## Funnel\n\nEvery row a step could not use, counted with its reason.\n\n"
+                     + _table(["step", "input", "kept", "dropped (reason: rows)"], rows) + "\n")
+    parts.append("## Statistics\n")
+    lengths = [[c, *(summary["lengths"][c][k] for k in ("min", "p50", "p90", "max"))]
+               for c in ("prompt", "chosen", "rejected")]
+    parts.append(_table(["characters", "min", "p50", "p90", "max"], lengths) + "\n")
+    stats = [["rows", summary["rows"]], ["chosen longer than rejected", _pct(summary["chosen_longer_share"])],
+             ["judge consistency (same verdict in both orders)", _pct(summary["judge_consistency"])],
+             ["prompt duplicate rate", _pct(summary["prompt_duplicate_rate"])]]
+    if "prompt_repetition_rate" in record.stats:
+        stats.append(["prompt repetition rate at generation (SAO Table 5)",
+                      _pct(record.stats["prompt_repetition_rate"])])
+    conf = summary["confidence"]
+    if conf:
+        stats.append(["confidence min / p50 / p90 / max",
+                      " / ".join(f"{conf[k]:.3f}" for k in ("min", "p50", "p90", "max"))])
+    parts.append(_table(["statistic", "value"], stats) + "\n")
+    parts.append("### Label separability\n")
+    if "accuracy" in sep:
+        parts.append(
+            f"A logistic regression on all-MiniLM-L6-v2 embeddings tells chosen from rejected with "
+            f"**{sep['accuracy']:.1%} ± {sep['std']:.1%}** accuracy (5-fold, {sep['pairs']} pairs); "
+            "AlignEZ (A.6.2) finds that the further this is above 50%, the more likely training on "
+            "the data improves the model.\n")
+    else:
+        parts.append(f"Not computed: {sep.get('skipped')}.\n")
+    if plots:
+        parts.append("## Plots\n\n" + "\n".join(f"![{p}]({p})" for p in plots) + "\n")
+    parts.append(f"""## Usage
+
+```python
+from datasets import load_dataset
+ds = load_dataset("{repo}", revision="{version}", split="train")
+```
+
+```python
+import polars as pl
+df = pl.scan_parquet("{record.name}/data/*.parquet").collect()        # a local copy
+
+from huggingface_hub import HfFileSystem                              # on the Hub
+fs = HfFileSystem()
+with fs.open("datasets/{repo}@{version}/{DATA_FILE}", "rb") as f:
+    df = pl.read_parquet(f)
+```
+
+```bash
+selfpref train simpo --dataset {repo}@{version} --output-dir out/model
+```
+""")
+    if record.command:
+        parts.append(f"## Reproduce\n\n```bash\n{record.command}\n```\n")
+    parts.append(f"<sub>Card written by selfpref {__version__}.</sub>\n")
+    return "\n".join(parts)
