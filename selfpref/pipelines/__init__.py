@@ -4,11 +4,18 @@ that turns the pipeline's rows into contract records plus the count of rows drop
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import warnings
 from types import ModuleType
 from typing import Any, Callable
 
+# distilabel runs its steps in a forked worker pool, and a process that already ran torch (the
+# embedded model's conversion, a training run, a test session) deadlocks in OpenMP after a fork
+# (measured: a build after an in-process generation hung for 400 s). Spawned workers start clean.
+# This must run before distilabel is imported: it captures the start method at import time.
+if multiprocessing.get_start_method(allow_none=True) != "spawn":
+    multiprocessing.set_start_method("spawn", force=True)
 os.environ.setdefault("DISTILABEL_LOG_LEVEL", "ERROR")
 # distilabel 1.5.3 declares Field(default=None) inside unions; pydantic 2.x warns on every import.
 warnings.filterwarnings("ignore", message="The 'default' attribute with value None")
