@@ -83,9 +83,17 @@ def inspect(
 ) -> None:
     """Summarise a dataset: rows, nulls, lengths, chosen-longer share, confidence, methods, labelers."""
     from selfpref.stats import summarize
-    from selfpref.store import read_dataset
+    from selfpref.store import read_folder, split_ref
 
-    df, record = read_dataset(ref)
+    if Path(ref).expanduser().exists():
+        df, record = read_folder(Path(ref).expanduser())
+    else:  # a Hub ref: polars reads the parquet through HfFileSystem file objects
+        from selfpref.hub import read_remote
+
+        repo, revision = split_ref(ref)
+        if repo.count("/") != 1:
+            raise SelfprefError(f"{ref}: no such folder, and not a Hub id (org/name[@version])")
+        df, record = read_remote(repo, revision)
     summary = summarize(df)
     if as_json:
         print(json.dumps({"name": record.name, "version": record.version, **summary}, indent=2))

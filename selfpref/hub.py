@@ -83,6 +83,34 @@ def push_folder(folder: str | os.PathLike, repo: str, *, version: str, private: 
                                  commit_message=message or f"selfpref: {tag}")
         api.create_tag(repo, tag=tag, revision=info.oid, repo_type="dataset",
                        tag_message=f"selfpref dataset {tag}")
-    except HfHubHTTPError as exc:
+    except (HfHubHTTPError, ValueError) as exc:  # ValueError: the Hub rejected the card's YAML
         raise SelfprefError(f"push to {repo} failed: {_one_line(exc)}") from None
     return f"{api.endpoint}/datasets/{repo}/tree/{tag}"
+
+
+def read_remote(repo: str, revision: str | None = None):
+    """(rows, record) read in place through ``HfFileSystem`` file objects, without a snapshot."""
+    import json
+
+    import polars as pl
+    from huggingface_hub import HfFileSystem
+
+    from selfpref.store import BuildRecord
+
+    revision = revision or latest_version(repo) or "main"
+    fs = HfFileSystem()
+    base = f"datasets/{repo}@{revision}"
+    try:
+        with fs.open(f"{base}/{RECORD_FILE}", "rb") as fh:
+            record = BuildRecord.from_dict(json.load(fh))
+        files = sorted(fs.glob(f"{base}/data/*.parquet"))
+    except FileNotFoundError:
+        raise SelfprefError(f"{repo}@{revision}: not found, or not a selfpref dataset (no "
+                            f"{RECORD_FILE}); check the id and version") from None
+    if not files:
+        raise SelfprefError(f"{repo}@{revision} has no data/*.parquet")
+    frames = []
+    for path in files:
+        with fs.open(path, "rb") as fh:
+            frames.append(pl.read_parquet(fh))
+    return pl.concat(frames, how="diagonal_relaxed"), record
