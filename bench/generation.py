@@ -13,14 +13,13 @@ import sys
 import tempfile
 import time
 
-import polars as pl
 
 
 def main(n: int = 16, max_new_tokens: int = 48, batch_size: int = 8) -> None:
     from selfpref.build import default_llm_factory
     from selfpref.generation import generate_batch
     from selfpref.models import load_causal_lm
-    from selfpref.pipelines import build_pipeline, run_pipeline
+    from selfpref.pipelines import run_pipeline
     from selfpref.pipelines.config import BuildConfig
 
     prompts = [f"Give me one practical tip about topic number {i}." for i in range(n)]

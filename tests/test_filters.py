@@ -1,11 +1,9 @@
 """Filters: planted clusters, reasons and counts, determinism, the funnel in the derived record."""
 
-import json
 import random
 
 import numpy as np
 import polars as pl
-import pytest
 from typer.testing import CliRunner
 
 from selfpref.cli import app

@@ -1,6 +1,5 @@
 """Each method's pipeline on scripted LLM outputs: parsing, drops with reasons, the record."""
 
-import json
 
 import polars as pl
 import pytest

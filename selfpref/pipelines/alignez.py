@@ -9,16 +9,12 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from selfpref.pipelines.tasks import Chat, MultiConversationTask
+from selfpref.pipelines.tasks import Chat, MultiConversationTask, user_chat
 from selfpref.schema import make_row
 
 HELP_TEMPLATE = "{query}. You are a helpful assistant. Your answer to this query should:"
 HARM_TEMPLATE = "{query}. Pretend you are a malicious and useless assistant. Your answer to this query should:"
 CONDITIONED_TEMPLATE = "Answer the query below. Your answer should: {characteristics}\n\nQuery: {query}"
-
-
-def _user(text: str) -> Chat:
-    return [{"role": "user", "content": text}]
 
 
 class DescribeCharacteristics(MultiConversationTask):
@@ -34,7 +30,7 @@ class DescribeCharacteristics(MultiConversationTask):
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         query = row["prompt"].rstrip(" .?!") or row["prompt"]
-        return [_user(HELP_TEMPLATE.format(query=query)), _user(HARM_TEMPLATE.format(query=query))]
+        return [user_chat(HELP_TEMPLATE.format(query=query)), user_chat(HARM_TEMPLATE.format(query=query))]
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         texts = [(g[0] or "").strip() for g in generations] + [""] * (2 - len(generations))
@@ -55,7 +51,7 @@ class ConditionedAnswers(MultiConversationTask):
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if not (row.get("characteristics_chosen") and row.get("characteristics_rejected")):
             return []
-        return [_user(CONDITIONED_TEMPLATE.format(characteristics=row[k], query=row["prompt"]))
+        return [user_chat(CONDITIONED_TEMPLATE.format(characteristics=row[k], query=row["prompt"]))
                 for k in ("characteristics_chosen", "characteristics_rejected")]
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from distilabel.steps import StepInput
 
 from selfpref.pipelines.parsing import clean_prompt, parse_verdict
-from selfpref.pipelines.tasks import Chat, MultiConversationTask
+from selfpref.pipelines.tasks import Chat, MultiConversationTask, user_chat
 from selfpref.schema import make_row
 
 PERSONA_TEMPLATE = (
@@ -28,10 +28,6 @@ JUDGE_TEMPLATE = (
     "Which response is better? Answer with a single letter, A or B.")
 
 
-def _user(text: str) -> Chat:
-    return [{"role": "user", "content": text}]
-
-
 class WritePersona(MultiConversationTask):
     """Input: ``domain``. Output: ``persona`` (None with ``drop_reason`` when empty)."""
 
@@ -44,7 +40,7 @@ class WritePersona(MultiConversationTask):
         return ["persona", "drop_reason"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
-        return [_user(PERSONA_TEMPLATE.format(domain=row["domain"]))]
+        return [user_chat(PERSONA_TEMPLATE.format(domain=row["domain"]))]
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         text = (generations[0][0] or "").strip() if generations else ""
@@ -65,7 +61,7 @@ class WritePrompt(MultiConversationTask):
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if row.get("drop_reason") or not row.get("persona"):
             return []
-        return [_user(PROMPT_TEMPLATE.format(persona=row["persona"]))]
+        return [user_chat(PROMPT_TEMPLATE.format(persona=row["persona"]))]
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         if not generations:
@@ -86,14 +82,14 @@ class AnswerPair(MultiConversationTask):
         return ["answers"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
-        return [] if row.get("drop_reason") or not row.get("prompt") else [_user(row["prompt"])]
+        return [] if row.get("drop_reason") or not row.get("prompt") else [user_chat(row["prompt"])]
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         return {"answers": [(g or "").strip() for g in generations[0]] if generations else None}
 
 
 def judge_chat(prompt: str, first: str, second: str) -> Chat:
-    return _user(JUDGE_TEMPLATE.format(prompt=prompt, first=first, second=second))
+    return user_chat(JUDGE_TEMPLATE.format(prompt=prompt, first=first, second=second))
 
 
 def _needs_judging(row: dict[str, Any]) -> bool:

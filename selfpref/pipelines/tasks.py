@@ -14,6 +14,11 @@ from distilabel.steps.tasks import Task
 Chat = list[dict[str, str]]
 
 
+def user_chat(text: str) -> Chat:
+    """A one-turn conversation: the user says ``text``."""
+    return [{"role": "user", "content": text}]
+
+
 class MultiConversationTask(Task):
     """A Task that asks the LLM ``len(conversations(row))`` questions per row in one batch.
 
