@@ -51,8 +51,9 @@ def answer_logps(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]
             hidden = decoder(input_ids=ids, attention_mask=attention).last_hidden_state
             rows, cols = target.nonzero(as_tuple=True)
             logits = head(hidden[rows, cols]).float()
-            token_logps = torch.log_softmax(logits, dim=-1).gather(
-                -1, ids[rows, cols + 1].unsqueeze(-1)).squeeze(-1)
+            # gather - logsumexp: the 49k-wide log-softmax output is never written out
+            token_logps = (logits.gather(-1, ids[rows, cols + 1].unsqueeze(-1)).squeeze(-1)
+                           - torch.logsumexp(logits, dim=-1))
             per_row = torch.zeros(len(idx), dtype=torch.float64).index_add_(0, rows, token_logps.double())
         for row, i in enumerate(idx):
             sums[i] = float(per_row[row])
