@@ -17,8 +17,12 @@ from typing import Any, Callable
 if multiprocessing.get_start_method(allow_none=True) != "spawn":
     multiprocessing.set_start_method("spawn", force=True)
 os.environ.setdefault("DISTILABEL_LOG_LEVEL", "ERROR")
-# distilabel 1.5.3 declares Field(default=None) inside unions; pydantic 2.x warns on every import.
+# distilabel 1.5.3 declares Field(default=None) inside unions; pydantic 2.x warns on every import,
+# here and in every spawned worker (which reads PYTHONWARNINGS at start-up).
+_QUIET = "ignore:The 'default' attribute with value None"
 warnings.filterwarnings("ignore", message="The 'default' attribute with value None")
+if _QUIET not in os.environ.get("PYTHONWARNINGS", ""):
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), _QUIET]))
 
 LLMFactory = Callable[[str, dict], Any]  # (step name, generation kwargs) -> LLM
 
