@@ -45,7 +45,8 @@ def header(record: BuildRecord, rows: int, license: str | None) -> str:
 
 def _table(head: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    # a "|" inside a cell (labelers such as logit-reward:a|b) would split the column
+    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(out)
 
 
