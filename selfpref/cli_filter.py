@@ -96,7 +96,8 @@ def filter_(
 ) -> None:
     """Clean a dataset with counted filters into a derived, versioned folder."""
     from selfpref.cli_build import _card_writer, _push
-    from selfpref.filters.run import ParquetRows, kept_batches, run_filters, write_exclusions
+    from selfpref.filters.base import run_filters
+    from selfpref.filters.run import ParquetRows, kept_batches, write_exclusions
     from selfpref.store import derived_record, read_record, resolve_folder, write_dataset
 
     opts: dict[str, Any] = {"dedup_field": dedup_field, "threshold": threshold, "ngram": ngram,

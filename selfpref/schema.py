@@ -19,7 +19,6 @@ from selfpref import SelfprefError
 METHODS = ("sao", "sso", "alignez", "selfee", "import")
 STRING_COLUMNS = ("prompt_id", "prompt", "chosen", "rejected", "method", "generator", "labeler")
 REQUIRED_COLUMNS = (*STRING_COLUMNS, "confidence")
-LABELER_PREFIXES = ("self-judge:", "logit-reward:", "principle:", "human", "reference-free:")
 
 # Method columns (added, never renamed), with their polars type families, checked when present.
 OPTIONAL_COLUMNS: dict[str, str] = {

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from selfpref import SelfprefError
+
 Batches = Callable[[], Iterator[pl.DataFrame]]
 
 
@@ -51,27 +53,47 @@ def gather(batches: Batches, columns: list[str] | None = None) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame()
 
 
+class FrameRows:
+    """An in-memory table served the way ``ParquetRows`` serves files: batches of chosen columns."""
+
+    def __init__(self, df: pl.DataFrame, batch_size: int = 50_000) -> None:
+        self.df, self.batch_size = df, batch_size
+        self.n, self.columns = df.height, df.columns
+
+    def batches(self, columns: list[str] | None, alive: np.ndarray | None = None) -> Iterator[pl.DataFrame]:
+        view = self.df if alive is None else self.df.filter(pl.Series(alive))
+        for start in range(0, view.height, self.batch_size):
+            yield view.slice(start, self.batch_size).select(columns or view.columns)
+
+
+def run_filters(rows: Any, filters: list[Filter]) -> tuple[np.ndarray, np.ndarray, list[FilterReport]]:
+    """(alive mask, reason per row ('' when kept), reports) for rows served by ``rows.batches``."""
+    alive = np.ones(rows.n, dtype=bool)
+    reason = np.full(rows.n, "", dtype=object)
+    reports = []
+    for f in filters:
+        missing = [c for c in f.columns if c not in rows.columns]
+        if missing:
+            raise SelfprefError(f"filter {f.name} needs column '{missing[0]}', which this dataset "
+                                "does not have (see `selfpref inspect`)")
+        index = np.flatnonzero(alive)
+        snapshot = alive.copy()
+        reasons = f.reasons(lambda: rows.batches(list(f.columns) or None, snapshot), len(index))
+        if len(reasons) != len(index):
+            raise RuntimeError(f"filter {f.name} gave {len(reasons)} decisions for {len(index)} rows")
+        reports.append(_report(f, reasons))
+        for i, r in zip(index.tolist(), reasons):
+            if r is not None:
+                alive[i], reason[i] = False, r
+    return alive, reason, reports
+
+
 def apply_filters(df: pl.DataFrame, filters: list[Filter], batch_size: int = 50_000
                   ) -> tuple[pl.DataFrame, list[FilterReport], pl.DataFrame]:
     """In memory: (kept rows, reports, dropped rows with ``filter_reason``)."""
-    alive = np.ones(df.height, dtype=bool)
-    why: list[str | None] = [None] * df.height
-    reports = []
-    for f in filters:
-        index = np.flatnonzero(alive)
-        view = df[index]
-
-        def batches(view: pl.DataFrame = view) -> Iterator[pl.DataFrame]:
-            for start in range(0, view.height, batch_size):
-                yield view.slice(start, batch_size).select(list(f.columns) or view.columns)
-
-        reasons = f.reasons(batches, len(index))
-        reports.append(_report(f, reasons))
-        for i, r in zip(index, reasons):
-            if r is not None:
-                alive[i], why[i] = False, r
+    alive, reason, reports = run_filters(FrameRows(df, batch_size), filters)
     dropped = df.filter(pl.Series(~alive)).with_columns(
-        pl.Series("filter_reason", [w for w in why if w is not None], dtype=pl.String))
+        pl.Series("filter_reason", reason[~alive].tolist(), dtype=pl.String))
     return df.filter(pl.Series(alive)), reports, dropped
 
 

@@ -194,11 +194,8 @@ class MinHashDedup(Filter):
             return batch["prompt"]
         return batch.select(pl.concat_str(list(self.columns), separator=" \n ")).to_series()
 
-    def signatures_of(self, batches: Iterator[pl.DataFrame], n: int | None = None) -> np.ndarray:
-        """Signatures of every row, computed _SUB_BATCH texts at a time into one array."""
-        if n is None:
-            frames = list(batches)
-            n, batches = sum(f.height for f in frames), iter(frames)
+    def signatures_of(self, batches: Iterator[pl.DataFrame], n: int) -> np.ndarray:
+        """Signatures of all ``n`` rows, computed _SUB_BATCH texts at a time into one array."""
         out = np.empty((n, self.num_perm), dtype=np.uint32)
         row = 0
         for batch in batches:

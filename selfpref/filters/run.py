@@ -7,18 +7,14 @@ Memory is a few bytes per row plus one batch, whatever the dataset's size.
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from selfpref import SelfprefError
-from selfpref.filters.base import Filter, FilterReport, _report
 
 BATCH_ROWS = 65_536
 
@@ -30,6 +26,7 @@ class ParquetRows:
         self.files = files
         self.n = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         self.schema = pq.ParquetFile(files[0]).schema_arrow
+        self.columns = self.schema.names
 
     def batches(self, columns: list[str] | None, alive: np.ndarray | None = None) -> Iterator[pl.DataFrame]:
         offset = 0
@@ -41,28 +38,6 @@ class ParquetRows:
                 offset += rb.num_rows
                 if df.height:
                     yield df
-
-
-def run_filters(rows: ParquetRows, filters: list[Filter]) -> tuple[np.ndarray, list[str], list[FilterReport]]:
-    """(alive mask, reason code per row ('' when kept), reports) over the whole dataset."""
-    alive = np.ones(rows.n, dtype=bool)
-    reason = np.full(rows.n, "", dtype=object)
-    reports = []
-    for f in filters:
-        missing = [c for c in f.columns if c not in rows.schema.names]
-        if missing:
-            raise SelfprefError(f"filter {f.name} needs column '{missing[0]}', which this dataset "
-                                "does not have (see `selfpref inspect`)")
-        index = np.flatnonzero(alive)
-        snapshot = alive.copy()
-        reasons = f.reasons(lambda: rows.batches(list(f.columns) or None, snapshot), len(index))
-        if len(reasons) != len(index):
-            raise RuntimeError(f"filter {f.name} gave {len(reasons)} decisions for {len(index)} rows")
-        reports.append(_report(f, reasons))
-        for i, r in zip(index.tolist(), reasons):
-            if r is not None:
-                alive[i], reason[i] = False, r
-    return alive, reason, reports
 
 
 def kept_batches(rows: ParquetRows, alive: np.ndarray) -> Iterator[pl.DataFrame]:
@@ -94,14 +69,3 @@ def write_exclusions(rows: ParquetRows, alive: np.ndarray, reason: np.ndarray, p
         writer.close()
     tmp.replace(path)
     return written
-
-
-def funnel_rows(reports: list[FilterReport]) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in reports]
-
-
-def total_dropped(reports: list[FilterReport]) -> dict[str, int]:
-    out: collections.Counter = collections.Counter()
-    for r in reports:
-        out.update(r.dropped)
-    return dict(out)
