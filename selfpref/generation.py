@@ -20,6 +20,19 @@ def chat_input_ids(tokenizer: Any, conversation: Sequence[Message]) -> list[int]
     return list(ids)
 
 
+def left_padded(sequences: Sequence[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """(input_ids, attention_mask), padded on the left so every row ends where generation starts."""
+    import torch
+
+    longest = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for row, ids in enumerate(sequences):
+        input_ids[row, longest - len(ids) :] = torch.tensor(ids)
+        attention[row, longest - len(ids) :] = 1
+    return input_ids, attention
+
+
 def generate_batch(
     model: Any,
     tokenizer: Any,
@@ -45,13 +58,8 @@ def generate_batch(
     pad_id = tokenizer.pad_token_id
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        longest = max(len(encoded[i]) for i in idx)
-        input_ids = torch.full((len(idx), longest), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(idx), longest), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids = encoded[i]
-            input_ids[row, longest - len(ids) :] = torch.tensor(ids)
-            attention[row, longest - len(ids) :] = 1
+        input_ids, attention = left_padded([encoded[i] for i in idx], pad_id)
+        longest = input_ids.shape[1]
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample,
                                   "num_return_sequences": num_return_sequences,
                                   "pad_token_id": pad_id}
@@ -86,13 +94,7 @@ def next_token_probabilities(model: Any, tokenizer: Any, conversations: Sequence
     encoded = [chat_input_ids(tokenizer, conv) for conv in conversations]
     out: list[list[float]] = []
     for start in range(0, len(encoded), batch_size):
-        chunk = encoded[start : start + batch_size]
-        longest = max(len(ids) for ids in chunk)
-        input_ids = torch.full((len(chunk), longest), tokenizer.pad_token_id, dtype=torch.long)
-        attention = torch.zeros_like(input_ids)
-        for row, ids in enumerate(chunk):
-            input_ids[row, longest - len(ids) :] = torch.tensor(ids)
-            attention[row, longest - len(ids) :] = 1
+        input_ids, attention = left_padded(encoded[start : start + batch_size], tokenizer.pad_token_id)
         with torch.inference_mode():
             logits = model(input_ids=input_ids, attention_mask=attention, logits_to_keep=1).logits[:, -1]
         probs = torch.softmax(logits[:, option_ids].float(), dim=-1)

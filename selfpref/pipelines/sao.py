@@ -151,8 +151,9 @@ def decide(raw: list[str] | None, mode: str) -> tuple[int | None, bool, float, s
         consistent = (p_first_a > 0.5) == (p_second_a < 0.5)
         return (0 if p1 > 0.5 else 1), consistent, max(p1, 1.0 - p1), None
     # text: map each verdict back to the answer index it names.
-    first = {"A": 0, "B": 1}.get(parse_verdict(raw[0]) or "", parse_verdict(raw[0]))
-    second = {"A": 1, "B": 0}.get(parse_verdict(raw[1]) or "", parse_verdict(raw[1]))
+    v1, v2 = parse_verdict(raw[0]), parse_verdict(raw[1])
+    first = {"A": 0, "B": 1}.get(v1 or "", v1)
+    second = {"A": 1, "B": 0}.get(v2 or "", v2)
     decisive = [v for v in (first, second) if isinstance(v, int)]
     if not decisive:
         return None, False, 0.0, "judge_tie" if "tie" in (first, second) else "judge_unparseable"

@@ -15,6 +15,7 @@ from datasets import Dataset
 from trl import DPOTrainer
 
 from selfpref.generation import chat_input_ids
+from selfpref.scoring import answer_token_ids
 from selfpref.trainers.logps import completion_logps, pad_right
 from selfpref.trainers.losses import SSOLogps, sso_loss
 
@@ -26,10 +27,8 @@ _LAYOUT = (("prompt_ids", "chosen_ids"), ("prompt_ids", "rejected_ids"),
 
 
 def _completion_ids(tokenizer: Any, prompt: list[dict], answer: list[dict]) -> list[int]:
-    prompt_ids = chat_input_ids(tokenizer, prompt)
-    full = tokenizer.apply_chat_template(prompt + answer, tokenize=True)
-    full = list(full["input_ids"] if hasattr(full, "keys") else full)
-    return full[len(prompt_ids):]
+    full, n_prompt = answer_token_ids(tokenizer, prompt, answer[-1]["content"])
+    return full[n_prompt:]
 
 
 def add_sso_token_columns(dataset: Dataset, tokenizer: Any) -> Dataset:
