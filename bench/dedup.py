@@ -13,12 +13,12 @@ document. Each method runs in its own process so its peak RSS is its own.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
+from _peak import peak_rss_mb  # bench/ is on sys.path when a bench runs
 
 VOCAB = 20_000
 NGRAM, THRESHOLD, NUM_PERM = 5, 0.8, 128
@@ -160,14 +160,6 @@ def child(method: str, n: int) -> None:
                       "precision": precision, "recall": recall,
                       "peak_rss_mb": peak_rss_mb()}))
 
-
-def peak_rss_mb() -> float:
-    """This process's own peak (VmHWM). ru_maxrss would also count the parent's memory at fork."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(sizes: list[int]) -> None:

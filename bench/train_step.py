@@ -9,11 +9,12 @@ time (it scores three pairs instead of one) and <= 1.5x its memory.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _peak import peak_rss_mb  # bench/ is on sys.path when a bench runs
 
 
 def make_dataset(folder: Path, n: int) -> None:
@@ -39,14 +40,6 @@ def child(method: str, data: str, steps: int, batch: int) -> None:
     print(json.dumps({"method": method, "seconds_per_step": summary["seconds"] / steps,
                       "peak_rss_mb": peak_rss_mb()}))
 
-
-def peak_rss_mb() -> float:
-    """This process's own peak (VmHWM). ru_maxrss would also count the parent's memory at fork."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(steps: int = 3, batch: int = 4) -> None:

@@ -87,9 +87,7 @@ def _card_writer(license: str | None):
 
 def _push(folder: Path, repo: str, version: str, private: bool) -> None:
     from selfpref.hub import push_folder
-    from selfpref.store import read_folder
 
-    read_folder(folder)  # refuses a folder that is not a valid dataset
     url = push_folder(folder, repo, version=version, private=private)
     console.print(f"pushed {folder} as {repo}@v{version}: {url}")
 

@@ -50,10 +50,8 @@ def push(
 ) -> None:
     """Upload a dataset folder in one commit and tag it with its version (token: HF_TOKEN or login)."""
     from selfpref.hub import push_folder
-    from selfpref.schema import validate
-    from selfpref.store import read_folder
+    from selfpref.store import read_record
 
-    df, record = read_folder(folder)
-    validate(df)
+    record = read_record(folder)
     url = push_folder(folder, repo, version=dataset_version or record.version, private=private)
     console.print(f"pushed {folder} to {repo}@v{dataset_version or record.version}: {url}")

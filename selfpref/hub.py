@@ -72,9 +72,16 @@ def download_dataset(repo: str, revision: str | None = None) -> Path:
 
 def push_folder(folder: str | os.PathLike, repo: str, *, version: str, private: bool = False,
                 message: str | None = None) -> str:
-    """Upload a dataset folder in one commit and tag that commit ``v{version}``; returns the URL."""
+    """Validate a dataset folder, upload it in one commit and tag that commit ``v{version}``.
+
+    Returns the URL. A folder that breaks the record contract is refused before any request.
+    """
     from huggingface_hub.utils import HfHubHTTPError
 
+    from selfpref.schema import validate
+    from selfpref.store import read_folder
+
+    validate(read_folder(folder)[0])
     api = _api()
     tag = f"v{'.'.join(str(x) for x in parse_version(version))}"
     try:

@@ -124,6 +124,12 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return oid, repo.commits[oid]
 
+    def _lookup(self, repo_id: str, rev: str, head: bool = False) -> tuple[Repo, str, dict] | None:
+        """(repo, commit oid, files) at ``rev``, or None after answering 404."""
+        repo = self._repo(repo_id, head)
+        found = self._commit(repo, rev, head) if repo else None
+        return (repo, *found) if found else None
+
     def _entry(self, path: str, data: bytes) -> dict:
         entry = {"type": "file", "oid": _sha1(data), "size": len(data), "path": path}
         if path.endswith(LFS_SUFFIXES):
@@ -171,29 +177,25 @@ class Handler(BaseHTTPRequestHandler):
             return
         m = re.match(r"^/api/datasets/([^/]+/[^/]+)(?:/revision/(.+))?$", path)
         if m:
-            repo = self._repo(m.group(1))
-            if repo:
-                found = self._commit(repo, m.group(2) or "main")
-                if found:
-                    oid, files = found
-                    self._send(200, {"id": m.group(1), "sha": oid, "private": False, "disabled": False,
-                                     "gated": False, "downloads": 0, "likes": 0, "tags": [],
-                                     "lastModified": "2026-01-01T00:00:00.000Z",
-                                     "siblings": [{"rfilename": p, "size": len(d)} for p, d in sorted(files.items())]})
+            found = self._lookup(m.group(1), m.group(2) or "main")
+            if found:
+                _, oid, files = found
+                self._send(200, {"id": m.group(1), "sha": oid, "private": False, "disabled": False,
+                                 "gated": False, "downloads": 0, "likes": 0, "tags": [],
+                                 "lastModified": "2026-01-01T00:00:00.000Z",
+                                 "siblings": [{"rfilename": p, "size": len(d)} for p, d in sorted(files.items())]})
             return
         m = re.match(r"^/api/datasets/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?$", path)
         if m:
-            repo = self._repo(m.group(1))
-            if repo:
-                found = self._commit(repo, m.group(2))
-                if found:
-                    q = parse_qs(url.query)
-                    recursive = q.get("recursive", ["false"])[0].lower() == "true"
-                    prefix = unquote(m.group(3) or "")
-                    entries = self._tree(found[1], prefix, recursive)
-                    if prefix and not entries and prefix not in found[1]:
-                        return self._error(404, "EntryNotFound", f"{prefix} does not exist")
-                    self._send(200, entries)
+            found = self._lookup(m.group(1), m.group(2))
+            if found:
+                files = found[2]
+                recursive = parse_qs(url.query).get("recursive", ["false"])[0].lower() == "true"
+                prefix = unquote(m.group(3) or "")
+                entries = self._tree(files, prefix, recursive)
+                if prefix and not entries and prefix not in files:
+                    return self._error(404, "EntryNotFound", f"{prefix} does not exist")
+                self._send(200, entries)
             return
         self._error(404, "NotFound", f"no route for GET {path}")
 
@@ -201,13 +203,10 @@ class Handler(BaseHTTPRequestHandler):
         m = re.match(r"^/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", urlparse(self.path).path)
         if not m:
             return self._error(404, "NotFound", "bad resolve url", head)
-        repo = self._repo(m.group(1), head)
-        if not repo:
-            return
-        found = self._commit(repo, m.group(2), head)
+        found = self._lookup(m.group(1), m.group(2), head)
         if not found:
             return
-        oid, files = found
+        _, oid, files = found
         name = unquote(m.group(3))
         if name not in files:
             return self._error(404, "EntryNotFound", f"{name} does not exist", head)
@@ -284,28 +283,23 @@ class Handler(BaseHTTPRequestHandler):
             return self._create_commit(m.group(1), unquote(m.group(2)), body)
         m = re.match(r"^/api/datasets/([^/]+/[^/]+)/tag/(.+)$", path)
         if m:
-            repo = self._repo(m.group(1))
-            if not repo:
-                return
-            found = self._commit(repo, m.group(2))
+            found = self._lookup(m.group(1), m.group(2))
             if not found:
                 return
+            repo, oid, _ = found
             tag = json.loads(body)["tag"]
             if tag in repo.tags:
                 return self._error(409, "Conflict", f"tag {tag} already exists")
-            repo.tags[tag] = found[0]
+            repo.tags[tag] = oid
             return self._send(200, {})
         m = re.match(r"^/api/datasets/([^/]+/[^/]+)/paths-info/(.+)$", path)
         if m:
-            repo = self._repo(m.group(1))
-            if not repo:
-                return
-            found = self._commit(repo, m.group(2))
+            found = self._lookup(m.group(1), m.group(2))
             if not found:
                 return
             ctype = self.headers.get("Content-Type", "")
             paths = json.loads(body)["paths"] if "json" in ctype else parse_qs(body.decode()).get("paths", [])
-            files, out = found[1], []
+            files, out = found[2], []
             for p in paths:
                 p = p.strip("/")
                 if p in files:
