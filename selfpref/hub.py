@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from selfpref import SelfprefError
-from selfpref.store import RECORD_FILE, is_dataset_folder, parse_version
+from selfpref.store import RECORD_FILE, NotSelfprefDataset, is_dataset_folder, parse_version
 
 
 def _api():
@@ -65,7 +65,7 @@ def download_dataset(repo: str, revision: str | None = None) -> Path:
         raise SelfprefError(f"dataset {repo}@{revision} is not cached and the Hub cannot be reached "
                             "(HF_HUB_OFFLINE is set or there is no network): pass a local folder") from None
     if not is_dataset_folder(path):
-        raise SelfprefError(f"{repo}@{revision} has no {RECORD_FILE}: it was not made by selfpref; "
+        raise NotSelfprefDataset(f"{repo}@{revision} has no {RECORD_FILE}: it was not made by selfpref; "
                             f"run `selfpref import {repo} --output FOLDER` to map it first")
     return path
 

@@ -31,6 +31,10 @@ RECORD_FILE = "selfpref.json"
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
 
+class NotSelfprefDataset(SelfprefError):
+    """A dataset without selfpref's build record: map it with `selfpref import` first."""
+
+
 @dataclasses.dataclass
 class BuildRecord:
     """What made a dataset: written as ``selfpref.json`` beside the data."""
@@ -187,7 +191,7 @@ def read_folder(folder: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
     if not folder.is_dir():
         raise SelfprefError(f"{folder} is not a folder: pass a dataset folder, a Hub id or id@version")
     if not (folder / RECORD_FILE).is_file():
-        raise SelfprefError(f"{folder} has no {RECORD_FILE}: it was not written by selfpref; "
+        raise NotSelfprefDataset(f"{folder} has no {RECORD_FILE}: it was not written by selfpref; "
                             f"run `selfpref import {folder} --output NEW_FOLDER` first")
     files = sorted((folder / "data").glob("*.parquet"))
     if not files:

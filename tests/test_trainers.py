@@ -135,3 +135,16 @@ def test_unknown_recipe_key_is_an_error(tmp_path):
     (tmp_path / "r.yaml").write_text("beta: 0.2\nlearning_rat: 1e-6\n")
     with pytest.raises(SelfprefError, match="unknown key 'learning_rat'"):
         load_recipe(tmp_path / "r.yaml", "dpo")
+
+
+def test_train_maps_a_dataset_selfpref_did_not_make(tmp_path, tiny_model_path):
+    import polars as pl
+
+    from selfpref.trainers.run import train
+
+    (tmp_path / "trl").mkdir()
+    pl.DataFrame({"prompt": ["a?", "b?"], "chosen": ["yes", "sure"], "rejected": ["no", "nope"]}
+                 ).write_parquet(tmp_path / "trl" / "train.parquet")
+    summary = train("dpo", str(tmp_path / "trl"), tmp_path / "m", model=str(tiny_model_path),
+                    max_steps=1, per_device_train_batch_size=2)
+    assert summary["steps"] == 1 and summary["dataset"]["rows"] == 2

@@ -8,7 +8,7 @@ import polars as pl
 
 from selfpref import SelfprefError
 from selfpref.schema import validate
-from selfpref.store import BuildRecord, read_dataset
+from selfpref.store import BuildRecord, NotSelfprefDataset, read_dataset
 
 # What each method needs beyond the contract, and the build command that makes it.
 REQUIRED_BY_METHOD = {
@@ -21,9 +21,7 @@ def load_preference_data(ref: str) -> tuple[pl.DataFrame, BuildRecord, str]:
     """(rows, record, id) for a folder, Hub id or id@version; data selfpref did not make is mapped."""
     try:
         df, record = read_dataset(ref)
-    except SelfprefError as exc:
-        if "was not written by selfpref" not in str(exc) and "not made by selfpref" not in str(exc):
-            raise
+    except NotSelfprefDataset:
         from selfpref.importer import import_rows, read_source
 
         df, _ = import_rows(read_source(ref))
