@@ -146,7 +146,8 @@ def records_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
 def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
           version: str = "0.1.0", command: str | None = None,
           llm_factory: LLMFactory | None = None, progress: Progress | None = None,
-          card: Any = None, notify: Callable[[str], None] | None = None) -> BuildRecord:
+          card: Any = None, notify: Callable[[str], None] | None = None,
+          extra_stats: dict[str, Any] | None = None) -> BuildRecord:
     """Build a dataset folder at ``output``; rerunning after a crash resumes from finished parts."""
     output = Path(output)
     inputs, source = build_inputs(config)
@@ -171,7 +172,8 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     record = BuildRecord(name=name or output.name, method=config.method, version=version,
                          models=models, parameters=parameters, seed=config.seed, funnel=funnel,
                          command=command, stats={"prompt_repetition_rate": repetition_rate(prompts),
-                                                 "build_fingerprint": fingerprint})
+                                                 "build_fingerprint": fingerprint,
+                                                 **(extra_stats or {})})
     extra = {"pipeline.yaml": pipeline_yaml} if pipeline_yaml else {}
     written = write_dataset(records_frame(records), output, record, extra_files=extra, card=card)
     shutil.rmtree(parts.parent, ignore_errors=True)

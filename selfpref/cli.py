@@ -167,7 +167,7 @@ def main() -> None:
 
 
 # Commands that live in their own modules register themselves on `app` when imported.
-from selfpref import cli_build, cli_filter, cli_hub  # noqa: E402,F401
+from selfpref import cli_build, cli_filter, cli_hub, cli_iterate, cli_steer  # noqa: E402,F401
 
 if __name__ == "__main__":
     # Run through the imported module so commands registered on selfpref.cli.app are present.

@@ -11,38 +11,6 @@ import yaml
 from selfpref import SelfprefError
 from selfpref.cli import app, console
 
-FILTER_KEYS = ("dedup", "max_length_diff", "balance_length", "one_per_prompt",
-               "require_consistent_judge", "min_confidence", "judge_models", "sso_onpolicy")
-
-
-def make_filter(key: str, value: Any, opts: dict[str, Any]) -> Any:
-    """One filter from a recipe entry (key, value) and the shared options."""
-    from selfpref import filters as F
-
-    if key == "dedup":
-        if value == "exact":
-            return F.ExactDedup(opts.get("dedup_field", "prompt"))
-        if value == "minhash":
-            return F.MinHashDedup(opts.get("dedup_field", "prompt"), threshold=opts.get("threshold", 0.8),
-                                  ngram=opts.get("ngram", 5), seed=opts.get("minhash_seed", 1),
-                                  against=opts.get("against_signatures"))
-        raise SelfprefError(f"--dedup {value!r}: use exact or minhash")
-    if key == "max_length_diff":
-        return F.MaxLengthDiff(int(value))
-    if key == "balance_length":
-        return F.LengthBalance(seed=opts.get("seed", 0))
-    if key == "one_per_prompt":
-        return F.OnePerPrompt()
-    if key == "require_consistent_judge":
-        return F.RequireConsistentJudge()
-    if key == "min_confidence":
-        return F.MinConfidence(float(value))
-    if key == "judge_models":
-        return F.JudgeDispute(list(value) if isinstance(value, (list, tuple)) else [value])
-    if key == "sso_onpolicy":
-        return F.SSOOnPolicy(opts.get("onpolicy_model"))
-    raise SelfprefError(f"unknown filter {key!r}: use one of {', '.join(FILTER_KEYS)}")
-
 
 def _remember_order(ctx: typer.Context, param: Any, value: Any) -> Any:
     # click processes parameters in the order they were typed, so this records the filter order.
@@ -54,19 +22,6 @@ def _remember_order(ctx: typer.Context, param: Any, value: Any) -> Any:
 def ordered_filters(ctx: typer.Context, values: dict[str, Any]) -> list[tuple[str, Any]]:
     """(key, value) for each filter flag that was given, in command-line order."""
     return [(key, values[key]) for key in ctx.meta.get("selfpref_filter_order", [])]
-
-
-def against_signatures(refs: list[str], field: str, ngram: int, seed: int) -> list:
-    from selfpref.filters.minhash import MinHashDedup
-    from selfpref.filters.run import ParquetRows
-    from selfpref.store import resolve_folder
-
-    sigs = []
-    probe = MinHashDedup(field, ngram=ngram, seed=seed)
-    for ref in refs:
-        rows = ParquetRows(sorted((resolve_folder(ref) / "data").glob("*.parquet")))
-        sigs.append(probe.signatures_of(rows.batches(list(probe.columns)), rows.n))
-    return sigs
 
 
 @app.command("filter")
@@ -96,9 +51,7 @@ def filter_(
 ) -> None:
     """Clean a dataset with counted filters into a derived, versioned folder."""
     from selfpref.cli_build import _card_writer, _push
-    from selfpref.filters.base import run_filters
-    from selfpref.filters.run import ParquetRows, kept_batches, write_exclusions
-    from selfpref.store import derived_record, read_record, resolve_folder, write_dataset
+    from selfpref.filtering import filter_dataset
 
     opts: dict[str, Any] = {"dedup_field": dedup_field, "threshold": threshold, "ngram": ngram,
                             "seed": seed, "onpolicy_model": onpolicy_model}
@@ -114,24 +67,10 @@ def filter_(
                       one_per_prompt=one_per_prompt, require_consistent_judge=require_consistent_judge,
                       min_confidence=min_confidence, judge_models=judge_models, sso_onpolicy=sso_onpolicy)
         steps = ordered_filters(ctx, values)
-    if not steps:
-        raise SelfprefError("no filter given: pass e.g. --dedup minhash --max-length-diff 3000")
-    if against:
-        opts["against_signatures"] = against_signatures(against, dedup_field, ngram, 1)
-    folder = resolve_folder(ref)
-    parent = read_record(folder)
-    files = sorted((folder / "data").glob("*.parquet"))
-    if not files:
-        raise SelfprefError(f"{folder}/data has no parquet file")
-    rows = ParquetRows(files)
-    alive, reason, reports = run_filters(rows, [make_filter(k, v, opts) for k, v in steps])
-    record = derived_record(parent, str(ref), name=name or output.name)
-    record.funnel = list(parent.funnel) + [r.to_dict() for r in reports]
-    write_dataset(kept_batches(rows, alive), output, record, card=_card_writer(license))
-    if exclusions:
-        write_exclusions(rows, alive, reason, exclusions)
+    record, reports, kept, total = filter_dataset(ref, output, steps, opts, against=against, name=name,
+                                                  card=_card_writer(license), exclusions=exclusions)
     table = "\n".join(f"  {r.name}: {r.input} -> {r.kept}" + "".join(
         f", dropped {v} {k}" for k, v in r.dropped.items()) for r in reports)
-    console.print(f"wrote {output} ({int(alive.sum())} of {rows.n} rows, version {record.version})\n{table}")
+    console.print(f"wrote {output} ({kept} of {total} rows, version {record.version})\n{table}")
     if push_to_hub:
         _push(output, push_to_hub, record.version, False)

@@ -1,19 +1,27 @@
-"""`make demo`: the main job on the embedded model, on this CPU, in a few minutes.
+"""`make demo`: the whole story on the embedded model, on this CPU, in a few minutes.
 
-Build a small SAO dataset (the model writes personas, prompts, answer pairs and judges them),
-filter it, print its summary, train SimPO for two steps on it, and answer a fixed question with
-the base and the trained model.
+The model writes personas and one prompt per persona, answers each prompt twice and judges its
+own pairs (SAO); the pairs are filtered into a derived dataset with a data card; `inspect`
+summarises it; SimPO trains a few steps on it; AlignEZ fits steering directions from the same
+pairs. Three fixed questions are then answered by the base model, the trained model and the
+steered base model, side by side.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-QUESTION = "What are two simple ways to save water at home?"
-OUT = Path("demo-out")
+QUESTIONS = (
+    "What are two simple ways to save water at home?",
+    "How should I prepare for a job interview?",
+    "Explain what a budget is to a teenager.",
+)
+OUT = Path(os.environ.get("SELFPREF_DEMO_OUT", "demo-out"))
+NUM_PROMPTS = int(os.environ.get("SELFPREF_DEMO_PROMPTS", "12"))
 
 
 def _selfpref(*args: str) -> None:
@@ -21,27 +29,44 @@ def _selfpref(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "selfpref.cli", *args], check=True)
 
 
-def main() -> None:
+def _answers(model_ref: str | None, directions: Path | None = None) -> list[str]:
     from selfpref.generation import generate_batch
-    from selfpref.models import load_causal_lm, resolve_model
+    from selfpref.models import load_causal_lm
+    from selfpref.steer import load_directions, steering
+
+    model, tokenizer = load_causal_lm(model_ref)
+    chats = [[{"role": "user", "content": q}] for q in QUESTIONS]
+    if directions is None:
+        out = generate_batch(model, tokenizer, chats, max_new_tokens=60, temperature=0.0)
+    else:
+        with steering(model, load_directions(directions, model)):
+            out = generate_batch(model, tokenizer, chats, max_new_tokens=60, temperature=0.0)
+    return [answers[0] for answers in out]
+
+
+def main() -> None:
+    from selfpref.models import resolve_model
 
     start = time.perf_counter()
     print(f"embedded model: {resolve_model(None)}")
-    _selfpref("build", "sao", "--num-prompts", "4", "--max-new-tokens", "64", "--judge-mode",
-              "logits", "--output", str(OUT / "sao"))
-    _selfpref("filter", str(OUT / "sao"), "--output", str(OUT / "sao-clean"), "--dedup", "exact",
+    data, clean, trained, directions = OUT / "sao", OUT / "sao-clean", OUT / "simpo", OUT / "alignez.safetensors"
+    _selfpref("build", "sao", "--num-prompts", str(NUM_PROMPTS), "--max-new-tokens", "64",
+              "--judge-mode", "logits", "--output", str(data))
+    _selfpref("filter", str(data), "--output", str(clean), "--dedup", "minhash",
               "--max-length-diff", "3000")
-    _selfpref("inspect", str(OUT / "sao-clean"))
-    _selfpref("train", "simpo", "--dataset", str(OUT / "sao-clean"), "--output-dir",
-              str(OUT / "simpo"), "--max-steps", "2", "--batch-size", "2", "--max-length", "256",
-              "--learning-rate", "1e-6")
-    chat = [[{"role": "user", "content": QUESTION}]]
-    print(f"\nQ: {QUESTION}")
-    for label, ref in (("base", None), ("trained (SimPO, 2 steps)", str(OUT / "simpo"))):
-        model, tokenizer = load_causal_lm(ref)
-        [[answer]] = generate_batch(model, tokenizer, chat, max_new_tokens=60, temperature=0.0)
-        print(f"\n[{label}]\n{answer}")
-    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; datasets and model in {OUT}/")
+    print(f"\ndata card: {clean / 'README.md'}")
+    _selfpref("inspect", str(clean))
+    _selfpref("train", "simpo", "--dataset", str(clean), "--output-dir", str(trained),
+              "--max-steps", "3", "--batch-size", "2", "--max-length", "256", "--learning-rate", "1e-6")
+    _selfpref("steer", "fit", "--dataset", str(clean), "--output", str(directions))
+    print("\n$ answering three questions with the base, trained and steered models", flush=True)
+    columns = {"base": _answers(None), "trained (SimPO, 3 steps)": _answers(str(trained)),
+               "steered base (AlignEZ)": _answers(None, directions)}
+    for i, question in enumerate(QUESTIONS):
+        print(f"\n=== Q{i + 1}: {question}")
+        for label, answers in columns.items():
+            print(f"--- [{label}]\n{answers[i]}")
+    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; datasets, model and directions in {OUT}/")
 
 
 if __name__ == "__main__":

@@ -187,3 +187,17 @@ def test_labelling_logps_equal_direct_torch(tiny_model_path):
         expected = sum(logp[t - 1, full[t]].item() for t in range(len(prompt_ids), len(full)))
         assert s == pytest.approx(expected, abs=1e-4)
         assert n == len(full) - len(prompt_ids)
+
+
+def test_ray_pipeline_on_a_local_runtime(tmp_path, monkeypatch):
+    """`--ray`: the same pipeline on distilabel's RayPipeline, on a local Ray runtime."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # no token file written for a local runtime
+    script = _script(tmp_path, describe_characteristics=["be kind", "be rude", "be clear", "be vague"],
+                     conditioned_answers=["Good 1", "Bad 1", "Good 2", "Bad 2"])
+    build(BuildConfig(method="alignez", backend="scripted", script=script, ray=True,
+                      prompts=_prompts(tmp_path, ["q1?", "q2?"]), num_prompts=2), tmp_path / "out")
+    df, record = read_dataset(tmp_path / "out")
+    validate(df)
+    assert df.select("prompt", "chosen", "rejected").rows() == [("q1?", "Good 1", "Bad 1"),
+                                                                ("q2?", "Good 2", "Bad 2")]
+    assert record.parameters["ray"] is True

@@ -148,3 +148,25 @@ def test_train_maps_a_dataset_selfpref_did_not_make(tmp_path, tiny_model_path):
     summary = train("dpo", str(tmp_path / "trl"), tmp_path / "m", model=str(tiny_model_path),
                     max_steps=1, per_device_train_batch_size=2)
     assert summary["steps"] == 1 and summary["dataset"]["rows"] == 2
+
+
+def test_grouped_logps_equal_one_padded_forward(tiny_model_path):
+    """Per-kind forwards (SSO's memory saving) give the log-probs of one padded forward."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from selfpref.trainers.logps import completion_logps, completion_logps_by_group, pad_right
+
+    from trl.trainer.utils import add_fused_lm_head
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path).eval()
+    add_fused_lm_head(model)  # as DPOTrainer does for the models it trains
+    seqs = [[5, 6, 7, 8], [5, 6, 9], [1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4]]  # two kinds, different lengths
+    prompt_len = [2, 2, 4, 4]
+    ids = pad_right(seqs, 0)
+    att = pad_right([[1] * len(s) for s in seqs], 0)
+    comp = pad_right([[0] * n + [1] * (len(s) - n) for s, n in zip(seqs, prompt_len)], 0)
+    with torch.no_grad():
+        whole = completion_logps(model, ids, att, comp, average=True)
+        grouped = completion_logps_by_group(model, ids, att, comp, groups=2, average=True)
+    assert torch.allclose(whole, grouped, atol=1e-5)

@@ -27,3 +27,20 @@ def completion_logps(model: Any, input_ids: Tensor, attention_mask: Tensor,
 def pad_right(seqs: list[list[int]], value: int) -> Tensor:
     longest = max(len(s) for s in seqs)
     return torch.tensor([s + [value] * (longest - len(s)) for s in seqs], dtype=torch.long)
+
+
+def completion_logps_by_group(model: Any, input_ids: Tensor, attention_mask: Tensor,
+                              completion_mask: Tensor, *, groups: int, average: bool) -> Tensor:
+    """``completion_logps`` over ``groups`` equal row blocks, each cut to its own longest row.
+
+    SSO's six sequence kinds differ in length (x+ / x- carry a system prompt, y- and y° are often
+    short); one forward over all of them pads every row to the longest. Per-kind forwards hold
+    only real tokens in the autograd graph: same values, less activation memory.
+    """
+    out = []
+    for ids, att, comp in zip(input_ids.chunk(groups), attention_mask.chunk(groups),
+                              completion_mask.chunk(groups)):
+        width = int(att.sum(dim=1).max())
+        out.append(completion_logps(model, ids[:, :width], att[:, :width], comp[:, :width],
+                                    average=average))
+    return torch.cat(out)

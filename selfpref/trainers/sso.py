@@ -16,7 +16,7 @@ from trl import DPOTrainer
 
 from selfpref.generation import chat_input_ids
 from selfpref.scoring import answer_token_ids
-from selfpref.trainers.logps import completion_logps, pad_right
+from selfpref.trainers.logps import completion_logps_by_group, pad_right
 from selfpref.trainers.losses import SSOLogps, sso_loss
 
 SEQUENCES = ("chosen", "rejected", "pos_chosen", "pos_rejected", "neg_original", "neg_chosen")
@@ -85,8 +85,8 @@ class SSOTrainer(DPOTrainer):
 
     def _reference_logps(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():
-            return completion_logps(self.ref_model, inputs["input_ids"], inputs["attention_mask"],
-                                    inputs["completion_mask"], average=True)
+            return completion_logps_by_group(self.ref_model, inputs["input_ids"], inputs["attention_mask"],
+                                             inputs["completion_mask"], groups=len(SEQUENCES), average=True)
 
     def precompute_reference(self, dataset: Dataset, batch_size: int = 8) -> Dataset:
         """Reference log-probs of all six sequences once, so training needs no reference forward."""
@@ -100,8 +100,9 @@ class SSOTrainer(DPOTrainer):
     def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
         mode = "train" if self.model.training else "eval"
-        policy = _split(completion_logps(model, inputs["input_ids"], inputs["attention_mask"],
-                                         inputs["completion_mask"], average=True))
+        policy = _split(completion_logps_by_group(model, inputs["input_ids"], inputs["attention_mask"],
+                                                  inputs["completion_mask"], groups=len(SEQUENCES),
+                                                  average=True))
         if "ref_sso_logps" in inputs:
             reference = SSOLogps(*inputs["ref_sso_logps"].to(policy.chosen.dtype).T.unbind(0))
         else:

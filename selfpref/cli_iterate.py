@@ -1,0 +1,100 @@
+"""`selfpref iterate`: the build -> filter -> card -> push -> train loop (selfpref.iterate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+import yaml
+from rich.table import Table
+
+from selfpref import SelfprefError
+from selfpref.cli import app, console
+
+
+def _floats(text: str | None, flag: str) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SelfprefError(f"{flag} {text!r}: give numbers separated by commas, e.g. 0.5,0.25") from None
+
+
+def _filter_recipe(path: Path | None) -> tuple[list[tuple[str, Any]] | None, dict[str, Any]]:
+    """(steps, options) from a `selfpref filter --config` recipe; (None, {}) for the method default."""
+    if path is None:
+        return None, {}
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("filters", []), list):
+        raise SelfprefError(f"{path}: a filter recipe is a mapping with a 'filters:' list, e.g. "
+                            "filters: [{dedup: minhash}, {max_length_diff: 3000}]")
+    steps = [next(iter(entry.items())) for entry in data.get("filters", [])]
+    return steps, {k: v for k, v in data.items() if k != "filters"}
+
+
+@app.command()
+def iterate(
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the loop: iter-1/, iter-2/, ... with data and model each."),
+    method: str = typer.Option("sao", help="sao (SimPO), sso (SSO loss) or selfee (refined DPO)."),
+    iterations: int = typer.Option(2, help="How many build -> train rounds (T)."),
+    model: Optional[str] = typer.Option(None, help="Starting model M0 (pi_init); default: the embedded SmolLM2-135M-Instruct."),
+    prompts: Optional[str] = typer.Option(None, help="Prompt set (a 'prompt' column), split into disjoint parts, one per iteration."),
+    num_prompts: Optional[int] = typer.Option(None, help="Prompts per iteration (sao without --prompts: personas the model writes)."),
+    reference_model: Optional[str] = typer.Option(None, help="selfee: a separate pi_init to label against (Eq. 7)."),
+    seed_data: Optional[str] = typer.Option(None, help="selfee: human-labelled seed set; pi_0 = DPO of --model on it (SELFEE Alg. 1)."),
+    lambdas: Optional[str] = typer.Option(None, help="selfee: lambda per iteration, e.g. 0.5,0.25 (default 1/2, 1/4, 1/8, ...)."),
+    filters: Optional[Path] = typer.Option(None, help="Filter recipe YAML ({filters: [...]}, as `filter --config`); default: the method's (sao: minhash + consistent judge; sso: minhash, length diff, balance; selfee: none)."),
+    judge_models: Optional[list[str]] = typer.Option(None, help="sso: judge models for the A.1.4 dispute filter (repeatable)."),
+    build_config: Optional[Path] = typer.Option(None, help="Build recipe YAML (as `build --config`) for every iteration."),
+    train_config: Optional[Path] = typer.Option(None, help="Training recipe YAML (as `train --config`) for every iteration."),
+    backend: Optional[str] = typer.Option(None, help="Build backend: transformers, vllm, openai or scripted."),
+    script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
+    judge_mode: Optional[str] = typer.Option(None, help="sao: text or logits judge."),
+    max_new_tokens: Optional[int] = typer.Option(None, help="Most new tokens per generated answer."),
+    batch_size: Optional[int] = typer.Option(None, help="Generation batch size."),
+    max_steps: Optional[int] = typer.Option(None, help="Optimizer steps per iteration (default: one epoch)."),
+    train_batch_size: Optional[int] = typer.Option(None, help="Per-device train batch size."),
+    learning_rate: Optional[float] = typer.Option(None, help="Learning rate."),
+    max_length: Optional[int] = typer.Option(None, help="Longest prompt+answer in tokens for training."),
+    seed: int = typer.Option(0, help="Seed for prompt splits, sampling and training."),
+    name: Optional[str] = typer.Option(None, help="Dataset name (default: the output folder's name); iteration t is name@0.t.0."),
+    push_to_hub: Optional[str] = typer.Option(None, help="Push each iteration's dataset to this Hub repo, tagged v0.t.0."),
+) -> None:
+    """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
+    from selfpref.iterate import IterateConfig
+    from selfpref.iterate import iterate as run_loop
+    from selfpref.pipelines.config import load_build_recipe
+
+    steps, filter_options = _filter_recipe(filters)
+    build = load_build_recipe(build_config) if build_config else {}
+    build.update({k: v for k, v in dict(backend=backend, script=script, judge_mode=judge_mode,
+                                        max_new_tokens=max_new_tokens, batch_size=batch_size).items()
+                  if v is not None})
+    train = {k: v for k, v in dict(max_steps=max_steps, per_device_train_batch_size=train_batch_size,
+                                   learning_rate=learning_rate, max_length=max_length, seed=seed).items()
+             if v is not None}
+    cfg = IterateConfig(method=method, iterations=iterations, output=str(output), model=model,
+                        prompts=prompts, num_prompts=num_prompts, reference_model=reference_model,
+                        seed_data=seed_data, name=name, seed=seed, filters=steps,
+                        filter_options=filter_options, judge_models=judge_models,
+                        lambdas=_floats(lambdas, "--lambdas"), build=build, train=train,
+                        train_recipe=str(train_config) if train_config else None,
+                        push_to_hub=push_to_hub)
+    rows = run_loop(cfg, notify=console.print)
+    console.print(summary_table(rows))
+    console.print(f"summary written to {output / 'summary.json'}; final model: {rows[-1]['model']}")
+
+
+def summary_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="selfpref iterate")
+    columns = [("iteration", "iter"), ("dataset", "dataset"), ("rows_kept", "rows kept"),
+               ("mean_chosen_chars", "chosen chars"), ("mean_rejected_chars", "rejected chars"),
+               ("mean_confidence", "confidence"), ("separability", "separability"),
+               ("train_loss", "train loss")]
+    for _, title in columns:
+        table.add_column(title, justify="right" if title != "dataset" else "left")
+    for row in rows:
+        table.add_row(*["-" if row.get(key) is None else str(row[key]) for key, _ in columns])
+    return table

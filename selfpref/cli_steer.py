@@ -1,0 +1,68 @@
+"""`selfpref steer fit|generate`: AlignEZ directions from a dataset, and steered generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.text import Text
+
+from selfpref import SelfprefError
+from selfpref.cli import app, console
+
+steer_app = typer.Typer(help="AlignEZ: steer a model with preference directions, no training.",
+                        no_args_is_help=True)
+app.add_typer(steer_app, name="steer")
+
+
+def _layers(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SelfprefError(f"--layers {text!r}: give layer numbers separated by commas, e.g. 3,5,7") from None
+
+
+@steer_app.command("fit")
+def fit(
+    dataset: str = typer.Option(..., help="Preference dataset (folder, Hub id or id@version); chosen = helpful, rejected = harmful."),
+    output: Path = typer.Option(..., "--output", "-o", help="Directions file to write (.safetensors)."),
+    model: Optional[str] = typer.Option(None, help="Model to steer; default: the embedded SmolLM2-135M-Instruct."),
+    batch_size: int = typer.Option(8, help="Answers per forward pass."),
+    max_pairs: Optional[int] = typer.Option(None, help="Use at most this many pairs."),
+) -> None:
+    """Fit theta_help / theta_harm per layer (first right-singular vectors, AlignEZ §2.2) and pick layers (A.4, CCS loss)."""
+    from selfpref.steer import fit as fit_directions
+
+    directions = fit_directions(dataset, output, model=model, batch_size=batch_size,
+                                max_pairs=max_pairs, notify=console.print)
+    scores = ", ".join(f"{i}: {directions.scores[i]:.3f}" for i in directions.layers)
+    console.print(f"wrote {output}: {directions.metadata['pairs']} pairs, "
+                  f"{directions.theta_help.shape[0]} layers scored; editing layers (CCS loss) {scores}")
+
+
+@steer_app.command("generate")
+def generate(
+    directions: Path = typer.Option(..., help="Directions file from `selfpref steer fit`."),
+    prompt: list[str] = typer.Option(..., help="The user turn to answer (repeatable)."),
+    model: Optional[str] = typer.Option(None, help="The model the directions were fit on; default: the embedded one."),
+    layers: Optional[str] = typer.Option(None, help="Edit these layers instead of the fitted choice, e.g. 3,5,7."),
+    compare: bool = typer.Option(False, "--compare", help="Also print the unsteered answer."),
+    max_new_tokens: int = typer.Option(64, help="Most new tokens to generate."),
+    temperature: float = typer.Option(0.0, help="0 for greedy decoding."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+) -> None:
+    """Answer with AlignEZ's edit (remove theta_harm, add theta_help; §2.3) at every generation step."""
+    from selfpref.steer import generate as steered_generate
+
+    if not directions.exists():
+        raise SelfprefError(f"--directions {directions}: no such file; write it with `selfpref steer fit`")
+    rows = steered_generate(directions, prompt, model=model, layers=_layers(layers), compare=compare,
+                            max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    for row in rows:
+        console.print(Text.assemble(("Q: ", "bold"), row["prompt"]))
+        if compare:
+            console.print(Text.assemble(("unsteered: ", "bold"), row["unsteered"]))
+        console.print(Text.assemble(("steered: ", "bold"), row["steered"]), "\n")

@@ -1,0 +1,264 @@
+"""`selfpref iterate`: the self-alignment loop, each model making the next model's data.
+
+For t = 1..T: build with pi_{t-1} -> filter with the method's recipe -> card -> push as
+name@0.t.0 (optional) -> train pi_t from pi_{t-1} (SAO: SimPO, SSO: the SSO loss, SELFEE: the
+refined DPO with lambda 1/2, 1/4, 1/8, ...). Iterations see disjoint prompts (SSO §3.1 splits its
+prompts 1:1:1; SELFEE §5.1 gives each iteration new prompts). SELFEE labels against pi_init
+(Alg. 1): with --seed-data, pi_0 is DPO on that seed set first; with --reference-model, that model
+is pi_init; with neither, iteration 1 uses the reference-free judgment (Table 5).
+
+Every stage writes atomically and is skipped when its output exists, so rerunning the same
+command after a crash skips finished iterations and resumes the one that was running (its build
+resumes chunk by chunk; an interrupted training run restarts, since training writes atomically).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from selfpref import SelfprefError
+
+TRAINER = {"sao": "simpo", "sso": "sso", "selfee": "selfee"}
+# SAO: dedup + judge consistency; SSO: A.1.4 steps 1 and 3 (step 2 when judge models are given);
+# SELFEE: none (the paper trains on every labelled pair; its refinement handles noise).
+DEFAULT_FILTERS: dict[str, list[tuple[str, Any]]] = {
+    "sao": [("dedup", "minhash"), ("require_consistent_judge", True)],
+    "sso": [("dedup", "minhash"), ("max_length_diff", 3000), ("balance_length", True)],
+    "selfee": [],
+}
+Notify = Callable[[str], None]
+
+
+@dataclass
+class IterateConfig:
+    method: str
+    iterations: int
+    output: str
+    model: str | None = None
+    prompts: str | None = None
+    num_prompts: int | None = None
+    reference_model: str | None = None
+    seed_data: str | None = None
+    name: str | None = None
+    seed: int = 0
+    filters: list[tuple[str, Any]] | None = None  # None: the method's default recipe
+    filter_options: dict[str, Any] = field(default_factory=dict)
+    judge_models: list[str] | None = None
+    lambdas: list[float] | None = None
+    build: dict[str, Any] = field(default_factory=dict)  # BuildConfig fields
+    train: dict[str, Any] = field(default_factory=dict)  # train() overrides
+    train_recipe: str | None = None
+    push_to_hub: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in TRAINER:
+            raise SelfprefError(f"--method {self.method!r}: iterate runs {', '.join(TRAINER)}")
+        if self.iterations < 1:
+            raise SelfprefError(f"--iterations {self.iterations}: must be at least 1")
+        if self.method != "sao" and not self.prompts:
+            raise SelfprefError(f"iterate --method {self.method} needs --prompts REF (a dataset with a "
+                                "'prompt' column); only sao writes its own prompts")
+        if self.method != "selfee" and (self.seed_data or self.reference_model):
+            raise SelfprefError("--seed-data and --reference-model are for --method selfee")
+        if self.seed_data and self.reference_model:
+            raise SelfprefError("give --seed-data (pi_0 = DPO of --model on it, pi_init = --model) or "
+                                "--reference-model (pi_init), not both")
+        if self.lambdas is not None and len(self.lambdas) != self.iterations:
+            raise SelfprefError(f"--lambdas has {len(self.lambdas)} values for {self.iterations} "
+                                "iterations: give one per iteration")
+        if self.filters is None:
+            self.filters = list(DEFAULT_FILTERS[self.method])
+            if self.judge_models and self.method == "sso":
+                self.filters.insert(2, ("judge_models", self.judge_models))
+        self.filters = [tuple(step) for step in self.filters]
+
+    def fingerprint(self) -> str:
+        """What must match for a rerun to resume: everything but where results are pushed."""
+        data = {k: v for k, v in dataclasses.asdict(self).items() if k != "push_to_hub"}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def lam(self, t: int) -> float:
+        return self.lambdas[t - 1] if self.lambdas else 0.5 ** t  # SELFEE §5.1: 1/2, 1/4, 1/8
+
+
+def _write_json(path: Path, data: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def split_prompts(prompts: list[str], parts: int, per_part: int | None, seed: int) -> list[list[str]]:
+    """Disjoint prompt sets, one per iteration: shuffled once, cut into equal parts (SSO §3.1)."""
+    unique = list(dict.fromkeys(p.strip() for p in prompts if isinstance(p, str) and p.strip()))
+    random.Random(seed).shuffle(unique)
+    size = len(unique) // parts
+    if size == 0:
+        raise SelfprefError(f"--prompts has {len(unique)} distinct prompts for {parts} iterations: "
+                            "each iteration needs its own, give more prompts or fewer --iterations")
+    if per_part:
+        size = min(size, per_part)
+    return [unique[i * size : (i + 1) * size] for i in range(parts)]
+
+
+def _plan(cfg: IterateConfig, out: Path) -> dict[str, Any]:
+    """The loop's plan (config + prompt splits), written once; a rerun must match it."""
+    path = out / "iterate.json"
+    if path.exists():
+        plan = json.loads(path.read_text())
+        if plan["fingerprint"] != cfg.fingerprint():
+            raise SelfprefError(f"{out} holds a loop started with other arguments (see {path}); rerun "
+                                "with the same arguments to resume, or use a new --output")
+        return plan
+    splits = None
+    if cfg.prompts:
+        from selfpref.importer import read_source
+
+        source = read_source(cfg.prompts)
+        if "prompt" not in source.columns:
+            raise SelfprefError(f"--prompts {cfg.prompts} has no 'prompt' column (columns: "
+                                f"{', '.join(source.columns)})")
+        splits = split_prompts(source["prompt"].to_list(), cfg.iterations, cfg.num_prompts, cfg.seed)
+    plan = {"fingerprint": cfg.fingerprint(), "config": dataclasses.asdict(cfg), "splits": splits}
+    _write_json(path, plan)
+    return plan
+
+
+def _policy(cfg: IterateConfig, out: Path, t: int) -> str | None:
+    """pi_t: the starting model, the seed-trained pi_0, or iteration t's model."""
+    if t == 0:
+        return str(out / "seed-model") if cfg.seed_data else cfg.model
+    return str(out / f"iter-{t}" / "model")
+
+
+def _labelling_reference(cfg: IterateConfig, t: int) -> str | None:
+    """SELFEE's pi_init for Eq. 7 at iteration t (None: the reference-free judgment)."""
+    from selfpref.models import resolve_model
+
+    if cfg.reference_model:
+        return cfg.reference_model
+    if cfg.seed_data or t > 1:
+        return resolve_model(cfg.model)  # pi_init is the starting model
+    return None  # pi_0 == pi_init: every margin would be zero
+
+
+def _train_atomic(method: str, dataset: str, target: Path, model: str | None, cfg: IterateConfig,
+                  lineage: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    from selfpref.trainers.run import train
+
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    summary = train(method, dataset, tmp, model=model, recipe=cfg.train_recipe, **{**cfg.train, **extra})
+    summary["lineage"] = lineage
+    _write_json(tmp / "selfpref_train.json", summary)
+    os.replace(tmp, target)
+    return summary
+
+
+def _seed_model(cfg: IterateConfig, out: Path, notify: Notify) -> None:
+    target = out / "seed-model"
+    if (target / "selfpref_train.json").exists():
+        return
+    notify(f"pi_0: DPO of {cfg.model or 'the embedded model'} on the seed data {cfg.seed_data}")
+    _train_atomic("dpo", cfg.seed_data, target, cfg.model, cfg,
+                  {"parent_model": cfg.model, "parent_dataset": cfg.seed_data, "stage": "seed"})
+
+
+def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, notify: Notify) -> dict[str, Any]:
+    from selfpref.build import build
+    from selfpref.datacards import card_writer
+    from selfpref.filtering import filter_dataset
+    from selfpref.pipelines.config import BuildConfig
+    from selfpref.store import is_dataset_folder, read_dataset
+
+    folder = out / f"iter-{t}"
+    folder.mkdir(exist_ok=True)
+    policy, name, version = _policy(cfg, out, t - 1), cfg.name or out.name, f"0.{t}.0"
+    steps = cfg.filters or []
+    raw = folder / "raw"
+    data = folder / "data" if steps else raw
+    head = f"iteration {t}/{cfg.iterations}"
+    if not is_dataset_folder(raw):
+        options = {**cfg.build, "method": cfg.method, "model": policy, "seed": cfg.seed + t}
+        if plan["splits"]:
+            split = folder / "prompts.jsonl"
+            split.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in plan["splits"][t - 1]))
+            options.update(prompts=str(split), num_prompts=len(plan["splits"][t - 1]))
+        elif cfg.num_prompts:
+            options["num_prompts"] = cfg.num_prompts
+        if cfg.method == "selfee":
+            options["reference_model"] = _labelling_reference(cfg, t)
+        notify(f"{head}: build {cfg.method} with {policy or 'the embedded model'}")
+        build(BuildConfig(**options), raw, name=f"{name}-raw" if steps else name, version=version,
+              command=f"selfpref iterate (iteration {t})", card=card_writer(), notify=notify,
+              extra_stats={"iteration": {"index": t, "of": cfg.iterations, "policy": policy,
+                                         "previous_dataset": f"{name}@0.{t - 1}.0" if t > 1 else None}})
+    if steps and not is_dataset_folder(data):
+        # near-duplicates of earlier iterations' prompts go too: iterations see disjoint prompts
+        against = [str(out / f"iter-{s}" / "data") for s in range(1, t)] if ("dedup", "minhash") in steps else []
+        notify(f"{head}: filter ({', '.join(k for k, _ in steps)})")
+        filter_dataset(raw, data, steps, cfg.filter_options, against=against or None, name=name,
+                       version=version, card=card_writer())
+    df, record = read_dataset(data)
+    if df.height == 0:
+        funnel = "; ".join(f"{f['step']}: {f['kept']} kept" for f in record.funnel)
+        raise SelfprefError(f"{head}: no pair left to train on ({funnel}); raise --num-prompts, "
+                            "loosen the filters (--filters FILE), or for sao try --judge-mode logits")
+    dataset_ref = str(data)
+    if cfg.push_to_hub:
+        pushed = folder / "pushed.json"
+        if not pushed.exists():
+            from selfpref.hub import push_folder
+
+            url = push_folder(data, cfg.push_to_hub, version=version)
+            _write_json(pushed, {"repo": cfg.push_to_hub, "version": version, "url": url})
+            notify(f"{head}: pushed {cfg.push_to_hub}@v{version}")
+        dataset_ref = f"{cfg.push_to_hub}@v{version}"
+    model_dir = folder / "model"
+    if (model_dir / "selfpref_train.json").exists():
+        summary = json.loads((model_dir / "selfpref_train.json").read_text())
+    else:
+        notify(f"{head}: train {TRAINER[cfg.method]} from {policy or 'the embedded model'}")
+        extra = {"selfee_lambda": cfg.lam(t)} if cfg.method == "selfee" else {}
+        summary = _train_atomic(TRAINER[cfg.method], dataset_ref, model_dir, policy, cfg,
+                                {"parent_model": policy, "parent_dataset": dataset_ref,
+                                 "iteration": t}, **extra)
+    sep = record.stats.get("separability") or {}
+    row = {"iteration": t, "dataset": f"{name}@{version}", "rows_kept": df.height,
+           "mean_chosen_chars": round(float(df["chosen"].str.len_chars().mean()), 1),
+           "mean_rejected_chars": round(float(df["rejected"].str.len_chars().mean()), 1),
+           "mean_confidence": (None if df["confidence"].null_count() == df.height
+                               else round(float(df["confidence"].mean()), 3)),
+           "separability": round(sep["accuracy"], 3) if "accuracy" in sep else None,
+           "train_loss": round(float(summary["train_loss"]), 4), "model": str(model_dir)}
+    _write_json(folder / "summary.json", row)
+    return row
+
+
+def iterate(cfg: IterateConfig, notify: Notify | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) the loop; returns one summary row per iteration."""
+    say = notify or print
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = _plan(cfg, out)
+    if cfg.seed_data:
+        _seed_model(cfg, out, say)
+    rows = []
+    for t in range(1, cfg.iterations + 1):
+        done = out / f"iter-{t}" / "summary.json"
+        if done.exists():
+            say(f"iteration {t}/{cfg.iterations}: finished earlier, skipped")
+            rows.append(json.loads(done.read_text()))
+            continue
+        rows.append(_iteration(cfg, plan, t, out, say))
+    _write_json(out / "summary.json", rows)
+    return rows

@@ -1,0 +1,82 @@
+"""AlignEZ (Is Free Self-Alignment Possible?): steer a model with directions fit from a dataset.
+
+`fit` reads a preference dataset (chosen = helpful, rejected = harmful, as `build alignez` writes),
+finds theta_help / theta_harm per layer and the layers to edit; `generate` answers with the
+edit applied to those layers' MLP outputs at every generation step. No weights change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable
+
+from selfpref import SelfprefError
+from selfpref.steer.directions import Directions, fit_directions, select_layers
+from selfpref.steer.edit import alignez_edit, steering
+
+
+def fit(dataset: str, output: str | Path, *, model: str | None = None, batch_size: int = 8,
+        max_pairs: int | None = None, notify: Callable[[str], None] | None = None) -> Directions:
+    """Fit directions on ``dataset`` with ``model`` and save them to ``output`` (.safetensors)."""
+    from selfpref.models import DEFAULT_MODEL_ID, load_causal_lm
+    from selfpref.store import read_dataset
+
+    df, record = read_dataset(dataset)
+    df = df.filter(df["chosen"] != df["rejected"])
+    if max_pairs:
+        df = df.head(max_pairs)
+    if df.height < 2:
+        raise SelfprefError(f"{dataset}: steer fit needs at least 2 pairs with different chosen "
+                            f"and rejected answers, found {df.height}; build more prompts")
+    net, tokenizer = load_causal_lm(model)
+    prompts = [[{"role": "user", "content": p}] for p in df["prompt"].to_list()]
+    directions = fit_directions(net, tokenizer, prompts, df["chosen"].to_list(),
+                                df["rejected"].to_list(), batch_size=batch_size, notify=notify)
+    directions.metadata.update(model=model or DEFAULT_MODEL_ID,
+                               dataset=str(dataset), dataset_version=record.version,
+                               dataset_fingerprint=record.fingerprint)
+    directions.save(output)
+    return directions
+
+
+def load_directions(path: str | Path, model: Any) -> Directions:
+    try:
+        directions = Directions.load(path)
+    except (OSError, ValueError) as exc:
+        raise SelfprefError(f"--directions {path}: {str(exc).splitlines()[0]}") from None
+    hidden = model.config.hidden_size
+    if directions.theta_help.shape[-1] != hidden:
+        raise SelfprefError(f"--directions {path} were fit on a model with hidden size "
+                            f"{directions.theta_help.shape[-1]}, this model has {hidden}: fit them "
+                            "again with `selfpref steer fit --model` on this model")
+    return directions
+
+
+def generate(directions_path: str | Path, prompts: Sequence[str], *, model: str | None = None,
+             layers: list[int] | None = None, compare: bool = False, max_new_tokens: int = 64,
+             temperature: float = 0.0, seed: int = 0) -> list[dict[str, str]]:
+    """Steered answers (and with ``compare`` the unsteered ones) for each prompt."""
+    from selfpref.generation import generate_batch
+    from selfpref.models import load_causal_lm
+
+    net, tokenizer = load_causal_lm(model)
+    directions = load_directions(directions_path, net)
+    total = directions.theta_help.shape[0]
+    bad = [i for i in (layers or []) if not 0 <= i < total]
+    if bad:
+        raise SelfprefError(f"--layers {bad[0]}: this model has layers 0..{total - 1}")
+    chats = [[{"role": "user", "content": p}] for p in prompts]
+    kwargs = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    with steering(net, directions, layers):
+        steered = generate_batch(net, tokenizer, chats, **kwargs)
+    rows = [{"prompt": p, "steered": s[0]} for p, s in zip(prompts, steered)]
+    if compare:
+        plain = generate_batch(net, tokenizer, chats, **kwargs)
+        for row, answer in zip(rows, plain):
+            row["unsteered"] = answer[0]
+    return rows
+
+
+__all__ = ["Directions", "alignez_edit", "fit", "fit_directions", "generate", "load_directions",
+           "select_layers", "steering"]

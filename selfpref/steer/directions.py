@@ -1,0 +1,173 @@
+"""AlignEZ §2.2 and A.4: preference directions per layer from a dataset, and the layers to edit.
+
+Phi_l(p) is the MLP output of layer l mean-pooled over the answer tokens of p (the prompt is
+given with the chat template, as when the model wrote the answer). H_l^help stacks Phi_l of the
+chosen answers, H_l^harm of the rejected; theta_l is the first right-singular vector of each.
+Layers are scored with the CCS loss (Burns et al. 2022) of a probe on the (help, harm) pairs,
+as the paper does, and chosen by the A.4 running-mean heuristic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from selfpref.generation import Message
+from selfpref.scoring import answer_token_ids
+from selfpref.steer.edit import decoder_layers
+
+
+@dataclasses.dataclass
+class Directions:
+    theta_help: Any  # [num_layers, hidden] float32 tensor
+    theta_harm: Any
+    scores: Any  # [num_layers]: CCS loss per layer, lower is better
+    layers: list[int]  # the layers the edit is applied to
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        """Write a .safetensors file atomically (temp name, then rename)."""
+        import os
+
+        import torch
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tensors = {"theta_help": self.theta_help.float().contiguous(),
+                   "theta_harm": self.theta_harm.float().contiguous(),
+                   "scores": torch.as_tensor(self.scores, dtype=torch.float32),
+                   "layers": torch.tensor(self.layers, dtype=torch.int64)}
+        save_file(tensors, str(tmp), metadata={"selfpref": json.dumps(self.metadata, default=str)})
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Directions:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            meta = json.loads((fh.metadata() or {}).get("selfpref", "{}"))
+        missing = {"theta_help", "theta_harm", "scores", "layers"} - set(tensors)
+        if missing:
+            raise ValueError(f"{path} is not a selfpref directions file (no {', '.join(sorted(missing))}); "
+                             "write one with `selfpref steer fit`")
+        return cls(tensors["theta_help"], tensors["theta_harm"], tensors["scores"],
+                   [int(i) for i in tensors["layers"].tolist()], meta)
+
+
+def mlp_outputs(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]],
+                answers: Sequence[str], *, batch_size: int = 8) -> Any:
+    """[N, num_layers, hidden]: each layer's MLP output mean-pooled over each answer's tokens."""
+    import torch
+
+    blocks = decoder_layers(model)
+    items = [answer_token_ids(tokenizer, p, a) for p, a in zip(prompts, answers)]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pooled = torch.zeros(len(items), len(blocks), model.config.hidden_size)
+    captured: dict[int, Any] = {}
+    handles = [block.mlp.register_forward_hook(
+        lambda _m, _i, out, index=index: captured.__setitem__(index, out)) for index, block in enumerate(blocks)]
+    try:
+        for start in range(0, len(items), batch_size):
+            batch = items[start : start + batch_size]
+            longest = max(len(full) for full, _ in batch)
+            ids = torch.full((len(batch), longest), pad, dtype=torch.long)
+            attention = torch.zeros_like(ids)
+            answer_mask = torch.zeros(len(batch), longest)
+            for row, (full, n_prompt) in enumerate(batch):
+                ids[row, : len(full)] = torch.tensor(full)
+                attention[row, : len(full)] = 1
+                answer_mask[row, n_prompt : len(full)] = 1.0
+            weights = answer_mask / answer_mask.sum(1, keepdim=True).clamp(min=1.0)
+            with torch.inference_mode():
+                model(input_ids=ids, attention_mask=attention, logits_to_keep=1)
+                for index in range(len(blocks)):
+                    out = captured[index].float()
+                    pooled[start : start + len(batch), index] = torch.einsum("bt,btd->bd", weights, out)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return pooled
+
+
+def first_right_singular_vectors(embeddings: Any) -> Any:
+    """[num_layers, hidden]: V[0] of the SVD of each layer's [N, hidden] matrix (AlignEZ §2.2)."""
+    import torch
+
+    _, _, vh = torch.linalg.svd(embeddings.transpose(0, 1).double(), full_matrices=False)
+    return vh[:, 0, :].float()
+
+
+def ccs_losses(help_: Any, harm: Any, *, restarts: int = 5, steps: int = 500, lr: float = 1e-2,
+               seed: int = 0) -> Any:
+    """[num_layers]: the lowest CCS loss of a linear probe per layer, over random restarts.
+
+    CCS (Burns et al. 2022): each side normalised (mean 0, unit std per dimension), a probe
+    p(x) = sigmoid(w.x + b); loss = mean_i (p(x+_i) - (1 - p(x-_i)))^2 + min(p(x+_i), p(x-_i))^2.
+    All layers and restarts train at once as one batched problem.
+    """
+    import torch
+
+    def normalise(x: Any) -> Any:
+        return (x - x.mean(0)) / (x.std(0, unbiased=False) + 1e-6)
+
+    pos, neg = normalise(help_.double()), normalise(harm.double())
+    generator = torch.Generator().manual_seed(seed)
+    layers, hidden = pos.shape[1], pos.shape[2]
+    w = (torch.randn(restarts, layers, hidden, generator=generator, dtype=torch.float64)
+         / hidden ** 0.5).requires_grad_()
+    b = torch.zeros(restarts, layers, 1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.Adam([w, b], lr=lr)
+
+    def loss_per_probe() -> Any:
+        p_pos = torch.sigmoid(torch.einsum("nld,rld->rln", pos, w) + b)
+        p_neg = torch.sigmoid(torch.einsum("nld,rld->rln", neg, w) + b)
+        return ((p_pos - (1 - p_neg)) ** 2 + torch.minimum(p_pos, p_neg) ** 2).mean(-1)
+
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss_per_probe().sum().backward()
+        optimizer.step()
+    with torch.no_grad():
+        return loss_per_probe().min(0).values.float()
+
+
+def select_layers(losses: Sequence[float]) -> list[int]:
+    """AlignEZ A.4: sort layers by loss; keep those before the largest rise of the running mean.
+
+    The paper's pseudocode indexes the sorted array twice and returns losses, not indices; this
+    is its stated intent ("the layers before the running mean increases significantly"), and it
+    always keeps at least the best layer.
+    """
+    losses = np.asarray(losses, dtype=float)
+    order = np.argsort(losses, kind="stable")
+    if len(order) < 3:
+        return sorted(int(i) for i in order[:1])
+    running = np.cumsum(losses[order]) / np.arange(1, len(order) + 1)
+    stop = int(np.argmax(np.diff(running)))  # adding sorted layer stop+1 raises the mean most
+    return sorted(int(i) for i in order[: stop + 1])
+
+
+def fit_directions(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]],
+                   chosen: Sequence[str], rejected: Sequence[str], *, batch_size: int = 8,
+                   notify: Callable[[str], None] | None = None) -> Directions:
+    """Directions, CCS scores and chosen layers from (prompt, chosen, rejected) triples."""
+    if len(chosen) < 2:
+        raise ValueError(f"steer fit needs at least 2 pairs, got {len(chosen)}")
+    say = notify or (lambda _msg: None)
+    say(f"embedding {len(chosen)} chosen and {len(rejected)} rejected answers at every layer")
+    help_ = mlp_outputs(model, tokenizer, prompts, chosen, batch_size=batch_size)
+    harm = mlp_outputs(model, tokenizer, prompts, rejected, batch_size=batch_size)
+    say("fitting a CCS probe per layer")
+    scores = ccs_losses(help_, harm)
+    return Directions(first_right_singular_vectors(help_), first_right_singular_vectors(harm),
+                      scores, select_layers(scores.tolist()),
+                      {"pairs": len(chosen), "score": "ccs", "hidden_size": help_.shape[2]})

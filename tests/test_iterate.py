@@ -1,0 +1,102 @@
+"""`selfpref iterate`: two SELFEE iterations on the tiny model with scripted answers, a crash, a resume."""
+
+import json
+
+import polars as pl
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from selfpref import SelfprefError
+from selfpref.cli import app
+from selfpref.iterate import IterateConfig, iterate, split_prompts
+from selfpref.store import read_dataset
+
+
+def test_split_prompts_disjoint_and_equal():
+    prompts = [f"q{i}" for i in range(10)] + ["q1", " q2 ", ""]
+    parts = split_prompts(prompts, 3, None, seed=0)
+    assert [len(p) for p in parts] == [3, 3, 3]
+    flat = [p for part in parts for p in part]
+    assert len(set(flat)) == 9 and set(flat) <= {f"q{i}" for i in range(10)}
+    assert split_prompts(prompts, 3, None, seed=0) == parts  # same seed, same split
+    assert [len(p) for p in split_prompts(prompts, 2, 2, seed=0)] == [2, 2]
+    with pytest.raises(SelfprefError, match="distinct prompts for 4 iterations"):
+        split_prompts(["a", "b", "c"], 4, None, seed=0)
+
+
+def test_config_errors_name_the_flag(tmp_path):
+    with pytest.raises(SelfprefError, match="needs --prompts"):
+        IterateConfig(method="sso", iterations=2, output=str(tmp_path))
+    with pytest.raises(SelfprefError, match="--lambdas has 1 values for 2"):
+        IterateConfig(method="selfee", iterations=2, output=str(tmp_path), prompts="p", lambdas=[0.5])
+    with pytest.raises(SelfprefError, match="not both"):
+        IterateConfig(method="selfee", iterations=1, output=str(tmp_path), prompts="p",
+                      seed_data="s", reference_model="r")
+    sso = IterateConfig(method="sso", iterations=1, output=str(tmp_path), prompts="p", judge_models=["j"])
+    assert [k for k, _ in sso.filters] == ["dedup", "max_length_diff", "judge_models", "balance_length"]
+    result = CliRunner().invoke(app, ["iterate", "--method", "dpo", "--output", str(tmp_path / "x")])
+    assert "iterate runs sao, sso, selfee" in str(result.exception)
+
+
+def test_two_selfee_iterations_resume_after_a_crash(tmp_path, tiny_model_path, monkeypatch):
+    import selfpref.build
+    import selfpref.trainers.run as run
+
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump({"answer_pair": [
+        "Short.", "A longer answer with several more words in it.", "Yes, here it is.", "No."]}))
+    prompts = tmp_path / "prompts.jsonl"
+    pl.DataFrame({"prompt": [f"How do I do task {i}?" for i in range(8)]}).write_ndjson(prompts)
+    loop = tmp_path / "loop"
+    cfg = IterateConfig(method="selfee", iterations=2, output=str(loop), model=str(tiny_model_path),
+                        prompts=str(prompts), build={"backend": "scripted", "script": str(script)},
+                        train={"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 64})
+
+    real_train, trained = run.train, []
+
+    def crash_on_second(method, dataset, output_dir, **kwargs):
+        trained.append((method, dataset, kwargs.get("model")))
+        if len(trained) == 2:
+            raise KeyboardInterrupt("killed during iteration 2's training")
+        return real_train(method, dataset, output_dir, **kwargs)
+
+    monkeypatch.setattr(run, "train", crash_on_second)
+    log: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        iterate(cfg, notify=log.append)
+    assert (loop / "iter-1" / "summary.json").exists()
+    assert (loop / "iter-2" / "raw" / "selfpref.json").exists()
+    assert not (loop / "iter-2" / "model").exists()  # nothing that looks like a finished model
+
+    real_build, built = selfpref.build.build, []
+    monkeypatch.setattr(selfpref.build, "build", lambda *a, **k: built.append(a) or real_build(*a, **k))
+    monkeypatch.setattr(run, "train", real_train)
+    rows = iterate(cfg, notify=log.append)
+    assert built == []  # iteration 1 skipped, iteration 2's dataset reused
+    assert "iteration 1/2: finished earlier, skipped" in log
+    assert [r["iteration"] for r in rows] == [1, 2]
+    assert all(r["rows_kept"] > 0 and r["train_loss"] == r["train_loss"] for r in rows)
+
+    d1, r1 = read_dataset(loop / "iter-1" / "raw")
+    d2, r2 = read_dataset(loop / "iter-2" / "raw")
+    assert (r1.version, r2.version) == ("0.1.0", "0.2.0")
+    assert set(d1["prompt"]).isdisjoint(set(d2["prompt"]))
+    # iteration 1: pi_0 == pi_init, so the reference-free judgment; iteration 2 labels against pi_init
+    assert r1.models["reference"].startswith("reference-free")
+    assert r2.models["reference"] == str(tiny_model_path)
+    assert r1.stats["iteration"]["policy"] == str(tiny_model_path)
+    assert r2.stats["iteration"]["policy"] == str(loop / "iter-1" / "model")
+    assert r2.models["generator"] == str(loop / "iter-1" / "model")
+    m1 = json.loads((loop / "iter-1" / "model" / "selfpref_train.json").read_text())
+    m2 = json.loads((loop / "iter-2" / "model" / "selfpref_train.json").read_text())
+    assert m1["lineage"] == {"parent_model": str(tiny_model_path),
+                             "parent_dataset": str(loop / "iter-1" / "raw"), "iteration": 1}
+    assert m2["lineage"]["parent_model"] == str(loop / "iter-1" / "model")
+    assert (m1["hyperparameters"]["selfee_lambda"], m2["hyperparameters"]["selfee_lambda"]) == (0.5, 0.25)
+    assert json.loads((loop / "summary.json").read_text()) == rows
+
+    other = IterateConfig(method="selfee", iterations=3, output=str(loop), model=str(tiny_model_path),
+                          prompts=str(prompts), build=cfg.build, train=cfg.train)
+    with pytest.raises(SelfprefError, match="started with other arguments"):
+        iterate(other, notify=log.append)

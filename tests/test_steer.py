@@ -1,0 +1,136 @@
+"""AlignEZ steering: the edit against hand values, hooks on the tiny model, fit, layer choice, CLI."""
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from selfpref.cli import app
+from selfpref.steer import Directions, alignez_edit, fit_directions, select_layers, steering
+from selfpref.steer.directions import ccs_losses, first_right_singular_vectors, mlp_outputs
+from tests.conftest import make_rows
+
+
+def test_edit_by_hand():
+    # x = (1, 2, 0); harm = (1, 0, 0): rejection gives (0, 2, 0);
+    # help = (0, 1, 1): <x^, help> / <help, help> = 2 / 2 = 1, so x^ + help = (0, 3, 1).
+    x = torch.tensor([[1.0, 2.0, 0.0]])
+    edited = alignez_edit(x, torch.tensor([0.0, 1.0, 1.0]), torch.tensor([1.0, 0.0, 0.0]))
+    assert edited.tolist() == [[0.0, 3.0, 1.0]]
+    # the direction's length does not matter, only its span
+    assert torch.allclose(alignez_edit(x, torch.tensor([0.0, 3.0, 3.0]), torch.tensor([-2.0, 0.0, 0.0])), edited)
+
+
+def test_select_layers_by_hand():
+    # sorted losses .10 .11 .12 .50 .52 -> running means .100 .105 .110 .2075 .270: the largest
+    # rise comes with the 4th layer, so the first three (layers 0, 2, 1) are kept
+    assert select_layers([0.10, 0.12, 0.11, 0.50, 0.52]) == [0, 1, 2]
+    assert select_layers([0.9, 0.1, 0.8, 0.85, 0.2, 0.95]) == [1, 4]
+    assert select_layers([0.3, 0.2]) == [1]
+
+
+def _tiny(path):
+    from selfpref.models import load_causal_lm
+
+    return load_causal_lm(str(path))
+
+
+def _directions(model, help_=None, harm=None, layers=None):
+    n, d = model.config.num_hidden_layers, model.config.hidden_size
+    g = torch.Generator().manual_seed(1)
+    return Directions(torch.randn(n, d, generator=g) if help_ is None else help_,
+                      torch.randn(n, d, generator=g) if harm is None else harm,
+                      torch.zeros(n), list(range(n)) if layers is None else layers)
+
+
+def test_hooked_mlp_output_is_the_formula(tiny_model_path):
+    model, tokenizer = _tiny(tiny_model_path)
+    directions = _directions(model, layers=[1])
+    mlp = model.get_decoder().layers[1].mlp
+    seen = {}
+    before = mlp.register_forward_hook(lambda m, i, o: seen.__setitem__("raw", o.detach().clone()))
+    ids = torch.tensor([[1, 5, 9, 13, 2]])
+    with steering(model, directions):
+        after = mlp.register_forward_hook(lambda m, i, o: seen.__setitem__("edited", o.detach().clone()))
+        with torch.no_grad():
+            model(input_ids=ids)
+        after.remove()
+    before.remove()
+    expected = alignez_edit(seen["raw"], directions.theta_help[1], directions.theta_harm[1])
+    assert torch.allclose(seen["edited"], expected, atol=1e-6)
+    assert not torch.allclose(seen["edited"], seen["raw"])
+
+
+def test_zero_directions_leave_logits_and_hooks_are_removed(tiny_model_path):
+    model, tokenizer = _tiny(tiny_model_path)
+    zeros = torch.zeros(model.config.num_hidden_layers, model.config.hidden_size)
+    ids = torch.tensor([[1, 5, 9, 13, 2]])
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+        with steering(model, _directions(model, zeros, zeros)):
+            steered = model(input_ids=ids).logits
+    assert torch.equal(plain, steered)
+    layers = model.get_decoder().layers
+    assert all(len(layer.mlp._forward_hooks) == 0 for layer in layers)
+    with pytest.raises(RuntimeError):  # removed on an error inside the block too
+        with steering(model, _directions(model)):
+            raise RuntimeError("boom")
+    assert all(len(layer.mlp._forward_hooks) == 0 for layer in layers)
+    with torch.no_grad(), steering(model, _directions(model)):
+        changed = model(input_ids=ids).logits
+    assert not torch.allclose(plain, changed)
+
+
+def test_fit_directions_are_the_first_right_singular_vectors(tiny_model_path, tmp_path):
+    model, tokenizer = _tiny(tiny_model_path)
+    rows = make_rows(4)
+    prompts = [[{"role": "user", "content": r["prompt"]}] for r in rows]
+    chosen, rejected = [r["chosen"] for r in rows], [r["rejected"] for r in rows]
+    directions = fit_directions(model, tokenizer, prompts, chosen, rejected)
+    help_ = mlp_outputs(model, tokenizer, prompts, chosen)
+    assert help_.shape == (4, model.config.num_hidden_layers, model.config.hidden_size)
+    for layer in range(model.config.num_hidden_layers):
+        _, _, vh = np.linalg.svd(help_[:, layer].numpy().astype(np.float64))
+        got = directions.theta_help[layer].numpy()
+        assert abs(abs(float(np.dot(got, vh[0]))) - 1.0) < 1e-4  # same vector up to sign
+    assert directions.layers and set(directions.layers) <= set(range(model.config.num_hidden_layers))
+    # right padding inside a batch does not change a row's pooled vector
+    single = mlp_outputs(model, tokenizer, prompts[:1], chosen[:1])
+    assert torch.allclose(single[0], help_[0], atol=1e-5)
+    path = directions.save(tmp_path / "d.safetensors")
+    loaded = Directions.load(path)
+    assert torch.equal(loaded.theta_harm, directions.theta_harm) and loaded.layers == directions.layers
+    assert first_right_singular_vectors(help_).shape == directions.theta_help.shape
+
+
+def test_ccs_loss_ranks_a_separating_layer_first():
+    g = torch.Generator().manual_seed(0)
+    n, d = 24, 8
+    v = torch.zeros(d)
+    v[0] = 3.0
+    noise = lambda: torch.randn(n, d, generator=g)  # noqa: E731
+    truth = torch.randint(0, 2, (n, 1), generator=g).float() * 2 - 1  # a latent sign per pair
+    help_ = torch.stack([noise() + truth * v, noise()], dim=1)  # layer 0 carries the contrast
+    harm = torch.stack([noise() - truth * v, noise()], dim=1)
+    losses = ccs_losses(help_, harm, steps=300)
+    assert losses[0] < losses[1]
+
+
+def test_steer_cli_fit_and_generate(tiny_model_path, tmp_path):
+    from selfpref.store import BuildRecord, write_dataset
+
+    write_dataset(make_rows(5), tmp_path / "ds", BuildRecord(name="ds", method="alignez"))
+    runner = CliRunner()
+    out = tmp_path / "dirs.safetensors"
+    fit = runner.invoke(app, ["steer", "fit", "--dataset", str(tmp_path / "ds"), "--model",
+                              str(tiny_model_path), "--output", str(out)])
+    assert fit.exit_code == 0, fit.output
+    assert "editing layers" in fit.output and out.exists()
+    gen = runner.invoke(app, ["steer", "generate", "--directions", str(out), "--model",
+                              str(tiny_model_path), "--prompt", "Hi?", "--compare",
+                              "--max-new-tokens", "4"])
+    assert gen.exit_code == 0, gen.output
+    assert "unsteered:" in gen.output and "steered:" in gen.output
+    bad = runner.invoke(app, ["steer", "generate", "--directions", str(out), "--model",
+                              str(tiny_model_path), "--prompt", "Hi?", "--layers", "7"])
+    assert bad.exit_code != 0 and "--layers 7" in str(bad.exception)
