@@ -201,3 +201,20 @@ def test_ray_pipeline_on_a_local_runtime(tmp_path, monkeypatch):
     assert df.select("prompt", "chosen", "rejected").rows() == [("q1?", "Good 1", "Bad 1"),
                                                                 ("q2?", "Good 2", "Bad 2")]
     assert record.parameters["ray"] is True
+
+
+def test_more_prompts_than_a_batch_does_not_hang(tmp_path):
+    """Sequential step loading once hung when the loader had a second batch (12 prompts, batch 8)."""
+    import subprocess
+    import sys
+
+    script = _script(tmp_path, describe_characteristics=["kind", "rude"],
+                     conditioned_answers=["Good.", "Bad."])
+    prompts = _prompts(tmp_path, [f"q{i}?" for i in range(5)])
+    code = ("from selfpref.build import build; from selfpref.pipelines.config import BuildConfig; "
+            f"build(BuildConfig(method='alignez', backend='scripted', script={script!r}, "
+            f"prompts={prompts!r}, num_prompts=5, batch_size=2), {str(tmp_path / 'out')!r})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    df, _ = read_dataset(tmp_path / "out")
+    assert df.height == 5

@@ -41,8 +41,11 @@ def build_pipeline(config: Any, inputs: list[dict[str, Any]], source: str,
 
     with Pipeline(name=f"selfpref-{config.method}", cache_dir=cache_dir,
                   description=f"selfpref {config.method} preference data") as pipeline:
+        # One batch from the loader: under sequential_step_execution each step is its own load
+        # group, and a generator with a second batch waits for a request from a step that is
+        # only loaded after the generator finishes (measured: 12 prompts at batch 8 hung).
         previous = LoadDataFromDicts(name=f"load_{source}s", data=inputs,
-                                     batch_size=config.batch_size)
+                                     batch_size=max(1, len(inputs)))
         for step in method_module(config.method).build_steps(config, llm_factory, source):
             previous >> step
             previous = step
