@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import typer
 import yaml
+from rich import box
 from rich.table import Table
 
 from selfpref import SelfprefError
@@ -88,13 +89,15 @@ def iterate(
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="selfpref iterate")
-    columns = [("iteration", "iter"), ("dataset", "dataset"), ("rows_kept", "rows kept"),
-               ("mean_chosen_chars", "chosen chars"), ("mean_rejected_chars", "rejected chars"),
-               ("mean_confidence", "confidence"), ("separability", "separability"),
-               ("train_loss", "train loss")]
-    for _, title in columns:
-        table.add_column(title, justify="right" if title != "dataset" else "left")
+    table = Table(title="selfpref iterate", box=box.SIMPLE_HEAD, pad_edge=False)
+    columns = [("iteration", "iter"), ("dataset", "dataset"), ("rows_kept", "rows\nkept"),
+               ("mean_chosen_chars", "chosen\nchars"), ("mean_rejected_chars", "rejected\nchars"),
+               ("mean_confidence", "mean\nconfidence"), ("separability", "separa-\nbility"),
+               ("train_loss", "train\nloss")]
+    longest = max((len(str(r.get("dataset", ""))) for r in rows), default=7)
+    for key, title in columns:
+        table.add_column(title, justify="left" if key == "dataset" else "right",
+                         min_width=longest if key == "dataset" else None)
     for row in rows:
         table.add_row(*["-" if row.get(key) is None else str(row[key]) for key, _ in columns])
     return table

@@ -32,15 +32,17 @@ def fit(
     model: Optional[str] = typer.Option(None, help="Model to steer; default: the embedded SmolLM2-135M-Instruct."),
     batch_size: int = typer.Option(8, help="Answers per forward pass."),
     max_pairs: Optional[int] = typer.Option(None, help="Use at most this many pairs."),
+    max_layers: Optional[int] = typer.Option(None, help="Edit at most this many of the chosen layers (lowest CCS loss first); default: all that A.4 picks."),
 ) -> None:
     """Fit theta_help / theta_harm per layer (first right-singular vectors, AlignEZ §2.2) and pick layers (A.4, CCS loss)."""
     from selfpref.steer import fit as fit_directions
 
     directions = fit_directions(dataset, output, model=model, batch_size=batch_size,
-                                max_pairs=max_pairs, notify=console.print)
-    scores = ", ".join(f"{i}: {directions.scores[i]:.3f}" for i in directions.layers)
+                                max_pairs=max_pairs, max_layers=max_layers, notify=console.print)
+    scores = ", ".join(f"{i} ({directions.scores[i]:.3f})" for i in directions.layers)
     console.print(f"wrote {output}: {directions.metadata['pairs']} pairs, "
-                  f"{directions.theta_help.shape[0]} layers scored; editing layers (CCS loss) {scores}")
+                  f"{directions.theta_help.shape[0]} layers scored by held-out CCS loss; "
+                  f"editing layers {scores}")
 
 
 @steer_app.command("generate")

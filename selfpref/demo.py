@@ -57,10 +57,12 @@ def main() -> None:
     print(f"\ndata card: {clean / 'README.md'}")
     _selfpref("inspect", str(clean))
     _selfpref("train", "simpo", "--dataset", str(clean), "--output-dir", str(trained),
-              "--max-steps", "3", "--batch-size", "2", "--max-length", "256", "--learning-rate", "1e-6")
-    _selfpref("steer", "fit", "--dataset", str(clean), "--output", str(directions))
+              "--max-steps", "6", "--batch-size", "2", "--max-length", "256", "--learning-rate", "5e-5")
+    # A.4 picks several layers from a dozen noisy pairs; editing that many breaks a 135M model's
+    # generation, so the demo edits the single layer with the lowest held-out CCS loss.
+    _selfpref("steer", "fit", "--dataset", str(clean), "--output", str(directions), "--max-layers", "1")
     print("\n$ answering three questions with the base, trained and steered models", flush=True)
-    columns = {"base": _answers(None), "trained (SimPO, 3 steps)": _answers(str(trained)),
+    columns = {"base": _answers(None), "trained (SimPO, 6 steps)": _answers(str(trained)),
                "steered base (AlignEZ)": _answers(None, directions)}
     for i, question in enumerate(QUESTIONS):
         print(f"\n=== Q{i + 1}: {question}")

@@ -8,7 +8,7 @@ import yaml
 from selfpref.trainers.configs import build_config, load_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-TRAIN_RECIPES = sorted(p for p in RECIPES.glob("*/*.yaml") if p.parent.name != "accelerate")
+TRAIN_RECIPES = sorted(p for p in RECIPES.glob("*/*.yaml") if p.parent.name not in ("accelerate", "filter"))
 
 
 @pytest.mark.parametrize("path", TRAIN_RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -32,3 +32,12 @@ def test_accelerate_configs_load(path):
 def test_simpo_recipe_is_sao_setting(tmp_path):
     config = build_config("simpo", str(tmp_path), load_recipe(RECIPES / "simpo/sao.yaml", "simpo"))
     assert (config.beta, config.simpo_gamma, config.cpo_alpha) == (10.0, 3.0, 0.0)
+
+
+@pytest.mark.parametrize("path", sorted((RECIPES / "filter").glob("*.yaml")), ids=lambda p: p.name)
+def test_filter_recipes_build_their_filters(path):
+    from selfpref.cli_iterate import _filter_recipe
+    from selfpref.filtering import make_filter
+
+    steps, options = _filter_recipe(path)
+    assert steps and all(make_filter(key, value, options) for key, value in steps)

@@ -112,7 +112,7 @@ def test_ccs_loss_ranks_a_separating_layer_first():
     truth = torch.randint(0, 2, (n, 1), generator=g).float() * 2 - 1  # a latent sign per pair
     help_ = torch.stack([noise() + truth * v, noise()], dim=1)  # layer 0 carries the contrast
     harm = torch.stack([noise() - truth * v, noise()], dim=1)
-    losses = ccs_losses(help_, harm, steps=300)
+    losses = ccs_losses(help_, harm)  # 5 held-out folds of ~5 pairs
     assert losses[0] < losses[1]
 
 
@@ -126,6 +126,12 @@ def test_steer_cli_fit_and_generate(tiny_model_path, tmp_path):
                               str(tiny_model_path), "--output", str(out)])
     assert fit.exit_code == 0, fit.output
     assert "editing layers" in fit.output and out.exists()
+    capped = runner.invoke(app, ["steer", "fit", "--dataset", str(tmp_path / "ds"), "--model",
+                                 str(tiny_model_path), "--output", str(tmp_path / "one.safetensors"),
+                                 "--max-layers", "1"])
+    one = Directions.load(tmp_path / "one.safetensors")
+    assert capped.exit_code == 0 and len(one.layers) == 1
+    assert one.metadata["max_layers"] == 1 and one.metadata["dataset"] == str(tmp_path / "ds")
     gen = runner.invoke(app, ["steer", "generate", "--directions", str(out), "--model",
                               str(tiny_model_path), "--prompt", "Hi?", "--compare",
                               "--max-new-tokens", "4"])

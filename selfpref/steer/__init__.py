@@ -17,7 +17,8 @@ from selfpref.steer.edit import alignez_edit, steering
 
 
 def fit(dataset: str, output: str | Path, *, model: str | None = None, batch_size: int = 8,
-        max_pairs: int | None = None, notify: Callable[[str], None] | None = None) -> Directions:
+        max_pairs: int | None = None, max_layers: int | None = None,
+        notify: Callable[[str], None] | None = None) -> Directions:
     """Fit directions on ``dataset`` with ``model`` and save them to ``output`` (.safetensors)."""
     from selfpref.models import DEFAULT_MODEL_ID, load_causal_lm
     from selfpref.store import read_dataset
@@ -32,7 +33,8 @@ def fit(dataset: str, output: str | Path, *, model: str | None = None, batch_siz
     net, tokenizer = load_causal_lm(model)
     prompts = [[{"role": "user", "content": p}] for p in df["prompt"].to_list()]
     directions = fit_directions(net, tokenizer, prompts, df["chosen"].to_list(),
-                                df["rejected"].to_list(), batch_size=batch_size, notify=notify)
+                                df["rejected"].to_list(), batch_size=batch_size,
+                                max_layers=max_layers, notify=notify)
     directions.metadata.update(model=model or DEFAULT_MODEL_ID,
                                dataset=str(dataset), dataset_version=record.version,
                                dataset_fingerprint=record.fingerprint)

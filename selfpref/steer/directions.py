@@ -4,7 +4,7 @@ Phi_l(p) is the MLP output of layer l mean-pooled over the answer tokens of p (t
 given with the chat template, as when the model wrote the answer). H_l^help stacks Phi_l of the
 chosen answers, H_l^harm of the rejected; theta_l is the first right-singular vector of each.
 Layers are scored with the CCS loss (Burns et al. 2022) of a probe on the (help, harm) pairs,
-as the paper does, and chosen by the A.4 running-mean heuristic.
+as the paper does (measured on held-out folds), and chosen by the A.4 running-mean heuristic.
 """
 
 from __future__ import annotations
@@ -106,38 +106,61 @@ def first_right_singular_vectors(embeddings: Any) -> Any:
     return vh[:, 0, :].float()
 
 
-def ccs_losses(help_: Any, harm: Any, *, restarts: int = 5, steps: int = 500, lr: float = 1e-2,
-               seed: int = 0) -> Any:
-    """[num_layers]: the lowest CCS loss of a linear probe per layer, over random restarts.
-
-    CCS (Burns et al. 2022): each side normalised (mean 0, unit std per dimension), a probe
-    p(x) = sigmoid(w.x + b); loss = mean_i (p(x+_i) - (1 - p(x-_i)))^2 + min(p(x+_i), p(x-_i))^2.
-    All layers and restarts train at once as one batched problem.
-    """
+def _ccs_probe(train_pos: Any, train_neg: Any, test_pos: Any, test_neg: Any, *, restarts: int,
+               steps: int, lr: float, weight_decay: float, generator: Any) -> Any:
+    """[num_layers]: held-out CCS loss of the restart with the lowest training loss per layer."""
     import torch
 
-    def normalise(x: Any) -> Any:
-        return (x - x.mean(0)) / (x.std(0, unbiased=False) + 1e-6)
+    def stats(x: Any) -> tuple[Any, Any]:
+        return x.mean(0), x.std(0, unbiased=False) + 1e-6
 
-    pos, neg = normalise(help_.double()), normalise(harm.double())
-    generator = torch.Generator().manual_seed(seed)
-    layers, hidden = pos.shape[1], pos.shape[2]
+    (mp, sp), (mn, sn) = stats(train_pos), stats(train_neg)  # normalise each side (CCS §3)
+    sides = [((train_pos - mp) / sp, (train_neg - mn) / sn), ((test_pos - mp) / sp, (test_neg - mn) / sn)]
+    layers, hidden = train_pos.shape[1], train_pos.shape[2]
     w = (torch.randn(restarts, layers, hidden, generator=generator, dtype=torch.float64)
          / hidden ** 0.5).requires_grad_()
     b = torch.zeros(restarts, layers, 1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.Adam([w, b], lr=lr)
+    optimizer = torch.optim.AdamW([w, b], lr=lr, weight_decay=weight_decay)
 
-    def loss_per_probe() -> Any:
+    def loss(pos: Any, neg: Any) -> Any:
         p_pos = torch.sigmoid(torch.einsum("nld,rld->rln", pos, w) + b)
         p_neg = torch.sigmoid(torch.einsum("nld,rld->rln", neg, w) + b)
         return ((p_pos - (1 - p_neg)) ** 2 + torch.minimum(p_pos, p_neg) ** 2).mean(-1)
 
     for _ in range(steps):
         optimizer.zero_grad()
-        loss_per_probe().sum().backward()
+        loss(*sides[0]).sum().backward()
         optimizer.step()
     with torch.no_grad():
-        return loss_per_probe().min(0).values.float()
+        best = loss(*sides[0]).argmin(0)  # [layers]: chosen on training data only
+        return loss(*sides[1]).gather(0, best.unsqueeze(0)).squeeze(0)
+
+
+def ccs_losses(help_: Any, harm: Any, *, folds: int | None = None, restarts: int = 5,
+               steps: int = 300, lr: float = 1e-2, weight_decay: float = 0.01, seed: int = 0) -> Any:
+    """[num_layers]: the CCS loss of a linear probe per layer, on held-out pairs (lower is better).
+
+    CCS (Burns et al. 2022): each side normalised (mean 0, unit std per dimension), a probe
+    p(x) = sigmoid(w.x + b); loss = mean_i (p(x+_i) - (1 - p(x-_i)))^2 + min(p(x+_i), p(x-_i))^2.
+    With a few dozen pairs and hundreds of dimensions every layer reaches a training loss of
+    zero, so the loss is measured on held-out folds (default: up to 5, two pairs at least per
+    fold); with fewer than 4 pairs it is the training loss. All layers and restarts train at once.
+    """
+    import torch
+
+    pos, neg = help_.double(), harm.double()
+    n = pos.shape[0]
+    generator = torch.Generator().manual_seed(seed)
+    k = min(5, n // 2) if folds is None else folds
+    options = dict(restarts=restarts, steps=steps, lr=lr, weight_decay=weight_decay, generator=generator)
+    if k < 2:
+        return _ccs_probe(pos, neg, pos, neg, **options).float()
+    order = torch.randperm(n, generator=generator)
+    total = torch.zeros(pos.shape[1], dtype=torch.float64)
+    for test in order.chunk(k):
+        train = order[~torch.isin(order, test)]
+        total += _ccs_probe(pos[train], neg[train], pos[test], neg[test], **options) * len(test)
+    return (total / n).float()
 
 
 def select_layers(losses: Sequence[float]) -> list[int]:
@@ -158,6 +181,7 @@ def select_layers(losses: Sequence[float]) -> list[int]:
 
 def fit_directions(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]],
                    chosen: Sequence[str], rejected: Sequence[str], *, batch_size: int = 8,
+                   max_layers: int | None = None,
                    notify: Callable[[str], None] | None = None) -> Directions:
     """Directions, CCS scores and chosen layers from (prompt, chosen, rejected) triples."""
     if len(chosen) < 2:
@@ -168,6 +192,9 @@ def fit_directions(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Messag
     harm = mlp_outputs(model, tokenizer, prompts, rejected, batch_size=batch_size)
     say("fitting a CCS probe per layer")
     scores = ccs_losses(help_, harm)
+    layers = select_layers(scores.tolist())
+    if max_layers:  # selfpref's cap, not the paper's: see README (small models break under many edits)
+        layers = sorted(sorted(layers, key=lambda i: float(scores[i]))[:max_layers])
     return Directions(first_right_singular_vectors(help_), first_right_singular_vectors(harm),
-                      scores, select_layers(scores.tolist()),
-                      {"pairs": len(chosen), "score": "ccs", "hidden_size": help_.shape[2]})
+                      scores, layers, {"pairs": len(chosen), "score": "ccs (held-out folds)",
+                                       "hidden_size": help_.shape[2], "max_layers": max_layers})
