@@ -25,7 +25,7 @@ from selfpref.models import DEFAULT_MODEL_ID, resolve_model
 from selfpref.pipelines import LLMFactory, build_pipeline, method_module, run_pipeline
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.parsing import normalize_text
-from selfpref.store import BuildRecord, write_dataset
+from selfpref.store import BuildRecord, write_dataset, write_json_atomic
 
 Progress = Callable[[int, int], None]
 
@@ -36,19 +36,14 @@ def model_label(model: str | None) -> str:
 
 def build_inputs(config: BuildConfig) -> tuple[list[dict[str, Any]], str]:
     """(loader rows, their column): prompts, personas, or domains for self-written personas."""
-    from selfpref.importer import read_source
+    from selfpref.importer import read_texts
     from selfpref.pipelines.domains import DOMAINS
 
     rng = random.Random(config.seed)
     for ref, column in ((config.prompts, "prompt"), (config.personas, "persona")):
         if ref is None:
             continue
-        source = read_source(ref)
-        if column not in source.columns:
-            raise SelfprefError(f"{ref} has no '{column}' column (columns: {', '.join(source.columns)})")
-        values = [v for v in source[column].to_list() if isinstance(v, str) and v.strip()]
-        if not values:
-            raise SelfprefError(f"{ref}: column '{column}' has no non-empty text")
+        values = read_texts(ref, column)
         if column == "persona" and len(values) > config.num_prompts:
             values = rng.sample(values, config.num_prompts)  # SAO: personas sampled at random
         return [{column: v} for v in values[: config.num_prompts]], column
@@ -74,15 +69,6 @@ def default_llm_factory(config: BuildConfig) -> LLMFactory:
                         step=step, script=config.script)
 
     return factory
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, parts: Path,
@@ -114,7 +100,7 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
             records, dropped = module.assemble(rows, generator=generator, judge_mode=config.judge_mode,
                                                beta=config.beta, reference=config.reference_model)
             prompts = [r["prompt"] for r in rows if r.get("prompt")]
-            _write_json_atomic(part, {"inputs": len(chunk), "records": records,
+            write_json_atomic(part, {"inputs": len(chunk), "records": records,
                                       "dropped": dict(dropped), "prompts": prompts})
         if progress:
             progress(index + 1, len(chunks))

@@ -25,6 +25,17 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def number_list(text: str | None, flag: str, cast: type, example: str) -> list | None:
+    """``"0.5,0.25"`` -> ``[0.5, 0.25]`` for a comma-separated flag; None when not given."""
+    if not text:
+        return None
+    try:
+        return [cast(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SelfprefError(f"{flag} {text!r}: give {cast.__name__} values separated by commas, "
+                            f"e.g. {example}") from None
+
+
 @app.command()
 def version() -> None:
     """Print the selfpref version."""

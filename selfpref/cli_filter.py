@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-import yaml
 
-from selfpref import SelfprefError
 from selfpref.cli import app, console
 
 
@@ -51,17 +49,13 @@ def filter_(
 ) -> None:
     """Clean a dataset with counted filters into a derived, versioned folder."""
     from selfpref.cli_build import _card_writer, _push
-    from selfpref.filtering import filter_dataset
+    from selfpref.filtering import filter_dataset, load_filter_recipe
 
     opts: dict[str, Any] = {"dedup_field": dedup_field, "threshold": threshold, "ngram": ngram,
                             "seed": seed, "onpolicy_model": onpolicy_model}
     if config:
-        data = yaml.safe_load(config.read_text()) or {}
-        unknown = sorted(set(data) - {"filters", *opts})
-        if unknown:
-            raise SelfprefError(f"{config}: unknown key '{unknown[0]}' (use 'filters' and {', '.join(opts)})")
-        opts.update({k: v for k, v in data.items() if k != "filters"})
-        steps = [next(iter(e.items())) for e in data.get("filters", [])]
+        steps, recipe_options = load_filter_recipe(config)
+        opts.update(recipe_options)
     else:
         values = dict(dedup=dedup, max_length_diff=max_length_diff, balance_length=balance_length,
                       one_per_prompt=one_per_prompt, require_consistent_judge=require_consistent_judge,

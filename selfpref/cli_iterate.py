@@ -6,33 +6,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-import yaml
 from rich import box
 from rich.table import Table
 
-from selfpref import SelfprefError
-from selfpref.cli import app, console
-
-
-def _floats(text: str | None, flag: str) -> list[float] | None:
-    if not text:
-        return None
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise SelfprefError(f"{flag} {text!r}: give numbers separated by commas, e.g. 0.5,0.25") from None
-
-
-def _filter_recipe(path: Path | None) -> tuple[list[tuple[str, Any]] | None, dict[str, Any]]:
-    """(steps, options) from a `selfpref filter --config` recipe; (None, {}) for the method default."""
-    if path is None:
-        return None, {}
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict) or not isinstance(data.get("filters", []), list):
-        raise SelfprefError(f"{path}: a filter recipe is a mapping with a 'filters:' list, e.g. "
-                            "filters: [{dedup: minhash}, {max_length_diff: 3000}]")
-    steps = [next(iter(entry.items())) for entry in data.get("filters", [])]
-    return steps, {k: v for k, v in data.items() if k != "filters"}
+from selfpref.cli import app, console, number_list
 
 
 @app.command()
@@ -64,11 +41,12 @@ def iterate(
     push_to_hub: Optional[str] = typer.Option(None, help="Push each iteration's dataset to this Hub repo, tagged v0.t.0."),
 ) -> None:
     """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
+    from selfpref.filtering import load_filter_recipe
     from selfpref.iterate import IterateConfig
     from selfpref.iterate import iterate as run_loop
     from selfpref.pipelines.config import load_build_recipe
 
-    steps, filter_options = _filter_recipe(filters)
+    steps, filter_options = load_filter_recipe(filters) if filters else (None, {})
     build = load_build_recipe(build_config) if build_config else {}
     build.update({k: v for k, v in dict(backend=backend, script=script, judge_mode=judge_mode,
                                         max_new_tokens=max_new_tokens, batch_size=batch_size).items()
@@ -80,7 +58,7 @@ def iterate(
                         prompts=prompts, num_prompts=num_prompts, reference_model=reference_model,
                         seed_data=seed_data, name=name, seed=seed, filters=steps,
                         filter_options=filter_options, judge_models=judge_models,
-                        lambdas=_floats(lambdas, "--lambdas"), build=build, train=train,
+                        lambdas=number_list(lambdas, "--lambdas", float, "0.5,0.25"), build=build, train=train,
                         train_recipe=str(train_config) if train_config else None,
                         push_to_hub=push_to_hub)
     rows = run_loop(cfg, notify=console.print)

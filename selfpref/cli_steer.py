@@ -9,20 +9,11 @@ import typer
 from rich.text import Text
 
 from selfpref import SelfprefError
-from selfpref.cli import app, console
+from selfpref.cli import app, console, number_list
 
 steer_app = typer.Typer(help="AlignEZ: steer a model with preference directions, no training.",
                         no_args_is_help=True)
 app.add_typer(steer_app, name="steer")
-
-
-def _layers(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise SelfprefError(f"--layers {text!r}: give layer numbers separated by commas, e.g. 3,5,7") from None
 
 
 @steer_app.command("fit")
@@ -61,7 +52,7 @@ def generate(
 
     if not directions.exists():
         raise SelfprefError(f"--directions {directions}: no such file; write it with `selfpref steer fit`")
-    rows = steered_generate(directions, prompt, model=model, layers=_layers(layers), compare=compare,
+    rows = steered_generate(directions, prompt, model=model, layers=number_list(layers, "--layers", int, "3,5,7"), compare=compare,
                             max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     for row in rows:
         console.print(Text.assemble(("Q: ", "bold"), row["prompt"]))

@@ -29,19 +29,14 @@ def _selfpref(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "selfpref.cli", *args], check=True)
 
 
-def _answers(model_ref: str | None, directions: Path | None = None) -> list[str]:
+def _trained_answers(model_ref: str) -> list[str]:
     from selfpref.generation import generate_batch
     from selfpref.models import load_causal_lm
-    from selfpref.steer import load_directions, steering
 
     model, tokenizer = load_causal_lm(model_ref)
     chats = [[{"role": "user", "content": q}] for q in QUESTIONS]
-    if directions is None:
-        out = generate_batch(model, tokenizer, chats, max_new_tokens=60, temperature=0.0)
-    else:
-        with steering(model, load_directions(directions, model)):
-            out = generate_batch(model, tokenizer, chats, max_new_tokens=60, temperature=0.0)
-    return [answers[0] for answers in out]
+    return [answers[0] for answers in generate_batch(model, tokenizer, chats, max_new_tokens=60,
+                                                     temperature=0.0)]
 
 
 def main() -> None:
@@ -62,8 +57,13 @@ def main() -> None:
     # generation, so the demo edits the single layer with the lowest held-out CCS loss.
     _selfpref("steer", "fit", "--dataset", str(clean), "--output", str(directions), "--max-layers", "1")
     print("\n$ answering three questions with the base, trained and steered models", flush=True)
-    columns = {"base": _answers(None), "trained (SimPO, 6 steps)": _answers(str(trained)),
-               "steered base (AlignEZ)": _answers(None, directions)}
+    from selfpref.steer import generate as steered_generate
+
+    # one load of the base model answers both unsteered and steered (hooks removed in between)
+    base = steered_generate(directions, QUESTIONS, compare=True, max_new_tokens=60, temperature=0.0)
+    columns = {"base": [row["unsteered"] for row in base],
+               "trained (SimPO, 6 steps)": _trained_answers(str(trained)),
+               "steered base (AlignEZ)": [row["steered"] for row in base]}
     for i, question in enumerate(QUESTIONS):
         print(f"\n=== Q{i + 1}: {question}")
         for label, answers in columns.items():

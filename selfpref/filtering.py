@@ -14,6 +14,23 @@ from selfpref import SelfprefError
 
 FILTER_KEYS = ("dedup", "max_length_diff", "balance_length", "one_per_prompt",
                "require_consistent_judge", "min_confidence", "judge_models", "sso_onpolicy")
+# Options shared by the filters of a recipe (as `selfpref filter` flags of the same names).
+FILTER_OPTIONS = ("dedup_field", "threshold", "ngram", "seed", "onpolicy_model")
+
+
+def load_filter_recipe(path: str | Path) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+    """(steps in order, options) of a recipe ``{filters: [{dedup: minhash}, ...], threshold: 0.8}``."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("filters", []), list):
+        raise SelfprefError(f"{path}: a filter recipe is a mapping with a 'filters:' list, e.g. "
+                            "filters: [{dedup: minhash}, {max_length_diff: 3000}]")
+    unknown = sorted(set(data) - {"filters", *FILTER_OPTIONS})
+    if unknown:
+        raise SelfprefError(f"{path}: unknown key '{unknown[0]}' (use 'filters' and {', '.join(FILTER_OPTIONS)})")
+    steps = [next(iter(entry.items())) for entry in data.get("filters", [])]
+    return steps, {k: v for k, v in data.items() if k != "filters"}
 
 
 def make_filter(key: str, value: Any, opts: dict[str, Any]) -> Any:

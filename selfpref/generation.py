@@ -33,6 +33,19 @@ def left_padded(sequences: Sequence[list[int]], pad_id: int) -> tuple[Any, Any]:
     return input_ids, attention
 
 
+def right_padded(sequences: Sequence[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """(input_ids, attention_mask), padded on the right, for scoring whole sequences."""
+    import torch
+
+    longest = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for row, ids in enumerate(sequences):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention[row, : len(ids)] = 1
+    return input_ids, attention
+
+
 def generate_batch(
     model: Any,
     tokenizer: Any,

@@ -52,6 +52,17 @@ def read_source(ref: str, split: str | None = None) -> pl.DataFrame:
     return pl.from_arrow(ds.data.table)
 
 
+def read_texts(ref: str, column: str) -> list[str]:
+    """The non-empty strings of ``column`` in a dataset (a prompt set, a persona set)."""
+    source = read_source(ref)
+    if column not in source.columns:
+        raise SelfprefError(f"{ref} has no '{column}' column (columns: {', '.join(source.columns)})")
+    values = [v for v in source[column].to_list() if isinstance(v, str) and v.strip()]
+    if not values:
+        raise SelfprefError(f"{ref}: column '{column}' has no non-empty text")
+    return values
+
+
 def _messages(value: Any, column: str) -> list[dict[str, str]]:
     if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
         raise Unmappable(f"{column}_not_text_or_messages")

@@ -20,12 +20,12 @@ import json
 import os
 import random
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from selfpref import SelfprefError
+from selfpref.store import write_json_atomic
 
 TRAINER = {"sao": "simpo", "sso": "sso", "selfee": "selfee"}
 # SAO: dedup + judge consistency; SSO: A.1.4 steps 1 and 3 (step 2 when judge models are given);
@@ -90,13 +90,6 @@ class IterateConfig:
         return self.lambdas[t - 1] if self.lambdas else 0.5 ** t  # SELFEE §5.1: 1/2, 1/4, 1/8
 
 
-def _write_json(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, default=str)
-    os.replace(tmp, path)
-
-
 def split_prompts(prompts: list[str], parts: int, per_part: int | None, seed: int) -> list[list[str]]:
     """Disjoint prompt sets, one per iteration: shuffled once, cut into equal parts (SSO §3.1)."""
     unique = list(dict.fromkeys(p.strip() for p in prompts if isinstance(p, str) and p.strip()))
@@ -121,15 +114,11 @@ def _plan(cfg: IterateConfig, out: Path) -> dict[str, Any]:
         return plan
     splits = None
     if cfg.prompts:
-        from selfpref.importer import read_source
+        from selfpref.importer import read_texts
 
-        source = read_source(cfg.prompts)
-        if "prompt" not in source.columns:
-            raise SelfprefError(f"--prompts {cfg.prompts} has no 'prompt' column (columns: "
-                                f"{', '.join(source.columns)})")
-        splits = split_prompts(source["prompt"].to_list(), cfg.iterations, cfg.num_prompts, cfg.seed)
+        splits = split_prompts(read_texts(cfg.prompts, "prompt"), cfg.iterations, cfg.num_prompts, cfg.seed)
     plan = {"fingerprint": cfg.fingerprint(), "config": dataclasses.asdict(cfg), "splits": splits}
-    _write_json(path, plan)
+    write_json_atomic(path, plan, indent=2)
     return plan
 
 
@@ -159,7 +148,7 @@ def _train_atomic(method: str, dataset: str, target: Path, model: str | None, cf
     shutil.rmtree(tmp, ignore_errors=True)
     summary = train(method, dataset, tmp, model=model, recipe=cfg.train_recipe, **{**cfg.train, **extra})
     summary["lineage"] = lineage
-    _write_json(tmp / "selfpref_train.json", summary)
+    write_json_atomic(tmp / "selfpref_train.json", summary, indent=2)
     os.replace(tmp, target)
     return summary
 
@@ -220,7 +209,7 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
             from selfpref.hub import push_folder
 
             url = push_folder(data, cfg.push_to_hub, version=version)
-            _write_json(pushed, {"repo": cfg.push_to_hub, "version": version, "url": url})
+            write_json_atomic(pushed, {"repo": cfg.push_to_hub, "version": version, "url": url}, indent=2)
             notify(f"{head}: pushed {cfg.push_to_hub}@v{version}")
         dataset_ref = f"{cfg.push_to_hub}@v{version}"
     model_dir = folder / "model"
@@ -240,7 +229,7 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
                                else round(float(df["confidence"].mean()), 3)),
            "separability": round(sep["accuracy"], 3) if "accuracy" in sep else None,
            "train_loss": round(float(summary["train_loss"]), 4), "model": str(model_dir)}
-    _write_json(folder / "summary.json", row)
+    write_json_atomic(folder / "summary.json", row, indent=2)
     return row
 
 
@@ -260,5 +249,5 @@ def iterate(cfg: IterateConfig, notify: Notify | None = None) -> list[dict[str, 
             rows.append(json.loads(done.read_text()))
             continue
         rows.append(_iteration(cfg, plan, t, out, say))
-    _write_json(out / "summary.json", rows)
+    write_json_atomic(out / "summary.json", rows, indent=2)
     return rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from selfpref.generation import Message, chat_input_ids
+from selfpref.generation import Message, chat_input_ids, right_padded
 
 
 def answer_token_ids(tokenizer: Any, prompt: Sequence[Message], answer: str) -> tuple[list[int], int]:
@@ -38,14 +38,10 @@ def answer_logps(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        longest = max(len(items[i][0]) for i in idx)
-        ids = torch.full((len(idx), longest), pad, dtype=torch.long)
-        attention = torch.zeros_like(ids)
+        ids, attention = right_padded([items[i][0] for i in idx], pad)
         target = torch.zeros_like(ids, dtype=torch.bool)  # positions whose *next* token is scored
         for row, i in enumerate(idx):
             full, n_prompt = items[i]
-            ids[row, : len(full)] = torch.tensor(full)
-            attention[row, : len(full)] = 1
             target[row, max(n_prompt - 1, 0) : len(full) - 1] = True
         with torch.inference_mode():
             hidden = decoder(input_ids=ids, attention_mask=attention).last_hidden_state

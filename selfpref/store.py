@@ -86,6 +86,16 @@ def derived_record(parent: BuildRecord, parent_id: str, **changes: Any) -> Build
     return record
 
 
+def write_json_atomic(path: Path, data: Any, indent: int | None = None) -> None:
+    """Write JSON to a temp file beside ``path``, fsync it, then rename: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=indent, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def _fsync_tree(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():

@@ -36,8 +36,20 @@ def test_simpo_recipe_is_sao_setting(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((RECIPES / "filter").glob("*.yaml")), ids=lambda p: p.name)
 def test_filter_recipes_build_their_filters(path):
-    from selfpref.cli_iterate import _filter_recipe
-    from selfpref.filtering import make_filter
+    from selfpref.filtering import load_filter_recipe, make_filter
 
-    steps, options = _filter_recipe(path)
+    steps, options = load_filter_recipe(path)
     assert steps and all(make_filter(key, value, options) for key, value in steps)
+
+
+def test_filter_recipe_unknown_key_is_named(tmp_path):
+    from selfpref import SelfprefError
+    from selfpref.filtering import load_filter_recipe
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("filters:\n  - dedup: minhash\nthreshhold: 0.9\n")
+    with pytest.raises(SelfprefError, match="unknown key 'threshhold'"):
+        load_filter_recipe(path)
+    path.write_text("filters: {dedup: minhash}\n")
+    with pytest.raises(SelfprefError, match="'filters:' list"):
+        load_filter_recipe(path)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from selfpref.generation import Message
+from selfpref.generation import Message, right_padded
 from selfpref.scoring import answer_token_ids
 from selfpref.steer.edit import decoder_layers
 
@@ -78,13 +78,9 @@ def mlp_outputs(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]]
     try:
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
-            longest = max(len(full) for full, _ in batch)
-            ids = torch.full((len(batch), longest), pad, dtype=torch.long)
-            attention = torch.zeros_like(ids)
-            answer_mask = torch.zeros(len(batch), longest)
+            ids, attention = right_padded([full for full, _ in batch], pad)
+            answer_mask = torch.zeros(ids.shape)
             for row, (full, n_prompt) in enumerate(batch):
-                ids[row, : len(full)] = torch.tensor(full)
-                attention[row, : len(full)] = 1
                 answer_mask[row, n_prompt : len(full)] = 1.0
             weights = answer_mask / answer_mask.sum(1, keepdim=True).clamp(min=1.0)
             with torch.inference_mode():
