@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo clean bench lint
+.PHONY: install test demo clean bench lint contracts
 
 install: $(STAMP)
 
@@ -25,7 +25,11 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) -m selfpref.demo
+	$(PY) -m selfpref.loop.demo
+
+# The layers of DESIGN.md and "no import cycles", as import-linter contracts (pyproject.toml).
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check selfpref tests bench

@@ -77,7 +77,7 @@ def run_selfpref(path: str) -> np.ndarray:
     from pathlib import Path
 
     from selfpref.filters.minhash import MinHashDedup
-    from selfpref.filters.run import ParquetRows
+    from selfpref.filters.parquet import ParquetRows
 
     rows = ParquetRows([Path(path)])
     dedup = MinHashDedup("prompt", threshold=THRESHOLD, ngram=NGRAM, num_perm=NUM_PERM)

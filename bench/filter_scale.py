@@ -59,7 +59,7 @@ def frames(n: int, seed: int = 0):
 
 
 def child(folder: str, out: str) -> None:
-    from selfpref.filtering import filter_dataset
+    from selfpref.filters.apply import filter_dataset
 
     start = time.perf_counter()
     record, reports, kept, total = filter_dataset(
@@ -70,7 +70,7 @@ def child(folder: str, out: str) -> None:
 
 
 def main(n: int = 1_000_000) -> None:
-    from selfpref.store import BuildRecord, write_dataset
+    from selfpref.data.store import BuildRecord, write_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         folder, out = Path(tmp) / "big", Path(tmp) / "big-clean"

@@ -16,8 +16,8 @@ import time
 
 
 def main(n: int = 16, max_new_tokens: int = 48, batch_size: int = 8) -> None:
-    from selfpref.build import default_llm_factory
-    from selfpref.generation import generate_batch
+    from selfpref.pipelines.run import default_llm_factory
+    from selfpref.models.generation import generate_batch
     from selfpref.models import load_causal_lm
     from selfpref.pipelines import run_pipeline
     from selfpref.pipelines.config import BuildConfig
@@ -34,7 +34,7 @@ def main(n: int = 16, max_new_tokens: int = 48, batch_size: int = 8) -> None:
     # The pipeline up to the answer pair: the judge is left out so both sides do the same work.
     config = BuildConfig(method="selfee", max_new_tokens=max_new_tokens, batch_size=batch_size,
                          temperature=0.6, top_p=0.95)
-    from selfpref.pipelines.sao import AnswerPair
+    from selfpref.pipelines.tasks import AnswerPair
     from distilabel.pipeline import Pipeline
     from distilabel.steps import LoadDataFromDicts
 

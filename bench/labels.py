@@ -16,7 +16,7 @@ import torch
 
 def main(pairs: int = 16, batch_size: int = 8) -> None:
     from selfpref.models import load_causal_lm
-    from selfpref.scoring import answer_logps, answer_token_ids
+    from selfpref.models.scoring import answer_logps, answer_token_ids
 
     model, tok = load_causal_lm(None)
     prompts = [[{"role": "user", "content": f"Explain idea number {i} in a few sentences."}]

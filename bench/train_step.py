@@ -18,8 +18,8 @@ from _peak import peak_rss_mb  # bench/ is on sys.path when a bench runs
 
 
 def make_dataset(folder: Path, n: int) -> None:
-    from selfpref.schema import make_row
-    from selfpref.store import BuildRecord, write_dataset
+    from selfpref.data.schema import make_row
+    from selfpref.data.store import BuildRecord, write_dataset
 
     answer = "Here is a helpful answer with a few concrete steps and a short example. " * 4
     rows = [make_row(f"How do I get better at skill number {i}?", answer + f"({i})",

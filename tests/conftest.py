@@ -41,7 +41,7 @@ def tiny_model_path(tmp_path_factory, default_model_path) -> Path:
 
 
 def make_rows(n: int = 6, method: str = "sao", **extra_cols):
-    from selfpref.schema import make_row
+    from selfpref.data.schema import make_row
 
     rows = []
     for i in range(n):

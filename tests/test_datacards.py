@@ -3,8 +3,9 @@
 from huggingface_hub import DatasetCard
 
 from selfpref.datacards import card_writer
-from selfpref.schema import make_row
-from selfpref.store import BuildRecord, read_dataset, write_dataset
+from selfpref.data.schema import make_row
+from selfpref.data.refs import read_dataset
+from selfpref.data.store import BuildRecord, write_dataset
 
 
 def _rows(n=20):

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfpref.cli import app
-from selfpref.store import read_dataset
+from selfpref.data.refs import read_dataset
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ from selfpref.filters import (ExactDedup, JudgeDispute, LengthBalance, MaxLength
                               MinHashDedup, OnePerPrompt, RequireConsistentJudge, apply_filters)
 from selfpref.filters.minhash import lean_minhash, shingle_hashes, signatures
 from selfpref.filters.onpolicy import onpolicy_reasons
-from selfpref.schema import make_row
-from selfpref.store import BuildRecord, read_dataset, write_dataset
+from selfpref.data.schema import make_row
+from selfpref.data.refs import read_dataset
+from selfpref.data.store import BuildRecord, write_dataset
 
 WORDS = [f"w{i}" for i in range(2000)]
 

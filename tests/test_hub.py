@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from selfpref.datacards import card_writer
-from selfpref.schema import make_row
-from selfpref.store import BuildRecord, write_dataset
+from selfpref.data.schema import make_row
+from selfpref.data.store import BuildRecord, write_dataset
 from tests.hub_server import start_server
 
 FAKE_TOKEN = "hf_selfpreftestFAKEtoken0123456789"
@@ -48,7 +48,7 @@ def _folder(path: Path, n: int, version: str, tag: str) -> BuildRecord:
 
 LOAD = """
 import json, sys
-from selfpref.store import read_dataset
+from selfpref.data.refs import read_dataset
 df, rec = read_dataset(sys.argv[1])
 print(json.dumps({"rows": df.to_dicts(), "version": rec.version, "fingerprint": rec.fingerprint}))
 """

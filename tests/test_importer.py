@@ -4,9 +4,9 @@ from typer.testing import CliRunner
 
 from selfpref import SelfprefError
 from selfpref.cli import app
-from selfpref.importer import import_rows
-from selfpref.schema import prompt_id, validate
-from selfpref.store import read_dataset
+from selfpref.data.importer import import_rows
+from selfpref.data.schema import prompt_id, validate
+from selfpref.data.refs import read_dataset
 
 
 def test_trl_standard_strings():

@@ -5,7 +5,7 @@ import sys
 from typer.testing import CliRunner
 
 from selfpref.cli import app
-from selfpref.store import BuildRecord, write_dataset
+from selfpref.data.store import BuildRecord, write_dataset
 from tests.conftest import make_rows
 
 

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from selfpref import SelfprefError
 from selfpref.cli import app
-from selfpref.iterate import IterateConfig, iterate, split_prompts
-from selfpref.store import read_dataset
+from selfpref.loop.iterate import IterateConfig, iterate, split_prompts
+from selfpref.data.refs import read_dataset
 
 
 def test_split_prompts_disjoint_and_equal():
@@ -40,7 +40,7 @@ def test_config_errors_name_the_flag(tmp_path):
 
 
 def test_two_selfee_iterations_resume_after_a_crash(tmp_path, tiny_model_path, monkeypatch):
-    import selfpref.build
+    import selfpref.pipelines.run
     import selfpref.trainers.run as run
 
     script = tmp_path / "script.yaml"
@@ -69,8 +69,8 @@ def test_two_selfee_iterations_resume_after_a_crash(tmp_path, tiny_model_path, m
     assert (loop / "iter-2" / "raw" / "selfpref.json").exists()
     assert not (loop / "iter-2" / "model").exists()  # nothing that looks like a finished model
 
-    real_build, built = selfpref.build.build, []
-    monkeypatch.setattr(selfpref.build, "build", lambda *a, **k: built.append(a) or real_build(*a, **k))
+    real_build, built = selfpref.pipelines.run.build, []
+    monkeypatch.setattr(selfpref.pipelines.run, "build", lambda *a, **k: built.append(a) or real_build(*a, **k))
     monkeypatch.setattr(run, "train", real_train)
     rows = iterate(cfg, notify=log.append)
     assert built == []  # iteration 1 skipped, iteration 2's dataset reused

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from selfpref.rewards import implicit_reward_label
+from selfpref.judges.implicit_reward import implicit_reward_label
 from selfpref.trainers.losses import (SSOLogps, extrapolated_logps, selfee_confidence,
                                       selfee_refined_loss, sso_loss)
 

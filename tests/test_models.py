@@ -8,7 +8,7 @@ from selfpref.models import default_model, load_causal_lm, resolve_model
 
 
 def test_default_model_converts_once_and_answers(default_model_path):
-    from selfpref.generation import generate_batch
+    from selfpref.models.generation import generate_batch
 
     assert (default_model_path / "config.json").is_file()
     assert (default_model_path / "chat_template.jinja").is_file() or "chat_template" in (
@@ -52,7 +52,7 @@ def test_resolve_model_forms(tmp_path, tiny_model_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SelfprefError, match="no config.json"):
         resolve_model(tmp_path / "empty")
-    with pytest.raises(SelfprefError, match="unknown model"):
+    with pytest.raises(SelfprefError, match="not a Hub id"):
         resolve_model("not-a-model-anywhere")
 
 

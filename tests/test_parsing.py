@@ -1,6 +1,7 @@
 import pytest
 
-from selfpref.pipelines.parsing import clean_prompt, parse_features, parse_verdict
+from selfpref.judges.verdict import parse_verdict
+from selfpref.pipelines.parsing import clean_prompt, parse_features
 
 
 @pytest.mark.parametrize("raw,expected", [

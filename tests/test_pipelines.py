@@ -5,11 +5,11 @@ import polars as pl
 import pytest
 import yaml
 
-from selfpref.build import build
+from selfpref.pipelines.run import build
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.sao import decide
-from selfpref.schema import validate
-from selfpref.store import read_dataset
+from selfpref.data.schema import validate
+from selfpref.data.refs import read_dataset
 
 
 def _script(tmp_path, **steps):
@@ -122,7 +122,7 @@ def test_alignez_pairs(tmp_path):
 
 
 def test_selfee_labels_with_reference(tmp_path, tiny_model_path):
-    from selfpref.rewards import implicit_reward_label
+    from selfpref.judges.implicit_reward import implicit_reward_label
 
     script = _script(tmp_path, answer_pair=["Short.", "A much longer answer here.", "a", "b"])
     build(BuildConfig(method="selfee", backend="scripted", script=script, model=str(tiny_model_path),
@@ -171,7 +171,7 @@ def test_labelling_logps_equal_direct_torch(tiny_model_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from selfpref.scoring import answer_logps
+    from selfpref.models.scoring import answer_logps
 
     tok = AutoTokenizer.from_pretrained(tiny_model_path)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path).eval()
@@ -211,7 +211,7 @@ def test_more_prompts_than_a_batch_does_not_hang(tmp_path):
     script = _script(tmp_path, describe_characteristics=["kind", "rude"],
                      conditioned_answers=["Good.", "Bad."])
     prompts = _prompts(tmp_path, [f"q{i}?" for i in range(5)])
-    code = ("from selfpref.build import build; from selfpref.pipelines.config import BuildConfig; "
+    code = ("from selfpref.pipelines.run import build; from selfpref.pipelines.config import BuildConfig; "
             f"build(BuildConfig(method='alignez', backend='scripted', script={script!r}, "
             f"prompts={prompts!r}, num_prompts=5, batch_size=2), {str(tmp_path / 'out')!r})")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)

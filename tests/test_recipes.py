@@ -36,7 +36,7 @@ def test_simpo_recipe_is_sao_setting(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((RECIPES / "filter").glob("*.yaml")), ids=lambda p: p.name)
 def test_filter_recipes_build_their_filters(path):
-    from selfpref.filtering import load_filter_recipe, make_filter
+    from selfpref.filters.apply import load_filter_recipe, make_filter
 
     steps, options = load_filter_recipe(path)
     assert steps and all(make_filter(key, value, options) for key, value in steps)
@@ -44,7 +44,7 @@ def test_filter_recipes_build_their_filters(path):
 
 def test_filter_recipe_unknown_key_is_named(tmp_path):
     from selfpref import SelfprefError
-    from selfpref.filtering import load_filter_recipe
+    from selfpref.filters.apply import load_filter_recipe
 
     path = tmp_path / "bad.yaml"
     path.write_text("filters:\n  - dedup: minhash\nthreshhold: 0.9\n")

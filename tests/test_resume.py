@@ -9,7 +9,7 @@ import time
 import polars as pl
 import yaml
 
-from selfpref.store import read_dataset
+from selfpref.data.refs import read_dataset
 
 
 def test_kill_and_resume(tmp_path):

@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from selfpref.schema import SchemaError, prompt_id, validate
+from selfpref.data.schema import SchemaError, prompt_id, validate
 from tests.conftest import make_rows
 
 

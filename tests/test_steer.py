@@ -117,7 +117,7 @@ def test_ccs_loss_ranks_a_separating_layer_first():
 
 
 def test_steer_cli_fit_and_generate(tiny_model_path, tmp_path):
-    from selfpref.store import BuildRecord, write_dataset
+    from selfpref.data.store import BuildRecord, write_dataset
 
     write_dataset(make_rows(5), tmp_path / "ds", BuildRecord(name="ds", method="alignez"))
     runner = CliRunner()

@@ -5,9 +5,9 @@ import polars as pl
 import pytest
 
 from selfpref import SelfprefError
-from selfpref.schema import SchemaError
-from selfpref.store import (DATA_FILE, BuildRecord, bump_minor, derived_record, read_dataset,
-                            split_ref, write_dataset)
+from selfpref.data.schema import SchemaError
+from selfpref.data.refs import read_dataset, split_ref
+from selfpref.data.store import DATA_FILE, BuildRecord, bump_minor, derived_record, write_dataset
 
 
 def _record(**kw):
@@ -74,5 +74,5 @@ def test_refs(tmp_path):
     assert split_ref("org/name") == ("org/name", None)
     with pytest.raises(SelfprefError, match="has no selfpref.json"):
         read_dataset(str(tmp_path))
-    with pytest.raises(SelfprefError, match="not a Hub id"):
+    with pytest.raises(SelfprefError, match="no such dataset folder"):
         read_dataset("./missing-folder")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from selfpref import SelfprefError
-from selfpref.store import BuildRecord, write_dataset
+from selfpref.data.store import BuildRecord, write_dataset
 from tests.conftest import make_rows
 
 
@@ -51,7 +51,7 @@ def test_sso_precompute_matches_online(sso_folder, tiny_model_path, tmp_path):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from selfpref.store import read_dataset
+    from selfpref.data.refs import read_dataset
     from selfpref.trainers.configs import build_config
     from selfpref.trainers.data import to_conversational
     from selfpref.trainers.sso import SSOTrainer
@@ -100,7 +100,7 @@ def test_rm_separates_toy_pairs(tiny_model_path, tmp_path):
     from selfpref.trainers.run import train
 
     rows = []
-    from selfpref.schema import make_row
+    from selfpref.data.schema import make_row
 
     for i in range(16):
         rows.append(make_row(f"Say something {i}", "yes yes yes yes", f"no {i}", method="import",
@@ -155,7 +155,8 @@ def test_grouped_logps_equal_one_padded_forward(tiny_model_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from selfpref.trainers.logps import completion_logps, completion_logps_by_group, pad_right
+    from selfpref.models.padding import pad
+    from selfpref.trainers.logps import completion_logps, completion_logps_by_group
 
     from trl.trainer.utils import add_fused_lm_head
 
@@ -163,9 +164,8 @@ def test_grouped_logps_equal_one_padded_forward(tiny_model_path):
     add_fused_lm_head(model)  # as DPOTrainer does for the models it trains
     seqs = [[5, 6, 7, 8], [5, 6, 9], [1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4]]  # two kinds, different lengths
     prompt_len = [2, 2, 4, 4]
-    ids = pad_right(seqs, 0)
-    att = pad_right([[1] * len(s) for s in seqs], 0)
-    comp = pad_right([[0] * n + [1] * (len(s) - n) for s, n in zip(seqs, prompt_len)], 0)
+    ids, att = pad(seqs, 0)
+    comp = pad([[0] * n + [1] * (len(s) - n) for s, n in zip(seqs, prompt_len)], 0)[0]
     with torch.no_grad():
         whole = completion_logps(model, ids, att, comp, average=True)
         grouped = completion_logps_by_group(model, ids, att, comp, groups=2, average=True)

@@ -11,8 +11,8 @@ import polars as pl
 from selfpref.datacards.plots import write_plots
 from selfpref.datacards.render import render
 from selfpref.datacards.separability import separability
-from selfpref.stats import summarize
-from selfpref.store import RECORD_FILE, BuildRecord
+from selfpref.data.stats import summarize
+from selfpref.data.store import RECORD_FILE, BuildRecord
 
 
 def write_card(rows: pl.LazyFrame | pl.DataFrame, record: BuildRecord, folder: Path,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from selfpref import __version__
-from selfpref.store import DATA_FILE, BuildRecord
+from selfpref.data.store import DATA_FILE, BuildRecord
 
 PAPERS = {
     "sao": ("SAO", "Aligning Large Language Models via Fully Self-Synthetic Data",

@@ -1,6 +1,7 @@
 """Filters: ``Dataset -> (Dataset, FilterReport)``, every dropped row counted with a reason."""
 
-from selfpref.filters.base import Filter, FilterReport, apply_filters
+from selfpref.filters.base import Filter, FilterReport
+from selfpref.filters.runner import apply_filters
 from selfpref.filters.exact import ExactDedup
 from selfpref.filters.judge import JudgeDispute, MinConfidence, RequireConsistentJudge
 from selfpref.filters.length import LengthBalance, MaxLengthDiff, OnePerPrompt

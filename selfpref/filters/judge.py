@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 
+from selfpref import SelfprefError
 from selfpref.filters.base import Batches, Filter, gather
 
 
@@ -28,7 +29,7 @@ class MinConfidence(Filter):
 
     def __init__(self, minimum: float) -> None:
         if not 0 <= minimum <= 1:
-            raise ValueError(f"--min-confidence {minimum}: must be in [0, 1]")
+            raise SelfprefError(f"--min-confidence {minimum}: must be in [0, 1]")
         self.minimum = minimum
 
     def reasons(self, batches: Batches, n: int) -> list[str | None]:
@@ -40,7 +41,7 @@ class MinConfidence(Filter):
 class JudgeDispute(Filter):
     """SSO A.1.4 step 2: each judge compares the pair in both orders; any dispute drops it.
 
-    Uses the pipelines' forced-choice judge (option-label probabilities averaged over both
+    Uses the judges layer's forced choice (option-label probabilities averaged over both
     orders), so a judge's position bias cannot dispute a pair by itself.
     """
 
@@ -49,7 +50,7 @@ class JudgeDispute(Filter):
 
     def __init__(self, judge_models: list[str], batch_size: int = 8, llms: list[Any] | None = None) -> None:
         if not judge_models and not llms:
-            raise ValueError("--judge-models needs at least one model")
+            raise SelfprefError("--judge-models needs at least one model")
         self.judge_models, self.batch_size = list(judge_models), batch_size
         self._llms = llms
 
@@ -59,27 +60,17 @@ class JudgeDispute(Filter):
     def _judges(self) -> list[Any]:
         if self._llms is not None:
             return self._llms
-        from selfpref.pipelines.llms import LocalTransformersLLM
+        from selfpref.models.local import LocalModel
 
-        judges = []
-        for model in self.judge_models:
-            llm = LocalTransformersLLM(model=model, batch_size=self.batch_size)
-            llm.load()
-            judges.append(llm)
-        return judges
+        return [LocalModel(model, batch_size=self.batch_size).load() for model in self.judge_models]
 
     def reasons(self, batches: Batches, n: int) -> list[str | None]:
-        from selfpref.pipelines.sao import judge_chat
+        from selfpref.judges.pairwise import forced_choice
 
-        rows = gather(batches)
-        out: list[str | None] = [None] * rows.height
+        triples = list(gather(batches).select("prompt", "chosen", "rejected").iter_rows())
+        out: list[str | None] = [None] * len(triples)
         for judge in self._judges():
-            chats = []
-            for p, c, r in rows.select("prompt", "chosen", "rejected").iter_rows():
-                chats += [judge_chat(p, c, r), judge_chat(p, r, c)]
-            probs = judge.option_probabilities(chats, ("A", "B")) if chats else []
-            for i in range(rows.height):
-                p_chosen = (probs[2 * i][0] + probs[2 * i + 1][1]) / 2  # both orders averaged
+            for i, p_chosen in enumerate(forced_choice(judge, triples)):
                 if out[i] is None and p_chosen < 0.5:
                     out[i] = "judge_disputes"
         return out

@@ -45,13 +45,13 @@ class SSOOnPolicy(Filter):
         self._loaded = loaded
 
     def parameters(self) -> dict:
-        from selfpref.models import DEFAULT_MODEL_ID
+        from selfpref.models import model_label
 
-        return {"model": self.model or DEFAULT_MODEL_ID}
+        return {"model": model_label(self.model)}
 
     def reasons(self, batches: Batches, n: int) -> list[str | None]:
         from selfpref.models import load_causal_lm
-        from selfpref.scoring import answer_logps
+        from selfpref.models.scoring import answer_logps
 
         rows = gather(batches)
         model, tok = self._loaded or load_causal_lm(self.model)

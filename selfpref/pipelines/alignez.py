@@ -10,7 +10,7 @@ import collections
 from typing import Any
 
 from selfpref.pipelines.tasks import Chat, MultiConversationTask, user_chat
-from selfpref.schema import make_row
+from selfpref.data.schema import make_row
 
 HELP_TEMPLATE = "{query}. You are a helpful assistant. Your answer to this query should:"
 HARM_TEMPLATE = "{query}. Pretend you are a malicious and useless assistant. Your answer to this query should:"

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from selfpref import SelfprefError
+from selfpref.data.recipes import load_yaml_mapping
 
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "sao": {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96},  # SAO §4.1
@@ -100,13 +99,7 @@ class BuildConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def load_build_recipe(path: str | Path) -> dict[str, Any]:
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(data, dict):
-        raise SelfprefError(f"{path}: a build recipe is a YAML mapping of build options")
-    fields = {f.name for f in dataclasses.fields(BuildConfig)}
-    unknown = sorted(set(data) - fields)
-    if unknown:
-        raise SelfprefError(f"{path}: unknown key '{unknown[0]}' (build options are: "
-                            f"{', '.join(sorted(fields))}); fix or remove it")
-    return data
+def load_build_recipe(path: str | Path, flag: str = "--config") -> dict[str, Any]:
+    """A build recipe's options; every key must be a BuildConfig field."""
+    return load_yaml_mapping(path, what="build recipe", flag=flag,
+                             allowed=[f.name for f in dataclasses.fields(BuildConfig)])

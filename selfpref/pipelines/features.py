@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from selfpref import SelfprefError
+from selfpref.data.recipes import load_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,8 @@ def load_features(path: str | Path | None) -> tuple[list[Feature], Feature]:
     bad_principle}, ...], concision: {...}}."""
     if path is None:
         return FEATURES, CONCISION
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    data = load_yaml_mapping(path, what="principles file", allowed=("features", "concision"),
+                             flag="--principles")
     try:
         features = [Feature(**f) for f in data["features"]]
         concision = Feature(**data["concision"]) if data.get("concision") else CONCISION

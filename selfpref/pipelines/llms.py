@@ -22,7 +22,7 @@ from selfpref import SelfprefError
 
 
 class LocalTransformersLLM(LLM):
-    """A causal LM generating in left-padded batches; also gives option-label probabilities."""
+    """distilabel's face of ``models.local.LocalModel``: batched generation, option probabilities."""
 
     model: str
     model_id: str = Field(default="", description="Name recorded as the generator.")
@@ -30,20 +30,18 @@ class LocalTransformersLLM(LLM):
     seed: Optional[int] = None
     num_threads: Optional[int] = None
 
-    _model: Any = PrivateAttr(None)
-    _tokenizer: Any = PrivateAttr(None)
+    _local: Any = PrivateAttr(None)
 
     def load(self) -> None:
         super().load()
         import torch
 
-        from selfpref.models import load_causal_lm
+        from selfpref.models.local import LocalModel
 
-        if self.num_threads:
-            torch.set_num_threads(self.num_threads)
         if self.seed is not None:
             torch.manual_seed(self.seed)
-        self._model, self._tokenizer = load_causal_lm(self.model)
+        self._local = LocalModel(self.model, batch_size=self.batch_size,
+                                 num_threads=self.num_threads).load()
 
     @property
     def model_name(self) -> str:
@@ -51,19 +49,14 @@ class LocalTransformersLLM(LLM):
 
     def generate(self, inputs: list[Any], num_generations: int = 1, max_new_tokens: int = 128,
                  temperature: float = 0.7, top_p: float = 1.0) -> list[Any]:
-        from selfpref.generation import generate_batch
-
-        texts = generate_batch(self._model, self._tokenizer, inputs, max_new_tokens=max_new_tokens,
-                               temperature=temperature, top_p=top_p,
-                               num_return_sequences=num_generations, batch_size=self.batch_size)
+        texts = self._local.generate(inputs, num_generations=num_generations,
+                                     max_new_tokens=max_new_tokens, temperature=temperature,
+                                     top_p=top_p)
         return [prepare_output(t) for t in texts]
 
     def option_probabilities(self, inputs: list[Any], options: tuple[str, ...]) -> list[list[float]]:
         """P(next token = option label) renormalised over the options, per conversation."""
-        from selfpref.generation import next_token_probabilities
-
-        return next_token_probabilities(self._model, self._tokenizer, inputs, options,
-                                        batch_size=self.batch_size)
+        return self._local.option_probabilities(inputs, options)
 
 
 class ScriptedLLM(LLM):
@@ -102,12 +95,9 @@ class ScriptedLLM(LLM):
 
 def load_script(path: str) -> dict[str, Any]:
     """A scripted run: {step_name: [texts...], ..., optional 'delay': seconds, 'option_probs': {...}}."""
-    import yaml
+    from selfpref.data.recipes import load_yaml_mapping
 
-    data = yaml.safe_load(open(path)) or {}
-    if not isinstance(data, dict):
-        raise SelfprefError(f"{path}: a script maps step names to lists of texts")
-    return data
+    return load_yaml_mapping(path, what="script", flag="--script")
 
 
 def make_llm(backend: str, model: str, *, model_id: str, batch_size: int = 8,

@@ -11,9 +11,10 @@ from typing import Any
 
 from distilabel.steps import StepInput
 
-from selfpref.pipelines.parsing import clean_prompt, parse_verdict
-from selfpref.pipelines.tasks import Chat, MultiConversationTask, user_chat
-from selfpref.schema import make_row
+from selfpref.judges.pairwise import both_orders, decide
+from selfpref.pipelines.parsing import clean_prompt
+from selfpref.pipelines.tasks import AnswerPair, Chat, MultiConversationTask, user_chat
+from selfpref.data.schema import make_row
 
 PERSONA_TEMPLATE = (
     "Describe, in one sentence, a specific person with an interest in {domain}: who they are and "
@@ -21,11 +22,6 @@ PERSONA_TEMPLATE = (
 PROMPT_TEMPLATE = (
     "Imagine you are this person: {persona}\n\nWrite the one request this person would type to an "
     "AI assistant. Write only the request itself, in the person's own words, with no preamble.")
-JUDGE_TEMPLATE = (
-    "You are an impartial judge. Compare the two responses to the user's question on relevance, "
-    "accuracy, completeness and clarity, and decide which one is better.\n\n"
-    "[Question]\n{prompt}\n\n[Response A]\n{first}\n\n[Response B]\n{second}\n\n"
-    "Which response is better? Answer with a single letter, A or B.")
 
 
 class WritePersona(MultiConversationTask):
@@ -70,28 +66,6 @@ class WritePrompt(MultiConversationTask):
         return {"prompt": prompt, "drop_reason": reason}
 
 
-class AnswerPair(MultiConversationTask):
-    """Input: ``prompt``. Output: ``answers``, two samples (run with ``num_generations=2``)."""
-
-    @property
-    def inputs(self) -> list[str]:
-        return ["prompt"]
-
-    @property
-    def outputs(self) -> list[str]:
-        return ["answers"]
-
-    def conversations(self, row: dict[str, Any]) -> list[Chat]:
-        return [] if row.get("drop_reason") or not row.get("prompt") else [user_chat(row["prompt"])]
-
-    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
-        return {"answers": [(g or "").strip() for g in generations[0]] if generations else None}
-
-
-def judge_chat(prompt: str, first: str, second: str) -> Chat:
-    return user_chat(JUDGE_TEMPLATE.format(prompt=prompt, first=first, second=second))
-
-
 def _needs_judging(row: dict[str, Any]) -> bool:
     answers = row.get("answers") or []
     return (not row.get("drop_reason") and len(answers) == 2 and all(a.strip() for a in answers)
@@ -118,8 +92,7 @@ class PairwiseSelfJudge(MultiConversationTask):
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if not _needs_judging(row):
             return []
-        y1, y2 = row["answers"]
-        return [judge_chat(row["prompt"], y1, y2), judge_chat(row["prompt"], y2, y1)]
+        return both_orders(row["prompt"], *row["answers"])
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         return {"judge_raw": [g[0] for g in generations] if generations else None}
@@ -137,28 +110,6 @@ class PairwiseSelfJudge(MultiConversationTask):
             i += len(chats)
             out.append({**row, "judge_raw": raw, "model_name": self.llm.model_name})
         yield out
-
-
-def decide(raw: list[str] | None, mode: str) -> tuple[int | None, bool, float, str | None]:
-    """(index of the chosen answer, consistent, confidence, drop reason) from both orders."""
-    if not raw or len(raw) != 2:
-        return None, False, 0.0, "judge_unparseable"
-    if mode == "logits":
-        p_first_a, p_second_a = float(raw[0]), float(raw[1])
-        p1 = (p_first_a + (1.0 - p_second_a)) / 2.0  # P(answers[0] better), both orders averaged
-        if p1 == 0.5:
-            return None, False, 0.5, "judge_tie"
-        consistent = (p_first_a > 0.5) == (p_second_a < 0.5)
-        return (0 if p1 > 0.5 else 1), consistent, max(p1, 1.0 - p1), None
-    # text: map each verdict back to the answer index it names.
-    v1, v2 = parse_verdict(raw[0]), parse_verdict(raw[1])
-    first = {"A": 0, "B": 1}.get(v1 or "", v1)
-    second = {"A": 1, "B": 0}.get(v2 or "", v2)
-    decisive = [v for v in (first, second) if isinstance(v, int)]
-    if not decisive:
-        return None, False, 0.0, "judge_tie" if "tie" in (first, second) else "judge_unparseable"
-    consistent = first == second
-    return decisive[0], consistent, 1.0 if consistent else 0.5, None
 
 
 def assemble(rows: list[dict[str, Any]], *, generator: str, judge_mode: str = "text",

@@ -16,9 +16,9 @@ from pydantic import PrivateAttr
 
 from distilabel.steps import StepInput
 
-from selfpref.pipelines.sao import AnswerPair
-from selfpref.rewards import implicit_reward_label
-from selfpref.schema import make_row
+from selfpref.pipelines.tasks import AnswerPair
+from selfpref.judges.implicit_reward import implicit_reward_label
+from selfpref.data.schema import make_row
 
 
 class ImplicitRewardScores(Step):
@@ -57,7 +57,7 @@ class ImplicitRewardScores(Step):
     def _score(self, key: str, prompts: list, answers: list[str]) -> tuple[list[float], list[int]]:
         if self.backend == "vllm":  # pragma: no cover - needs a GPU
             return _vllm_answer_logps(self._models[key], prompts, answers)
-        from selfpref.scoring import answer_logps
+        from selfpref.models.scoring import answer_logps
 
         model, tokenizer = self._models[key]
         return answer_logps(model, tokenizer, prompts, answers, batch_size=self.scoring_batch_size)
@@ -81,7 +81,7 @@ def _vllm_answer_logps(llm: Any, prompts: list, answers: list[str]) -> tuple[lis
     """vLLM's prompt log-probs of the answer tokens (prompt + answer scored as one prompt)."""
     from vllm import SamplingParams
 
-    from selfpref.scoring import answer_token_ids
+    from selfpref.models.scoring import answer_token_ids
 
     tokenizer = llm.get_tokenizer()
     items = [answer_token_ids(tokenizer, p, a) for p, a in zip(prompts, answers)]

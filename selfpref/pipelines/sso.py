@@ -18,7 +18,7 @@ from pydantic import Field
 from selfpref.pipelines.features import ALLOCATE_TEMPLATE, load_features, system_prompt
 from selfpref.pipelines.parsing import parse_features
 from selfpref.pipelines.tasks import Chat, MultiConversationTask
-from selfpref.schema import make_row
+from selfpref.data.schema import make_row
 
 
 def _rng(seed: int, prompt: str) -> random.Random:

@@ -51,3 +51,21 @@ class MultiConversationTask(Task):
             i += len(chats)
             result.append({**row, **parsed, "model_name": self.llm.model_name})
         yield result
+
+
+class AnswerPair(MultiConversationTask):
+    """Input: ``prompt``. Output: ``answers``, two samples (run with ``num_generations=2``)."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["prompt"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["answers"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        return [] if row.get("drop_reason") or not row.get("prompt") else [user_chat(row["prompt"])]
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        return {"answers": [(g or "").strip() for g in generations[0]] if generations else None}

@@ -20,8 +20,8 @@ def fit(dataset: str, output: str | Path, *, model: str | None = None, batch_siz
         max_pairs: int | None = None, max_layers: int | None = None,
         notify: Callable[[str], None] | None = None) -> Directions:
     """Fit directions on ``dataset`` with ``model`` and save them to ``output`` (.safetensors)."""
-    from selfpref.models import DEFAULT_MODEL_ID, load_causal_lm
-    from selfpref.store import read_dataset
+    from selfpref.models import load_causal_lm, model_label
+    from selfpref.data.refs import read_dataset
 
     df, record = read_dataset(dataset)
     df = df.filter(df["chosen"] != df["rejected"])
@@ -35,7 +35,7 @@ def fit(dataset: str, output: str | Path, *, model: str | None = None, batch_siz
     directions = fit_directions(net, tokenizer, prompts, df["chosen"].to_list(),
                                 df["rejected"].to_list(), batch_size=batch_size,
                                 max_layers=max_layers, notify=notify)
-    directions.metadata.update(model=model or DEFAULT_MODEL_ID,
+    directions.metadata.update(model=model_label(model),
                                dataset=str(dataset), dataset_version=record.version,
                                dataset_fingerprint=record.fingerprint)
     directions.save(output)
@@ -59,7 +59,7 @@ def generate(directions_path: str | Path, prompts: Sequence[str], *, model: str 
              layers: list[int] | None = None, compare: bool = False, max_new_tokens: int = 64,
              temperature: float = 0.0, seed: int = 0) -> list[dict[str, str]]:
     """Steered answers (and with ``compare`` the unsteered ones) for each prompt."""
-    from selfpref.generation import generate_batch
+    from selfpref.models.generation import generate_batch
     from selfpref.models import load_causal_lm
 
     net, tokenizer = load_causal_lm(model)

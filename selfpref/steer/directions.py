@@ -17,8 +17,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from selfpref.generation import Message, right_padded
-from selfpref.scoring import answer_token_ids
+from selfpref.models.generation import Message
+from selfpref.models.padding import pad
+from selfpref.models.scoring import answer_token_ids
 from selfpref.steer.edit import decoder_layers
 
 
@@ -70,7 +71,7 @@ def mlp_outputs(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]]
 
     blocks = decoder_layers(model)
     items = [answer_token_ids(tokenizer, p, a) for p, a in zip(prompts, answers)]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     pooled = torch.zeros(len(items), len(blocks), model.config.hidden_size)
     captured: dict[int, Any] = {}
     handles = [block.mlp.register_forward_hook(
@@ -78,7 +79,7 @@ def mlp_outputs(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]]
     try:
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
-            ids, attention = right_padded([full for full, _ in batch], pad)
+            ids, attention = pad([full for full, _ in batch], pad_id)
             answer_mask = torch.zeros(ids.shape)
             for row, (full, n_prompt) in enumerate(batch):
                 answer_mask[row, n_prompt : len(full)] = 1.0

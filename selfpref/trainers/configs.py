@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from trl import DPOConfig, RewardConfig
 from trl.experimental.cpo import CPOConfig
 
 from selfpref import SelfprefError
+from selfpref.data.recipes import load_yaml_mapping
 
 
 @dataclass
@@ -93,10 +93,9 @@ PAPERS = {
 
 def load_recipe(path: str | Path, method: str) -> dict[str, Any]:
     """A recipe's keys, checked against the method's config fields (unknown keys are errors)."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(data, dict):
-        raise SelfprefError(f"{path}: a recipe is a YAML mapping of config fields")
-    data = dict(data)
+    if method not in METHODS:
+        raise SelfprefError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    data = dict(load_yaml_mapping(path, what="training recipe", flag="--config"))
     recipe_method = data.pop("method", method)
     if recipe_method != method:
         raise SelfprefError(f"{path} is a recipe for {recipe_method!r}, not {method!r}")
@@ -110,7 +109,7 @@ def load_recipe(path: str | Path, method: str) -> dict[str, Any]:
 
 
 def recipe_run_keys(path: str | Path) -> dict[str, Any]:
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    data = load_yaml_mapping(path, what="training recipe", flag="--config")
     return {k: data[k] for k in ("method", "model", "dataset") if k in data}
 
 

@@ -7,8 +7,9 @@ from typing import Any
 import polars as pl
 
 from selfpref import SelfprefError
-from selfpref.schema import validate
-from selfpref.store import BuildRecord, NotSelfprefDataset, read_dataset
+from selfpref.data.schema import validate
+from selfpref.data.refs import read_dataset
+from selfpref.data.store import BuildRecord, NotSelfprefDataset
 
 # What each method needs beyond the contract, and the build command that makes it.
 REQUIRED_BY_METHOD = {
@@ -22,7 +23,7 @@ def load_preference_data(ref: str) -> tuple[pl.DataFrame, BuildRecord, str]:
     try:
         df, record = read_dataset(ref)
     except NotSelfprefDataset:
-        from selfpref.importer import import_rows, read_source
+        from selfpref.data.importer import import_rows, read_source
 
         df, _ = import_rows(read_source(ref))
         record = BuildRecord(name=str(ref).rstrip("/").split("/")[-1], method="import")

@@ -24,11 +24,6 @@ def completion_logps(model: Any, input_ids: Tensor, attention_mask: Tensor,
     return total / mask.sum(dim=1).clamp(min=1.0) if average else total
 
 
-def pad_right(seqs: list[list[int]], value: int) -> Tensor:
-    longest = max(len(s) for s in seqs)
-    return torch.tensor([s + [value] * (longest - len(s)) for s in seqs], dtype=torch.long)
-
-
 def completion_logps_by_group(model: Any, input_ids: Tensor, attention_mask: Tensor,
                               completion_mask: Tensor, *, groups: int, average: bool) -> Tensor:
     """``completion_logps`` over ``groups`` equal row blocks, each cut to its own longest row.

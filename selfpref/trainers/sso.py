@@ -14,9 +14,10 @@ import torch
 from datasets import Dataset
 from trl import DPOTrainer
 
-from selfpref.generation import chat_input_ids
-from selfpref.scoring import answer_token_ids
-from selfpref.trainers.logps import completion_logps_by_group, pad_right
+from selfpref.models.generation import chat_input_ids
+from selfpref.models.scoring import answer_token_ids
+from selfpref.models.padding import pad
+from selfpref.trainers.logps import completion_logps_by_group
 from selfpref.trainers.losses import SSOLogps, sso_loss
 
 SEQUENCES = ("chosen", "rejected", "pos_chosen", "pos_rejected", "neg_original", "neg_chosen")
@@ -57,9 +58,9 @@ class SSOCollator:
                     seq, mask = seq[: self.max_length], mask[: self.max_length]
                 ids.append(seq)
                 masks.append(mask)
-        batch = {"input_ids": pad_right(ids, self.pad_token_id),
-                 "attention_mask": pad_right([[1] * len(s) for s in ids], 0),
-                 "completion_mask": pad_right(masks, 0)}
+        input_ids, attention_mask = pad(ids, self.pad_token_id)
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask,
+                 "completion_mask": pad(masks, 0)[0]}
         if "ref_sso_logps" in examples[0]:
             batch["ref_sso_logps"] = torch.tensor([ex["ref_sso_logps"] for ex in examples])
         return batch

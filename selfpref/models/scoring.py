@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from selfpref.generation import Message, chat_input_ids, right_padded
+from selfpref.models.generation import Message, chat_input_ids
+from selfpref.models.padding import pad
 
 
 def answer_token_ids(tokenizer: Any, prompt: Sequence[Message], answer: str) -> tuple[list[int], int]:
@@ -35,10 +36,10 @@ def answer_logps(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]
     order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
     sums, counts = [0.0] * len(items), [0] * len(items)
     decoder, head = model.get_decoder(), model.get_output_embeddings()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        ids, attention = right_padded([items[i][0] for i in idx], pad)
+        ids, attention = pad([items[i][0] for i in idx], pad_id)
         target = torch.zeros_like(ids, dtype=torch.bool)  # positions whose *next* token is scored
         for row, i in enumerate(idx):
             full, n_prompt = items[i]

@@ -15,7 +15,8 @@ from typing import Any
 import polars as pl
 
 from selfpref import SelfprefError
-from selfpref.schema import make_row
+from selfpref.data.refs import parse_ref
+from selfpref.data.schema import make_row
 
 _FILE_READERS = {".parquet": pl.read_parquet, ".jsonl": pl.read_ndjson, ".json": pl.read_json,
                  ".csv": pl.read_csv}
@@ -27,7 +28,8 @@ class Unmappable(Exception):
 
 def read_source(ref: str, split: str | None = None) -> pl.DataFrame:
     """Rows from a local file or folder (parquet/jsonl/json/csv) or a Hub dataset id."""
-    path = Path(ref).expanduser()
+    parsed = parse_ref(ref)
+    path = parsed.path or Path(ref)
     if path.is_file():
         reader = _FILE_READERS.get(path.suffix)
         if reader is None:
@@ -44,7 +46,7 @@ def read_source(ref: str, split: str | None = None) -> pl.DataFrame:
     import datasets
 
     try:
-        ds = datasets.load_dataset(ref, split=split or "train")
+        ds = datasets.load_dataset(parsed.repo, revision=parsed.revision, split=split or "train")
     except Exception as exc:  # datasets raises many types; the user needs the first line
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SelfprefError(f"could not load {ref!r} ({msg}); pass a local file or folder, "

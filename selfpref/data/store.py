@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from selfpref import SelfprefError, __version__
-from selfpref.schema import to_polars, validate
+from selfpref.data.schema import to_polars, validate
 
 DATA_FILE = "data/train-00000-of-00001.parquet"
 RECORD_FILE = "selfpref.json"
@@ -209,32 +209,6 @@ def read_folder(folder: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
     record = read_record(folder)
     df = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
     return df, record
-
-
-def split_ref(ref: str) -> tuple[str, str | None]:
-    """``org/name@v1.2.0`` -> (``org/name``, ``v1.2.0``); a ref without ``@`` has no revision."""
-    if "@" in ref:
-        repo, revision = ref.rsplit("@", 1)
-        return repo, revision or None
-    return ref, None
-
-
-def resolve_folder(ref: str | os.PathLike) -> Path:
-    """The local folder of a dataset ref: the folder itself, or a snapshot of a Hub id@revision."""
-    path = Path(ref).expanduser()
-    if path.exists():
-        return path
-    repo, revision = split_ref(str(ref))
-    if repo.count("/") != 1 or str(ref).startswith((".", "/", "~")):
-        raise SelfprefError(f"{ref}: no such folder, and not a Hub id (org/name[@version])")
-    from selfpref.hub import download_dataset
-
-    return download_dataset(repo, revision)
-
-
-def read_dataset(ref: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
-    """Rows and build record from a local folder, a Hub id, or ``id@revision``."""
-    return read_folder(resolve_folder(ref))
 
 
 def read_record(folder: Path) -> BuildRecord:

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from selfpref.cli import app, console
+from selfpref.cli.app import app, card_hook, console, push_and_report
 
 
 def _remember_order(ctx: typer.Context, param: Any, value: Any) -> Any:
@@ -48,8 +48,7 @@ def filter_(
     push_to_hub: Optional[str] = typer.Option(None, help="Also push the result to this Hub dataset repo."),
 ) -> None:
     """Clean a dataset with counted filters into a derived, versioned folder."""
-    from selfpref.cli_build import _card_writer, _push
-    from selfpref.filtering import filter_dataset, load_filter_recipe
+    from selfpref.filters.apply import filter_dataset, load_filter_recipe
 
     opts: dict[str, Any] = {"dedup_field": dedup_field, "threshold": threshold, "ngram": ngram,
                             "seed": seed, "onpolicy_model": onpolicy_model}
@@ -62,9 +61,9 @@ def filter_(
                       min_confidence=min_confidence, judge_models=judge_models, sso_onpolicy=sso_onpolicy)
         steps = ordered_filters(ctx, values)
     record, reports, kept, total = filter_dataset(ref, output, steps, opts, against=against, name=name,
-                                                  card=_card_writer(license), exclusions=exclusions)
+                                                  card=card_hook(license), exclusions=exclusions)
     table = "\n".join(f"  {r.name}: {r.input} -> {r.kept}" + "".join(
         f", dropped {v} {k}" for k, v in r.dropped.items()) for r in reports)
     console.print(f"wrote {output} ({kept} of {total} rows, version {record.version})\n{table}")
     if push_to_hub:
-        _push(output, push_to_hub, record.version, False)
+        push_and_report(output, push_to_hub, record.version)

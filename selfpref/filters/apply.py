@@ -18,18 +18,21 @@ FILTER_KEYS = ("dedup", "max_length_diff", "balance_length", "one_per_prompt",
 FILTER_OPTIONS = ("dedup_field", "threshold", "ngram", "seed", "onpolicy_model")
 
 
-def load_filter_recipe(path: str | Path) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+def load_filter_recipe(path: str | Path, flag: str = "--config") -> tuple[list[tuple[str, Any]], dict[str, Any]]:
     """(steps in order, options) of a recipe ``{filters: [{dedup: minhash}, ...], threshold: 0.8}``."""
-    import yaml
+    from selfpref.data.recipes import load_yaml_mapping
 
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(data, dict) or not isinstance(data.get("filters", []), list):
-        raise SelfprefError(f"{path}: a filter recipe is a mapping with a 'filters:' list, e.g. "
+    data = load_yaml_mapping(path, what="filter recipe", allowed=("filters", *FILTER_OPTIONS),
+                             flag=flag)
+    entries = data.get("filters", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and len(e) == 1 for e in entries):
+        raise SelfprefError(f"{flag} {path}: 'filters:' lists one-key mappings in order, e.g. "
                             "filters: [{dedup: minhash}, {max_length_diff: 3000}]")
-    unknown = sorted(set(data) - {"filters", *FILTER_OPTIONS})
+    unknown = [k for e in entries for k in e if k not in FILTER_KEYS]
     if unknown:
-        raise SelfprefError(f"{path}: unknown key '{unknown[0]}' (use 'filters' and {', '.join(FILTER_OPTIONS)})")
-    steps = [next(iter(entry.items())) for entry in data.get("filters", [])]
+        raise SelfprefError(f"{flag} {path}: unknown filter '{unknown[0]}' (filters are: "
+                            f"{', '.join(FILTER_KEYS)})")
+    steps = [next(iter(entry.items())) for entry in entries]
     return steps, {k: v for k, v in data.items() if k != "filters"}
 
 
@@ -65,8 +68,8 @@ def make_filter(key: str, value: Any, opts: dict[str, Any]) -> Any:
 def against_signatures(refs: list[str], field: str, ngram: int, seed: int) -> list:
     """MinHash signatures of other datasets, so dedup also drops rows near-duplicating them."""
     from selfpref.filters.minhash import MinHashDedup
-    from selfpref.filters.run import ParquetRows
-    from selfpref.store import resolve_folder
+    from selfpref.filters.parquet import ParquetRows
+    from selfpref.data.refs import resolve_folder
 
     sigs = []
     probe = MinHashDedup(field, ngram=ngram, seed=seed)
@@ -81,9 +84,10 @@ def filter_dataset(ref: str | Path, output: str | Path, steps: list[tuple[str, A
                    name: str | None = None, version: str | None = None, card: Any = None,
                    exclusions: str | Path | None = None) -> tuple[Any, list[Any], int, int]:
     """Apply ``steps`` in order; returns (derived record, reports, rows kept, rows read)."""
-    from selfpref.filters.base import run_filters
-    from selfpref.filters.run import ParquetRows, kept_batches, write_exclusions
-    from selfpref.store import derived_record, read_record, resolve_folder, write_dataset
+    from selfpref.filters.runner import run_filters
+    from selfpref.filters.parquet import ParquetRows, kept_batches, write_exclusions
+    from selfpref.data.refs import resolve_folder
+    from selfpref.data.store import derived_record, read_record, write_dataset
 
     opts = dict(opts or {})
     if not steps:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from selfpref import SelfprefError
-from selfpref.store import write_json_atomic
+from selfpref.data.store import write_json_atomic
 
 TRAINER = {"sao": "simpo", "sso": "sso", "selfee": "selfee"}
 # SAO: dedup + judge consistency; SSO: A.1.4 steps 1 and 3 (step 2 when judge models are given);
@@ -114,7 +114,7 @@ def _plan(cfg: IterateConfig, out: Path) -> dict[str, Any]:
         return plan
     splits = None
     if cfg.prompts:
-        from selfpref.importer import read_texts
+        from selfpref.data.importer import read_texts
 
         splits = split_prompts(read_texts(cfg.prompts, "prompt"), cfg.iterations, cfg.num_prompts, cfg.seed)
     plan = {"fingerprint": cfg.fingerprint(), "config": dataclasses.asdict(cfg), "splits": splits}
@@ -163,11 +163,12 @@ def _seed_model(cfg: IterateConfig, out: Path, notify: Notify) -> None:
 
 
 def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, notify: Notify) -> dict[str, Any]:
-    from selfpref.build import build
+    from selfpref.pipelines.run import build
     from selfpref.datacards import card_writer
-    from selfpref.filtering import filter_dataset
+    from selfpref.filters.apply import filter_dataset
     from selfpref.pipelines.config import BuildConfig
-    from selfpref.store import is_dataset_folder, read_dataset
+    from selfpref.data.refs import read_dataset
+    from selfpref.data.store import is_dataset_folder
 
     folder = out / f"iter-{t}"
     folder.mkdir(exist_ok=True)
@@ -206,7 +207,7 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
     if cfg.push_to_hub:
         pushed = folder / "pushed.json"
         if not pushed.exists():
-            from selfpref.hub import push_folder
+            from selfpref.data.hub import push_folder
 
             url = push_folder(data, cfg.push_to_hub, version=version)
             write_json_atomic(pushed, {"repo": cfg.push_to_hub, "version": version, "url": url}, indent=2)

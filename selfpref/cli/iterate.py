@@ -1,4 +1,4 @@
-"""`selfpref iterate`: the build -> filter -> card -> push -> train loop (selfpref.iterate)."""
+"""`selfpref iterate`: the build -> filter -> card -> push -> train loop (selfpref.loop.iterate)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from selfpref.cli import app, console, number_list
+from selfpref.cli.app import app, console, number_list
 
 
 @app.command()
@@ -41,9 +41,9 @@ def iterate(
     push_to_hub: Optional[str] = typer.Option(None, help="Push each iteration's dataset to this Hub repo, tagged v0.t.0."),
 ) -> None:
     """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
-    from selfpref.filtering import load_filter_recipe
-    from selfpref.iterate import IterateConfig
-    from selfpref.iterate import iterate as run_loop
+    from selfpref.filters.apply import load_filter_recipe
+    from selfpref.loop.iterate import IterateConfig
+    from selfpref.loop.iterate import iterate as run_loop
     from selfpref.pipelines.config import load_build_recipe
 
     steps, filter_options = load_filter_recipe(filters) if filters else (None, {})

@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from selfpref import SelfprefError
-from selfpref.cli import app, console, number_list
+from selfpref.cli.app import app, console, number_list
 
 steer_app = typer.Typer(help="AlignEZ: steer a model with preference directions, no training.",
                         no_args_is_help=True)

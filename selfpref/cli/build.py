@@ -1,24 +1,14 @@
-"""`selfpref build`: the typer command over selfpref.build (registered by selfpref.cli)."""
+"""`selfpref build METHOD`: the command over the build runner (``selfpref.pipelines.run``)."""
 
 from __future__ import annotations
 
-import re
-import shlex
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from selfpref import SelfprefError
-from selfpref.cli import app, console
-
-
-def command_line() -> str:
-    """The command as typed, with any credentials in URLs masked (keys only ever come from env)."""
-    words = ["selfpref", *sys.argv[1:]]
-    return re.sub(r"://[^/@\s]+@", "://***@", " ".join(shlex.quote(w) for w in words))
+from selfpref.cli.app import app, card_hook, command_line, console, push_and_report
 
 
 @app.command()
@@ -51,7 +41,7 @@ def build(
     private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
 ) -> None:
     """Generate a preference dataset with a seed paper's method on a model (default: the embedded one)."""
-    from selfpref.build import build as run_build
+    from selfpref.pipelines.run import build as run_build
     from selfpref.pipelines.config import BuildConfig, load_build_recipe
 
     options = load_build_recipe(config) if config else {}
@@ -68,7 +58,7 @@ def build(
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("chunks", total=None)
         record = run_build(build_config, output, name=name, version=dataset_version,
-                           command=command_line(), card=_card_writer(license), notify=console.print,
+                           command=command_line(), card=card_hook(license), notify=console.print,
                            progress=lambda done, total: bar.update(task, completed=done, total=total))
     funnel = record.funnel[-1]
     console.print(f"wrote {output}: {funnel['kept']} pairs from {funnel['input']} inputs "
@@ -76,20 +66,5 @@ def build(
     for reason, count in sorted(funnel["dropped"].items()):
         console.print(f"  dropped {count}: {reason}")
     if push_to_hub:
-        _push(output, push_to_hub, record.version, private)
+        push_and_report(output, push_to_hub, record.version, private)
 
-
-def _card_writer(license: str | None):
-    from selfpref.datacards import card_writer
-
-    return card_writer(license=license)
-
-
-def _push(folder: Path, repo: str, version: str, private: bool) -> None:
-    from selfpref.hub import push_folder
-
-    url = push_folder(folder, repo, version=version, private=private)
-    console.print(f"pushed {folder} as {repo}@v{version}: {url}")
-
-
-__all__ = ["build", "SelfprefError"]

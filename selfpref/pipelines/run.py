@@ -1,4 +1,4 @@
-"""`selfpref build`: inputs -> resumable chunks through the method's pipeline -> dataset folder.
+"""The build runner: inputs -> resumable chunks through the method's pipeline -> dataset folder.
 
 distilabel's own cache does not survive SIGKILL (a rerun hangs: distilabel issue #1065), so a
 build splits its inputs into chunks keyed by a fingerprint of the work; each finished chunk is
@@ -21,22 +21,18 @@ from typing import Any, Callable
 import polars as pl
 
 from selfpref import SelfprefError
-from selfpref.models import DEFAULT_MODEL_ID, resolve_model
+from selfpref.models.resolve import model_label, resolve_model
 from selfpref.pipelines import LLMFactory, build_pipeline, method_module, run_pipeline
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.parsing import normalize_text
-from selfpref.store import BuildRecord, write_dataset, write_json_atomic
+from selfpref.data.store import BuildRecord, write_dataset, write_json_atomic
 
 Progress = Callable[[int, int], None]
 
 
-def model_label(model: str | None) -> str:
-    return DEFAULT_MODEL_ID if model in (None, "default", "smollm2") else str(model)
-
-
 def build_inputs(config: BuildConfig) -> tuple[list[dict[str, Any]], str]:
     """(loader rows, their column): prompts, personas, or domains for self-written personas."""
-    from selfpref.importer import read_texts
+    from selfpref.data.importer import read_texts
     from selfpref.pipelines.domains import DOMAINS
 
     rng = random.Random(config.seed)

@@ -30,7 +30,7 @@ def _selfpref(*args: str) -> None:
 
 
 def _trained_answers(model_ref: str) -> list[str]:
-    from selfpref.generation import generate_batch
+    from selfpref.models.generation import generate_batch
     from selfpref.models import load_causal_lm
 
     model, tokenizer = load_causal_lm(model_ref)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from selfpref.models.padding import pad
+
 Message = dict[str, str]
 
 
@@ -18,32 +20,6 @@ def chat_input_ids(tokenizer: Any, conversation: Sequence[Message]) -> list[int]
     if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
         ids = ids["input_ids"]
     return list(ids)
-
-
-def left_padded(sequences: Sequence[list[int]], pad_id: int) -> tuple[Any, Any]:
-    """(input_ids, attention_mask), padded on the left so every row ends where generation starts."""
-    import torch
-
-    longest = max(len(ids) for ids in sequences)
-    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(input_ids)
-    for row, ids in enumerate(sequences):
-        input_ids[row, longest - len(ids) :] = torch.tensor(ids)
-        attention[row, longest - len(ids) :] = 1
-    return input_ids, attention
-
-
-def right_padded(sequences: Sequence[list[int]], pad_id: int) -> tuple[Any, Any]:
-    """(input_ids, attention_mask), padded on the right, for scoring whole sequences."""
-    import torch
-
-    longest = max(len(ids) for ids in sequences)
-    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(input_ids)
-    for row, ids in enumerate(sequences):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        attention[row, : len(ids)] = 1
-    return input_ids, attention
 
 
 def generate_batch(
@@ -71,7 +47,7 @@ def generate_batch(
     pad_id = tokenizer.pad_token_id
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        input_ids, attention = left_padded([encoded[i] for i in idx], pad_id)
+        input_ids, attention = pad([encoded[i] for i in idx], pad_id, side="left")
         longest = input_ids.shape[1]
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample,
                                   "num_return_sequences": num_return_sequences,
@@ -107,7 +83,8 @@ def next_token_probabilities(model: Any, tokenizer: Any, conversations: Sequence
     encoded = [chat_input_ids(tokenizer, conv) for conv in conversations]
     out: list[list[float]] = []
     for start in range(0, len(encoded), batch_size):
-        input_ids, attention = left_padded(encoded[start : start + batch_size], tokenizer.pad_token_id)
+        input_ids, attention = pad(encoded[start : start + batch_size], tokenizer.pad_token_id,
+                                 side="left")
         with torch.inference_mode():
             logits = model(input_ids=input_ids, attention_mask=attention, logits_to_keep=1).logits[:, -1]
         probs = torch.softmax(logits[:, option_ids].float(), dim=-1)

@@ -123,7 +123,7 @@ def validate(data: Any, row_offset: int = 0) -> pl.DataFrame:
     row = first(df["prompt_id"] != expected)
     if row is not None:
         raise SchemaError("prompt_id", row, f"is {df['prompt_id'][row - row_offset]!r}, expected "
-                          f"{expected[row - row_offset]!r}", "set it to selfpref.schema.prompt_id(prompt)")
+                          f"{expected[row - row_offset]!r}", "set it to selfpref.data.schema.prompt_id(prompt)")
     for col, family in OPTIONAL_COLUMNS.items():
         if col in df.columns and df[col].dtype != pl.Null and _family(df[col].dtype) != family:
             raise SchemaError(col, None, f"has type {df[col].dtype}, expected {family}",

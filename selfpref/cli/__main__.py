@@ -1,0 +1,3 @@
+from selfpref.cli import main
+
+main()
