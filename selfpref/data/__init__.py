@@ -1,0 +1,1 @@
+"""The data layer (DESIGN.md): the record contract, the dataset folder, the Hub, and imports."""
