@@ -1,0 +1,1 @@
+"""Pairwise judges: reading and producing verdicts on two answers to one prompt."""
