@@ -160,3 +160,46 @@ def test_cli_filter_writes_derived_folder_with_funnel(tmp_path):
     assert df.height == record.funnel[-1]["kept"] == 19
     excluded = pl.read_parquet(tmp_path / "ex.parquet")
     assert excluded.height == 3 and excluded["filter_reason"].to_list().count("near_duplicate") == 2
+
+
+def _pair(prompt, chosen_len, rejected_len, tag=""):
+    return make_row(prompt, "c" * chosen_len + tag, "r" * rejected_len + tag, method="sso",
+                    generator="g", labeler="principle:g")
+
+
+def test_length_balance_keeps_balance_and_one_pair_per_prompt():
+    # SSO A.1.4 step 3: three chosen-longer pairs on prompt 1, three chosen-shorter on prompts 2-3.
+    rows = [_pair("p1", 50, 10, str(i)) for i in range(3)]
+    rows += [_pair("p2", 10, 50, str(i)) for i in range(2)] + [_pair("p3", 10, 50)]
+    df = pl.DataFrame(rows, schema_overrides={"confidence": pl.Float64})
+    kept, [report], _ = apply_filters(df, [LengthBalance(seed=0)])
+    lc, lr = kept["chosen"].str.len_chars(), kept["rejected"].str.len_chars()
+    assert (lc > lr).sum() == (lc < lr).sum() == 1  # the old filter kept 1 longer vs 2 shorter
+    assert kept["prompt_id"].n_unique() == kept.height == 2
+    assert report.dropped == {"extra_pair_for_prompt": 3, "length_imbalance": 1}
+
+
+def test_length_balance_random_sets_are_balanced_one_per_prompt_and_maximal():
+    rng = random.Random(7)
+    for trial in range(30):
+        rows = []
+        for p in range(rng.randint(1, 25)):
+            for k in range(rng.randint(1, 4)):
+                a, b = rng.randint(5, 60), rng.randint(5, 60)
+                rows.append(_pair(f"q{p}", a, b, f"-{k}"))
+        df = pl.DataFrame(rows, schema_overrides={"confidence": pl.Float64})
+        kept, [report], _ = apply_filters(df, [LengthBalance(seed=trial)])
+        lc, lr = kept["chosen"].str.len_chars(), kept["rejected"].str.len_chars()
+        assert (lc > lr).sum() == (lc < lr).sum()
+        assert kept["prompt_id"].n_unique() == kept.height
+        # the most a balanced one-per-prompt selection can keep, counted independently:
+        kinds = {}
+        for r in rows:
+            d = len(r["chosen"]) - len(r["rejected"])
+            kinds.setdefault(r["prompt"], set()).add((d > 0) - (d < 0))
+        equal = sum(0 in k for k in kinds.values())
+        only_l = sum(k == {1} for k in kinds.values())
+        only_s = sum(k == {-1} for k in kinds.values())
+        both = sum(k == {1, -1} for k in kinds.values())
+        side = min(only_l + both, only_s + both, (only_l + only_s + both) // 2)
+        assert kept.height == equal + 2 * side, trial

@@ -43,10 +43,16 @@ class OnePerPrompt(Filter):
 
 
 class LengthBalance(Filter):
-    """As many chosen-longer as chosen-shorter pairs, then one pair per prompt (SSO A.1.4 step 3).
+    """SSO A.1.4 step 3: one pair per prompt, as many chosen-longer as chosen-shorter pairs.
 
-    Pairs of equal length count on neither side and are kept. The larger side is subsampled
-    uniformly with ``seed``, so the same seed gives the same rows.
+    Both conditions hold on the output (balancing first and then keeping one pair per prompt
+    undoes the balance). A prompt offers the kinds of pair it has: longer (chosen longer than
+    rejected), shorter, or equal length. A prompt with an equal-length pair keeps one of those
+    (it counts on neither side). Of the rest, prompts that offer both sides are assigned to the
+    side that is short, then the larger side is cut at random, so the kept count is the largest
+    that balances. Ties in the choice (which pair of a prompt, which prompts to cut) are drawn
+    with ``seed``: the same seed gives the same rows. Reasons: ``extra_pair_for_prompt`` for the
+    pairs a prompt does not keep, ``length_imbalance`` for prompts cut to balance.
     """
 
     name = "length_balance"
@@ -57,15 +63,35 @@ class LengthBalance(Filter):
 
     def reasons(self, batches: Batches, n: int) -> list[str | None]:
         df = _lengths(batches)
-        lc, lr = df["lc"].to_numpy(), df["lr"].to_numpy()
-        longer, shorter = np.flatnonzero(lc > lr), np.flatnonzero(lc < lr)
-        big, small = (longer, shorter) if len(longer) > len(shorter) else (shorter, longer)
         rng = np.random.default_rng(self.seed)
-        drop = np.zeros(len(df), dtype=bool)
-        drop[rng.choice(big, size=len(big) - len(small), replace=False)] = True
-        reasons: list[str | None] = ["length_imbalance" if d else None for d in drop.tolist()]
-        keep_ids = df["prompt_id"].filter(pl.Series(~drop))
-        first = np.zeros(len(df), dtype=bool)
-        first[np.flatnonzero(~drop)[keep_ids.is_first_distinct().to_numpy()]] = True
-        return [r if r else (None if first[i] else "extra_pair_for_prompt")
-                for i, r in enumerate(reasons)]
+        lc, lr = df["lc"].to_numpy().astype(np.int64), df["lr"].to_numpy().astype(np.int64)
+        side = np.sign(lc - lr)  # 1 chosen longer, -1 chosen shorter, 0 equal
+        prompt = df["prompt_id"].to_numpy()
+        rows_by_prompt: dict[str, dict[int, list[int]]] = {}
+        for i in rng.permutation(len(df)).tolist():  # random order: the kept pair is a seeded draw
+            rows_by_prompt.setdefault(prompt[i], {}).setdefault(int(side[i]), []).append(i)
+        keep: dict[str, int] = {}  # prompt -> the row it keeps
+        longer, shorter, both = [], [], []
+        for pid, sides in rows_by_prompt.items():
+            if 0 in sides:
+                keep[pid] = sides[0][0]
+            elif 1 in sides and -1 in sides:
+                both.append(pid)
+            else:
+                (longer if 1 in sides else shorter).append(pid)
+        # Prompts offering both sides fill the short side first, then split evenly.
+        for pid in both:
+            (longer if len(longer) <= len(shorter) else shorter).append(pid)
+        k = min(len(longer), len(shorter))
+        cut: set[str] = set()
+        for group, sign in ((longer, 1), (shorter, -1)):
+            order = rng.permutation(len(group)).tolist()
+            for rank, j in enumerate(order):
+                pid = group[j]
+                if rank < k:
+                    keep[pid] = rows_by_prompt[pid][sign][0]
+                else:
+                    cut.add(pid)
+        kept_rows = set(keep.values())
+        return [None if i in kept_rows else "length_imbalance" if prompt[i] in cut
+                else "extra_pair_for_prompt" for i in range(len(df))]
