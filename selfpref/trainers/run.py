@@ -22,12 +22,48 @@ def _load_causal(ref: str) -> Any:
     return AutoModelForCausalLM.from_pretrained(ref, dtype=torch.float32)
 
 
+def load_tokenizer(model_ref: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_ref)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def make_trainer(method: str, config: Any, train_dataset: Any, model_ref: str, tokenizer: Any,
+                 reference_model: str | None = None) -> Any:
+    """The method's trainer over ``train_dataset`` (TRL conversational rows), models loaded here."""
+    if method == "rm":
+        from transformers import AutoModelForSequenceClassification
+        from trl import RewardTrainer
+
+        policy = AutoModelForSequenceClassification.from_pretrained(model_ref, num_labels=1)
+        policy.config.pad_token_id = tokenizer.pad_token_id
+        return RewardTrainer(model=policy, args=config, train_dataset=train_dataset,
+                             processing_class=tokenizer)
+    if method == "simpo":
+        from trl.experimental.cpo import CPOTrainer
+
+        return CPOTrainer(model=_load_causal(model_ref), args=config, train_dataset=train_dataset,
+                          processing_class=tokenizer)
+    from trl import DPOTrainer
+
+    from selfpref.trainers.selfee import SelfeeTrainer
+    from selfpref.trainers.sso import SSOTrainer
+
+    cls = {"dpo": DPOTrainer, "ipo": DPOTrainer, "sso": SSOTrainer, "selfee": SelfeeTrainer}[method]
+    # A separate copy as reference: a model built from a config has no name to reload it by.
+    ref = _load_causal(reference_model or model_ref)
+    return cls(_load_causal(model_ref), ref, args=config, train_dataset=train_dataset,
+               processing_class=tokenizer)
+
+
 def train(method: str, dataset: str, output_dir: str | Path, *, model: str | None = None,
           reference_model: str | None = None, recipe: str | Path | None = None,
           push_to_hub: str | None = None, **overrides: Any) -> dict[str, Any]:
     """Train ``model`` on ``dataset`` with ``method``; returns the run summary written beside it."""
     from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from selfpref.models import quiet_transformers, resolve_model
 
@@ -42,34 +78,11 @@ def train(method: str, dataset: str, output_dir: str | Path, *, model: str | Non
     # --- model and tokenizer
     quiet_transformers()
     model_ref = resolve_model(model)
-    tokenizer = AutoTokenizer.from_pretrained(model_ref)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(model_ref)
     # --- trainer
     start = time.perf_counter()
-    if method == "rm":
-        from trl import RewardTrainer
-
-        policy = AutoModelForSequenceClassification.from_pretrained(model_ref, num_labels=1)
-        policy.config.pad_token_id = tokenizer.pad_token_id
-        trainer = RewardTrainer(model=policy, args=config, train_dataset=train_dataset,
-                                processing_class=tokenizer)
-    elif method == "simpo":
-        from trl.experimental.cpo import CPOTrainer
-
-        trainer = CPOTrainer(model=_load_causal(model_ref), args=config,
-                             train_dataset=train_dataset, processing_class=tokenizer)
-    else:
-        from trl import DPOTrainer
-
-        from selfpref.trainers.selfee import SelfeeTrainer
-        from selfpref.trainers.sso import SSOTrainer
-
-        cls = {"dpo": DPOTrainer, "ipo": DPOTrainer, "sso": SSOTrainer, "selfee": SelfeeTrainer}[method]
-        # A separate copy as reference: a model built from a config has no name to reload it by.
-        ref = _load_causal(resolve_model(reference_model) if reference_model else model_ref)
-        trainer = cls(_load_causal(model_ref), ref, args=config, train_dataset=train_dataset,
-                      processing_class=tokenizer)
+    ref_path = resolve_model(reference_model) if reference_model else None
+    trainer = make_trainer(method, config, train_dataset, model_ref, tokenizer, ref_path)
     result = trainer.train()
     elapsed = time.perf_counter() - start
     # --- save
