@@ -154,10 +154,9 @@ def test_grouped_logps_equal_one_padded_forward(tiny_model_path):
     """Per-kind forwards (SSO's memory saving) give the log-probs of one padded forward."""
     import torch
     from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
 
     from selfpref.trainers.logps import completion_logps, completion_logps_by_group, pad_right
-
-    from trl.trainer.utils import add_fused_lm_head
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path).eval()
     add_fused_lm_head(model)  # as DPOTrainer does for the models it trains
@@ -167,6 +166,7 @@ def test_grouped_logps_equal_one_padded_forward(tiny_model_path):
     att = pad_right([[1] * len(s) for s in seqs], 0)
     comp = pad_right([[0] * n + [1] * (len(s) - n) for s, n in zip(seqs, prompt_len)], 0)
     with torch.no_grad():
-        whole = completion_logps(model, ids, att, comp, average=True)
-        grouped = completion_logps_by_group(model, ids, att, comp, groups=2, average=True)
+        whole, n_whole = completion_logps(model, ids, att, comp)
+        grouped, n_grouped = completion_logps_by_group(model, ids, att, comp, groups=2)
     assert torch.allclose(whole, grouped, atol=1e-5)
+    assert n_whole.tolist() == n_grouped.tolist() == [2, 1, 3, 0]

@@ -20,15 +20,24 @@ from selfpref import SelfprefError
 
 @dataclass
 class SSOConfig(DPOConfig):
-    """DPOConfig plus SSO's loss options (SSO Eq. 1-5; §3.1 training settings)."""
+    """DPOConfig plus SSO's loss options (SSO Eq. 1-6, Table 12; §3.1 training settings).
+
+    The ablations of SSO Table 12 are settings: without W is ``sso_weight: none``, without G is
+    ``sso_theta: 0`` (G's four sequences are then not scored at all), without both is both.
+    """
 
     beta: float = field(default=0.2, metadata={"help": "IPO/DPO beta of the base loss (SSO §3.1: 0.2)."})
     sso_alpha: float = field(default=0.66, metadata={
-        "help": "alpha of the weight W = sigmoid(-(alpha*avg_logp(y+|x) + (1-alpha)*avg_logp(y-|x))) (Eq. 5)."})
+        "help": "alpha of the weight W (Eq. 5; W' of Eq. 6 uses the same alpha)."})
     sso_theta: float = field(default=0.1, metadata={
-        "help": "theta: weight of the self-steering loss G (Eq. 1)."})
+        "help": "theta: weight of the self-steering loss G (Eq. 1); 0 is SSO Table 12's 'w/o G'."})
     sso_base: str = field(default="ipo", metadata={
-        "help": "base pair loss: 'ipo' (the paper's default) or 'dpo'."})
+        "help": "base pair loss: 'ipo' (the paper's default; per-token averaged log-probs, as TRL's "
+                "IPO) or 'dpo' (summed log-probs, vanilla DPO; SSO A.1.2)."})
+    sso_weight: str = field(default="eq5", metadata={
+        "help": "the weight function: 'eq5' W = sigmoid(-(alpha*avg_logp(y+|x) + (1-alpha)*avg_logp(y-|x))); "
+                "'eq6' W' = sigmoid(-(alpha*avg_logp(y°|x+) + (1-alpha)*avg_logp(y°|x-))), which scores "
+                "one more sequence (y° given x+) per example; 'none' W = 1, SSO Table 12's 'w/o W'."})
     sso_weight_scope: str = field(default="all", metadata={
         "help": "'all': W*(theta*G + L_base) as in Eq. 1; 'steering': W*theta*G + L_base, as the "
                 "authors' released code trains."})
@@ -36,10 +45,14 @@ class SSOConfig(DPOConfig):
     def __post_init__(self) -> None:
         if self.sso_base not in ("ipo", "dpo"):
             raise ValueError(f"sso_base={self.sso_base!r}: use 'ipo' or 'dpo'")
+        if self.sso_weight not in ("eq5", "eq6", "none"):
+            raise ValueError(f"sso_weight={self.sso_weight!r}: use 'eq5', 'eq6' or 'none'")
         if self.sso_weight_scope not in ("all", "steering"):
             raise ValueError(f"sso_weight_scope={self.sso_weight_scope!r}: use 'all' or 'steering'")
         if not 0.0 <= self.sso_alpha <= 1.0:
             raise ValueError(f"sso_alpha={self.sso_alpha}: must be in [0, 1]")
+        if self.sso_theta < 0:
+            raise ValueError(f"sso_theta={self.sso_theta}: must be >= 0 (0 trains without G)")
         super().__post_init__()
 
 

@@ -62,3 +62,27 @@ def to_conversational(df: pl.DataFrame, method: str = "dpo") -> list[dict[str, A
             example["original"] = [{"role": "assistant", "content": row["original"]}]
         out.append(example)
     return out
+
+
+# --- tokens (as TRL's DPOTrainer tokenizes conversations)
+
+def chat_ids(tokenizer: Any, messages: list[dict[str, str]], *, generation_prompt: bool = False) -> list[int]:
+    """Token ids of a conversation rendered with the model's chat template."""
+    out = tokenizer.apply_chat_template(list(messages), add_generation_prompt=generation_prompt,
+                                        tokenize=True, return_dict=True)
+    return list(out["input_ids"])
+
+
+def completion_ids(tokenizer: Any, prompt: list[dict[str, str]], answer: list[dict[str, str]]) -> list[int]:
+    """The answer's tokens as the template renders its turn after ``prompt`` (end-of-turn included).
+
+    Like TRL's DPOTrainer: the completion starts where prompt-with-generation-prompt and
+    prompt+answer stop sharing tokens, and nothing is appended (the template ends the turn).
+    """
+    head = chat_ids(tokenizer, prompt, generation_prompt=True)
+    full = chat_ids(tokenizer, list(prompt) + list(answer))
+    n = 0
+    while n < min(len(head), len(full)) and head[n] == full[n]:
+        n += 1
+    return full[n:]
+

@@ -1,0 +1,133 @@
+"""Trainers against the papers and TRL: the fidelity issue's items, each on the tiny model."""
+
+import math
+
+import pytest
+import torch
+
+from selfpref.store import BuildRecord, read_dataset, write_dataset
+from tests.conftest import make_rows
+
+METHODS = ("dpo", "ipo", "simpo", "orpo", "sso", "selfee", "rm")
+
+
+def sso_rows(n=4, principle_chosen="Be helpful and specific."):
+    return make_rows(n, method="sso", feature=["Helpfulness"] * n,
+                     principle_chosen=[principle_chosen] * n,
+                     principle_rejected=["Be vague and unhelpful."] * n,
+                     original=[f"Plain answer {i}." for i in range(n)])
+
+
+@pytest.fixture(scope="module")
+def sso_folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "sso"
+    write_dataset(sso_rows(), out, BuildRecord(name="sso", method="sso"))
+    return out
+
+
+def _examples(folder, method):
+    from selfpref.trainers.data import to_conversational
+
+    df, _ = read_dataset(folder)
+    return to_conversational(df, method)
+
+
+def _trainer(method, folder, model_path, out, reference=None, **overrides):
+    from datasets import Dataset
+
+    from selfpref.trainers.configs import build_config
+    from selfpref.trainers.run import load_tokenizer, make_trainer
+
+    config = build_config(method, str(out), **overrides)
+    tokenizer = load_tokenizer(str(model_path))
+    ds = Dataset.from_list(_examples(folder, method))
+    return make_trainer(method, config, ds, str(model_path), tokenizer, reference)
+
+
+@pytest.fixture(scope="module")
+def shifted_reference(tiny_model_path, tmp_path_factory):
+    """The tiny model with every weight moved a little: a reference that differs from the policy."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    out = tmp_path_factory.mktemp("shifted-ref")
+    model.save_pretrained(out)
+    return out
+
+
+# --- item 1: SSO with a DPO base is vanilla DPO (SSO A.1.2)
+
+def test_sso_dpo_base_theta0_w1_is_trls_dpo_loss(sso_folder, tiny_model_path, shifted_reference, tmp_path):
+    """theta 0 and W = 1 leave L_base; with the DPO base that is TRL's DPO sigmoid loss, summed
+    log-probs and all (SSO's released trainer sums too; averages were ~1/|y| of DPO's gradient)."""
+    common = {"beta": 0.2, "per_device_train_batch_size": 4, "max_length": 128}
+    dpo = _trainer("dpo", sso_folder, tiny_model_path, tmp_path / "dpo", str(shifted_reference), **common)
+    sso = _trainer("sso", sso_folder, tiny_model_path, tmp_path / "sso", str(shifted_reference),
+                   sso_base="dpo", sso_theta=0.0, sso_weight="none", **common)
+    rows = range(4)
+    dpo_batch = dpo.data_collator([dpo.train_dataset[i] for i in rows])
+    sso_batch = sso.data_collator([sso.train_dataset[i] for i in rows])
+    with torch.no_grad():
+        dpo_loss = dpo.compute_loss(dpo.model, dpo_batch).item()
+        sso_loss = sso.compute_loss(sso.model, sso_batch).item()
+    assert abs(dpo_loss - math.log(2)) > 1e-3  # policy and reference differ: a real margin
+    assert sso_loss == pytest.approx(dpo_loss, rel=1e-5)
+
+
+# --- item 10: SSO's precomputed reference log-probs run where the reference model lives
+
+def test_sso_precompute_moves_batches_to_the_reference_device(sso_folder, tiny_model_path, tmp_path,
+                                                              monkeypatch):
+    trainer = _trainer("sso", sso_folder, tiny_model_path, tmp_path, max_length=128)
+    elsewhere = torch.device("cuda", 7)  # stands for the accelerator's device; never touched
+    moved, real_to = [], torch.Tensor.to
+
+    def recording_to(self, *args, **kwargs):
+        if args and args[0] == elsewhere:
+            moved.append(tuple(self.shape))
+            return self  # on this CPU-only machine the tensor stays; the call is what is checked
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(trainer.accelerator), "device", property(lambda self: elsewhere))
+    monkeypatch.setattr(torch.Tensor, "to", recording_to)
+    out = trainer.precompute_reference(trainer.train_dataset, batch_size=3)
+    rows = len(trainer.kinds)
+    # two batches (3 + 1 examples), each with input_ids, attention_mask, completion_mask moved
+    assert sorted(shape[0] for shape in moved) == [rows] * 3 + [3 * rows] * 3
+    assert len(out["ref_sso_logps"]) == 4
+
+
+# --- item 12 (collator part): no silent zero log-prob
+
+def test_sso_collator_refuses_an_answer_without_tokens():
+    from selfpref.trainers.sso import SSOCollator
+
+    example = {"prompt_ids": [1, 2], "pos_prompt_ids": [1, 2, 3, 4], "neg_prompt_ids": [1, 2],
+               "chosen_ids": [5, 6], "rejected_ids": [7], "original_ids": [8]}
+    with pytest.raises(ValueError, match=r"pos_chosen.*no answer tokens.*max_length=4"):
+        SSOCollator(0, max_length=4)([example])
+
+
+# --- item 13: Eq. 6 and the Table 12 ablations select the sequences they need
+
+def test_sso_sequence_kinds_per_setting():
+    from selfpref.trainers.sso import sequence_kinds
+
+    six = ("chosen", "rejected", "pos_chosen", "pos_rejected", "neg_original", "neg_chosen")
+    assert sequence_kinds(0.1, "eq5") == (six, six)
+    assert sequence_kinds(0.1, "eq6") == (six + ("pos_original",), six)
+    assert sequence_kinds(0.0, "none") == (("chosen", "rejected"), ("chosen", "rejected"))
+    assert sequence_kinds(0.0, "eq6") == (("chosen", "rejected", "pos_original", "neg_original"),
+                                          ("chosen", "rejected"))
+
+
+def test_bad_sso_weight_names_the_field(tmp_path):
+    from selfpref import SelfprefError
+    from selfpref.trainers.configs import build_config
+
+    with pytest.raises(SelfprefError, match="sso_weight='eq7'"):
+        build_config("sso", str(tmp_path), sso_weight="eq7")
