@@ -78,6 +78,20 @@ def test_sso_dpo_base_theta0_w1_is_trls_dpo_loss(sso_folder, tiny_model_path, sh
     assert sso_loss == pytest.approx(dpo_loss, rel=1e-5)
 
 
+# --- item 9: only training batches enter SELFEE's confidence window (Eq. 9/11)
+
+def test_selfee_eval_batches_stay_out_of_the_window(sso_folder, tiny_model_path, tmp_path):
+    trainer = _trainer("selfee", sso_folder, tiny_model_path, tmp_path, max_length=128)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    trainer.model.eval()
+    with torch.no_grad():
+        trainer.compute_loss(trainer.model, batch)
+    assert len(trainer.noise.recent) == 0
+    trainer.model.train()
+    trainer.compute_loss(trainer.model, batch)
+    assert len(trainer.noise.recent) == 2
+
+
 # --- item 10: SSO's precomputed reference log-probs run where the reference model lives
 
 def test_sso_precompute_moves_batches_to_the_reference_device(sso_folder, tiny_model_path, tmp_path,
