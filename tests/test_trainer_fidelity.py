@@ -78,6 +78,42 @@ def test_sso_dpo_base_theta0_w1_is_trls_dpo_loss(sso_folder, tiny_model_path, sh
     assert sso_loss == pytest.approx(dpo_loss, rel=1e-5)
 
 
+# --- item 8: one end-of-turn at the end of every trainer's answers
+
+def _answer_texts(method, trainer, tokenizer):
+    row = trainer.train_dataset[0]
+    if method in ("simpo", "orpo"):
+        out = {}
+        for side in ("chosen", "rejected"):
+            ids = [i for i, lab in zip(row[f"{side}_input_ids"], row[f"{side}_labels"]) if lab != -100]
+            out[side] = tokenizer.decode(ids)
+        return out
+    if method == "rm":  # whole conversations: the answer is the last assistant turn
+        return {side: tokenizer.decode(row[f"{side}_ids"]).split("<|im_start|>assistant\n")[-1]
+                for side in ("chosen", "rejected")}
+    out = {side: tokenizer.decode(row[f"{side}_ids"]) for side in ("chosen", "rejected")}
+    if method == "sso":
+        out["original"] = tokenizer.decode(row["original_ids"])
+    return out
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_end_of_turn_per_answer(method, sso_folder, tiny_model_path, tmp_path):
+    """ChatML ends an assistant turn with "<|im_end|>\\n"; every trainer trains on exactly that turn
+    end (TRL's CPO/ORPO appended a second <|im_end|>). The template's trailing "\\n" stays."""
+    from selfpref.trainers.run import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_path))
+    assert tokenizer.eos_token == "<|im_end|>"
+    trainer = _trainer(method, sso_folder, tiny_model_path, tmp_path, max_length=256)
+    texts = _answer_texts(method, trainer, tokenizer)
+    df, _ = read_dataset(sso_folder)
+    assert texts["chosen"] == df["chosen"][0] + "<|im_end|>\n"
+    assert texts["rejected"] == df["rejected"][0] + "<|im_end|>\n"
+    for side, text in texts.items():
+        assert text.count("<|im_end|>") == 1 and text.endswith("<|im_end|>\n"), (side, text)
+
+
 # --- item 9: only training batches enter SELFEE's confidence window (Eq. 9/11)
 
 def test_selfee_eval_batches_stay_out_of_the_window(sso_folder, tiny_model_path, tmp_path):

@@ -30,7 +30,7 @@ def _params(model_dir):
     return load_file(str(model_dir / "model.safetensors"))
 
 
-@pytest.mark.parametrize("method", ["dpo", "ipo", "simpo", "sso", "selfee"])
+@pytest.mark.parametrize("method", ["dpo", "ipo", "simpo", "orpo", "sso", "selfee"])
 def test_trainer_steps_change_every_parameter(method, sso_folder, tiny_model_path, tmp_path):
     from selfpref.trainers.run import train
 

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from trl import DPOConfig, RewardConfig
 from trl.experimental.cpo import CPOConfig
+from trl.experimental.orpo import ORPOConfig
 
 from selfpref import SelfprefError
 
@@ -89,6 +90,11 @@ METHODS: dict[str, tuple[type, dict[str, Any]]] = {
     "ipo": (DPOConfig, {"loss_type": ["ipo"], "beta": 0.1}),
     # SAO §4.1: SimPO with beta 10, gamma 3 (gamma/beta = 0.3); CPO's SFT term off.
     "simpo": (CPOConfig, {"loss_type": "simpo", "cpo_alpha": 0.0, "beta": 10.0, "simpo_gamma": 3.0}),
+    # ORPO (SAO Table 4 compares it with DPO and SimPO): lambda (TRL's beta) 0.1, lr 5e-6,
+    # inverse-sqrt schedule with 200 warm-up steps (the authors' Mistral-ORPO-beta script,
+    # xfactlab/orpo), one epoch (ORPO Fig. 1).
+    "orpo": (ORPOConfig, {"beta": 0.1, "learning_rate": 5e-6, "lr_scheduler_type": "inverse_sqrt",
+                          "warmup_steps": 200, "num_train_epochs": 1}),
     # SSO's collator needs the x+/x-/y° columns the base trainer would drop.
     "sso": (SSOConfig, {"remove_unused_columns": False}),
     "selfee": (SelfeeConfig, {}),
@@ -98,6 +104,8 @@ PAPERS = {
     "dpo": "Rafailov et al. 2023, Direct Preference Optimization",
     "ipo": "Azar et al. 2023, A General Theoretical Paradigm to Understand Learning from Human Preferences",
     "simpo": "Meng et al. 2024, SimPO; as used by SAO (Aligning LLMs via Fully Self-Synthetic Data)",
+    "orpo": "Hong et al. 2024, ORPO: Monolithic Preference Optimization without Reference Model; "
+            "compared with DPO and SimPO in SAO Table 4",
     "sso": "Aligning Large Language Models via Self-Steering Optimization (SSO)",
     "selfee": "Kim et al., Aligning Large Language Models with Self-generated Preference Data (SELFEE)",
     "rm": "Bradley-Terry reward model (Ouyang et al. 2022)",

@@ -42,11 +42,12 @@ def make_trainer(method: str, config: Any, train_dataset: Any, model_ref: str, t
         policy.config.pad_token_id = tokenizer.pad_token_id
         return RewardTrainer(model=policy, args=config, train_dataset=train_dataset,
                              processing_class=tokenizer)
-    if method == "simpo":
-        from trl.experimental.cpo import CPOTrainer
+    if method in ("simpo", "orpo"):
+        from selfpref.trainers.reference_free import ORPOTrainer, SimPOTrainer
 
-        return CPOTrainer(model=_load_causal(model_ref), args=config, train_dataset=train_dataset,
-                          processing_class=tokenizer)
+        cls = SimPOTrainer if method == "simpo" else ORPOTrainer
+        return cls(model=_load_causal(model_ref), args=config, train_dataset=train_dataset,
+                   processing_class=tokenizer)
     from trl import DPOTrainer
 
     from selfpref.trainers.selfee import SelfeeTrainer
