@@ -1,5 +1,6 @@
 """Trainers against the papers and TRL: the fidelity issue's items, each on the tiny model."""
 
+import json
 import math
 
 import pytest
@@ -151,7 +152,48 @@ def test_sso_precompute_moves_batches_to_the_reference_device(sso_folder, tiny_m
     assert len(out["ref_sso_logps"]) == 4
 
 
-# --- item 12 (collator part): no silent zero log-prob
+# --- item 12: rows whose answers lose every token to truncation are dropped, counted
+
+def test_prompts_that_fill_max_length_are_dropped_and_counted(tiny_model_path, tmp_path):
+    from selfpref.schema import prompt_id
+    from selfpref.trainers.run import train
+
+    rows = sso_rows(4) + sso_rows(2, principle_chosen="Be helpful. " * 40)  # x+ fills 64 tokens
+    for i, row in enumerate(rows):
+        row["prompt"] = f"Question {i}?"
+        row["prompt_id"] = prompt_id(row["prompt"])
+    write_dataset(rows, tmp_path / "data", BuildRecord(name="sso", method="sso"))
+    summary = train("sso", str(tmp_path / "data"), tmp_path / "m", model=str(tiny_model_path),
+                    max_steps=1, per_device_train_batch_size=2, gradient_accumulation_steps=1,
+                    max_length=64)
+    assert summary["dropped"] == {"no_answer_tokens_after_truncation": 2}
+    assert summary["rows_trained"] == 4 and summary["dataset"]["rows"] == 6
+    saved = json.loads((tmp_path / "m" / "selfpref_train.json").read_text())
+    assert saved["dropped"] == {"no_answer_tokens_after_truncation": 2}
+    assert "no_answer_tokens_after_truncation: 2" in (tmp_path / "m" / "README.md").read_text()
+
+
+def test_drop_untrainable_per_method(tiny_model_path):
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from selfpref.trainers.data import drop_untrainable, to_conversational
+    from selfpref.trainers.run import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_path))
+    df = pl.DataFrame(make_rows(3))
+    long = df.with_columns(prompt=pl.lit("word " * 200))
+    examples = to_conversational(pl.concat([df, long.head(1)]), "dpo")
+    config = SimpleNamespace(max_length=64, truncation_mode="keep_start")
+    for method in ("dpo", "simpo", "orpo", "selfee"):
+        kept, dropped = drop_untrainable(examples, tokenizer, method, config)
+        assert len(kept) == 3 and dropped == {"no_answer_tokens_after_truncation": 1}
+    kept, dropped = drop_untrainable(examples, tokenizer, "rm", config)
+    assert len(kept) == 3 and dropped == {"longer_than_max_length": 1}
+    keep_end = SimpleNamespace(max_length=64, truncation_mode="keep_end")
+    assert drop_untrainable(examples, tokenizer, "dpo", keep_end) == (examples, {})
+
 
 def test_sso_collator_refuses_an_answer_without_tokens():
     from selfpref.trainers.sso import SSOCollator
@@ -181,3 +223,39 @@ def test_bad_sso_weight_names_the_field(tmp_path):
 
     with pytest.raises(SelfprefError, match="sso_weight='eq7'"):
         build_config("sso", str(tmp_path), sso_weight="eq7")
+
+
+# --- item 6: the papers' training settings are the defaults, and the card states them
+
+PAPER_DEFAULTS = {
+    "dpo": {"beta": 0.1, "learning_rate": 1e-6, "optim": "rmsprop", "lr_scheduler_type": "constant_with_warmup",
+                "warmup_steps": 150, "num_train_epochs": 1},
+    "ipo": {"beta": 0.2, "learning_rate": 5e-7, "lr_scheduler_type": "cosine", "warmup_steps": 0.1,
+                "num_train_epochs": 1},
+    "simpo": {"beta": 10.0, "simpo_gamma": 3.0, "cpo_alpha": 0.0, "learning_rate": 1e-6,
+                  "lr_scheduler_type": "cosine", "warmup_steps": 0.1, "num_train_epochs": 1},
+    "orpo": {"beta": 0.1, "learning_rate": 5e-6, "lr_scheduler_type": "inverse_sqrt", "warmup_steps": 200,
+                 "num_train_epochs": 1},
+    "sso": {"beta": 0.2, "learning_rate": 5e-7, "sso_alpha": 0.66, "sso_theta": 0.1, "sso_base": "ipo",
+                "sso_weight": "eq5", "lr_scheduler_type": "cosine", "warmup_steps": 0.1, "num_train_epochs": 1},
+    "selfee": {"beta": 0.1, "learning_rate": 5e-7, "optim": "adamw_torch", "lr_scheduler_type": "cosine",
+                   "warmup_steps": 0.1, "num_train_epochs": 1, "selfee_alpha": 0.1, "selfee_k": 10.0,
+                   "selfee_window": 50, "selfee_warmup": 0.2, "selfee_lambda": 0.5},
+    "rm": {"learning_rate": 9e-6, "lr_scheduler_type": "cosine", "num_train_epochs": 1},
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_defaults_are_the_papers_settings(method, tmp_path):
+    from enum import Enum
+
+    from selfpref.trainers.configs import METHODS as DEFAULTS
+    from selfpref.trainers.configs import build_config
+
+    config = build_config(method, str(tmp_path))
+    for key, value in PAPER_DEFAULTS[method].items():
+        got = getattr(config, key)
+        assert (got.value if isinstance(got, Enum) else got) == value, key
+    # CPU-sized batch: 8 pairs per optimizer step; the paper's batch is in the method's recipe
+    assert config.per_device_train_batch_size * config.gradient_accumulation_steps == 8
+    assert all(source for _, source in DEFAULTS[method][1].values())
