@@ -51,7 +51,8 @@ def test_two_selfee_iterations_resume_after_a_crash(tmp_path, tiny_model_path, m
     loop = tmp_path / "loop"
     cfg = IterateConfig(method="selfee", iterations=2, output=str(loop), model=str(tiny_model_path),
                         prompts=str(prompts), build={"backend": "scripted", "script": str(script)},
-                        train={"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 64})
+                        train={"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 64,
+                               "warmup_steps": 0})
 
     real_train, trained = run.train, []
 

@@ -6,18 +6,30 @@ import pytest
 import torch
 
 from selfpref.judges.implicit_reward import implicit_reward_label
-from selfpref.trainers.losses import (SSOLogps, extrapolated_logps, selfee_confidence,
-                                      selfee_refined_loss, sso_loss)
+from selfpref.trainers.losses import (
+    SSOLogps,
+    extrapolated_logps,
+    selfee_confidence,
+    selfee_refined_loss,
+    sso_loss,
+)
 
 
 def t(*xs):
     return torch.tensor(xs, dtype=torch.float64)
 
 
-POLICY = dict(chosen=-1.0, rejected=-2.0, pos_chosen=-0.5, pos_rejected=-2.5,
-              neg_original=-1.5, neg_chosen=-1.0)
-REF = dict(chosen=-1.2, rejected=-1.8, pos_chosen=-1.0, pos_rejected=-2.0,
-           neg_original=-1.4, neg_chosen=-1.1)
+# Summed log-probs and answer lengths; the per-token averages (SSO Eq. 4) are round numbers:
+#   policy averages: chosen -1.0, rejected -2.0, pos_chosen -0.5, pos_rejected -2.5,
+#                    neg_original -1.5, neg_chosen -1.0, pos_original -0.75
+#   reference averages: chosen -1.2, rejected -1.8, pos_chosen -1.0, pos_rejected -2.0,
+#                       neg_original -1.4, neg_chosen -1.1
+LENGTHS = {"chosen": 10, "rejected": 4, "pos_chosen": 10, "pos_rejected": 4, "neg_original": 4, "neg_chosen": 10,
+               "pos_original": 4}
+POLICY = {"chosen": -10.0, "rejected": -8.0, "pos_chosen": -5.0, "pos_rejected": -10.0,
+              "neg_original": -6.0, "neg_chosen": -10.0, "pos_original": -3.0}
+REF = {"chosen": -12.0, "rejected": -7.2, "pos_chosen": -10.0, "pos_rejected": -8.0,
+           "neg_original": -5.6, "neg_chosen": -11.0}
 
 
 def logps(values, requires_grad=False):
@@ -25,54 +37,87 @@ def logps(values, requires_grad=False):
                        for k, v in values.items()})
 
 
-# By hand (beta 0.2, so the IPO target 1/(2*beta) = 2.5):
+def sso(policy=None, **kw):
+    return sso_loss(policy or logps(POLICY), logps(REF), logps(LENGTHS), **kw)
+
+
+# By hand, IPO base (averages; beta 0.2, so the IPO target 1/(2*beta) = 2.5):
 #   h_base = (-1.0 + 1.2) - (-2.0 + 1.8) = 0.4   -> IPO (0.4 - 2.5)^2 = 4.41
 #   h_pos  = (-0.5 + 1.0) - (-2.5 + 2.0) = 1.0   -> (1.0 - 2.5)^2 = 2.25
 #   h_neg  = (-1.5 + 1.4) - (-1.0 + 1.1) = -0.2  -> (-0.2 - 2.5)^2 = 7.29
-#   G = 9.54; W = sigmoid(-(0.66 * -1.0 + 0.34 * -2.0)) = sigmoid(1.34)
+#   G = 9.54; W (Eq. 5) = sigmoid(-(0.66 * -1.0 + 0.34 * -2.0)) = sigmoid(1.34)
 W = 1 / (1 + math.exp(-1.34))
 
 
 def test_sso_ipo_eq1():
-    loss = sso_loss(logps(POLICY), logps(REF))
-    assert loss.item() == pytest.approx(W * (0.1 * 9.54 + 4.41), rel=1e-12)
+    assert sso().item() == pytest.approx(W * (0.1 * 9.54 + 4.41), rel=1e-12)
 
 
 def test_sso_steering_scope():
-    loss = sso_loss(logps(POLICY), logps(REF), weight_scope="steering")
-    assert loss.item() == pytest.approx(W * 0.1 * 9.54 + 4.41, rel=1e-12)
+    assert sso(weight_scope="steering").item() == pytest.approx(W * 0.1 * 9.54 + 4.41, rel=1e-12)
 
 
-def test_sso_dpo_base():
+def test_sso_dpo_base_sums_log_probs():
+    """SSO A.1.2: the DPO base is vanilla DPO, on summed log-probs; W still averages (Eq. 4-5)."""
     def dpo(h):
         return math.log(1 + math.exp(-0.2 * h))
 
-    expected = W * (0.1 * (dpo(1.0) + dpo(-0.2)) + dpo(0.4))
-    loss = sso_loss(logps(POLICY), logps(REF), base="dpo")
-    assert loss.item() == pytest.approx(expected, rel=1e-12)
+    # sums: h_base = (-10 + 12) - (-8 + 7.2) = 2.8; h_pos = (-5 + 10) - (-10 + 8) = 7.0;
+    #       h_neg = (-6 + 5.6) - (-10 + 11) = -1.4
+    expected = W * (0.1 * (dpo(7.0) + dpo(-1.4)) + dpo(2.8))
+    assert sso(base="dpo").item() == pytest.approx(expected, rel=1e-12)
+    # theta 0 and W = 1: exactly DPO's -log sigmoid(beta * h) on sums
+    assert sso(base="dpo", theta=0.0, weight="none").item() == pytest.approx(dpo(2.8), rel=1e-12)
+
+
+def test_sso_eq6_weight():
+    # W' = sigmoid(-(0.66 * avg(y°|x+) + 0.34 * avg(y°|x-))) = sigmoid(-(0.66 * -0.75 + 0.34 * -1.5))
+    #    = sigmoid(0.495 + 0.51) = sigmoid(1.005)
+    w6 = 1 / (1 + math.exp(-1.005))
+    p = logps(POLICY, requires_grad=True)
+    loss = sso(p, weight="eq6")
+    assert loss.item() == pytest.approx(w6 * (0.1 * 9.54 + 4.41), rel=1e-12)
+    loss.sum().backward()
+    # W' is not detached: y° given x+ enters the loss only through W'.
+    # dL/d sum(y°|x+) = dW'/d avg * d avg/d sum * inner = -0.66 * W'(1 - W') / 4 * (0.1*9.54 + 4.41)
+    expected = -0.66 * w6 * (1 - w6) / 4 * (0.1 * 9.54 + 4.41)
+    assert p.pos_original.grad.item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_sso_ablations_table12():
+    assert sso(weight="none").item() == pytest.approx(0.1 * 9.54 + 4.41, rel=1e-12)  # w/o W
+    assert sso(theta=0.0).item() == pytest.approx(W * 4.41, rel=1e-12)  # w/o G
+    assert sso(theta=0.0, weight="none").item() == pytest.approx(4.41, rel=1e-12)  # w/o W, G
+    # without G the steering sequences are not needed at all
+    base_only = SSOLogps(chosen=t(-10.0), rejected=t(-8.0))
+    loss = sso_loss(base_only, SSOLogps(chosen=t(-12.0), rejected=t(-7.2)),
+                    SSOLogps(chosen=t(10.0), rejected=t(4.0)), theta=0.0)
+    assert loss.item() == pytest.approx(W * 4.41, rel=1e-12)
 
 
 def test_sso_gradient_flows_through_w():
     p = logps(POLICY, requires_grad=True)
-    sso_loss(p, logps(REF)).sum().backward()
+    sso(p).sum().backward()
     grad_with_w = p.chosen.grad.clone()
     # Same loss with W detached: the gradient on y+|x loses the dW/dpi term.
     from selfpref.trainers.losses import ipo_pair_loss
 
-    q, r = logps(POLICY, requires_grad=True), logps(REF)
-    w = torch.sigmoid(-(0.66 * q.chosen + 0.34 * q.rejected)).detach()
-    l_base = ipo_pair_loss((q.chosen - r.chosen) - (q.rejected - r.rejected), 0.2)
+    q = logps(POLICY, requires_grad=True)
+    w = torch.sigmoid(-(0.66 * q.chosen / 10 + 0.34 * q.rejected / 4)).detach()
+    l_base = ipo_pair_loss((q.chosen / 10 + 1.2) - (q.rejected / 4 + 1.8), 0.2)
     (w * (0.1 * 0 + l_base)).sum().backward()  # G has no pi_chosen term
     assert not torch.allclose(grad_with_w, q.chosen.grad)
-    # dL/dpi_chosen by hand: dW/dpi_c = -0.66 * W (1 - W); inner = 0.1*G + L_base;
-    # d L_base / d pi_c = 2 (0.4 - 2.5) = -4.2 (G does not depend on pi_c).
-    expected = -0.66 * W * (1 - W) * (0.1 * 9.54 + 4.41) + W * (-4.2)
+    # dL/d sum(y+|x) by hand, through the average (1/|y+| = 1/10): dW/d avg = -0.66 * W (1 - W);
+    # inner = 0.1*G + L_base; d L_base / d avg = 2 (0.4 - 2.5) = -4.2 (G does not depend on it).
+    expected = (-0.66 * W * (1 - W) * (0.1 * 9.54 + 4.41) + W * (-4.2)) / 10
     assert grad_with_w.item() == pytest.approx(expected, rel=1e-10)
 
 
 def test_sso_rejects_unknown_options():
     with pytest.raises(ValueError, match="base"):
-        sso_loss(logps(POLICY), logps(REF), base="kto")
+        sso(base="kto")
+    with pytest.raises(ValueError, match="weight"):
+        sso(weight="eq7")
 
 
 def test_selfee_refined_loss_eq10():

@@ -29,6 +29,34 @@ def test_accelerate_configs_load(path):
     assert config.num_processes == 8
 
 
+# The papers' effective batches (per-device x accumulation on one process), kept by the recipes
+# while the defaults step on 8 pairs on a CPU.
+PAPER_BATCH = {"sso/paper.yaml": 128, "sso/eq6.yaml": 128, "sso/no-w.yaml": 128, "sso/no-g.yaml": 128,
+               "sso/no-w-no-g.yaml": 128, "ipo/sso-baseline.yaml": 128, "simpo/sao.yaml": 128,
+               "selfee/paper.yaml": 32, "dpo/selfee-seed.yaml": 32, "dpo/paper.yaml": 64,
+               "orpo/paper.yaml": 32, "rm/instructgpt.yaml": 64}
+
+
+def test_every_training_recipe_keeps_its_paper_batch(tmp_path):
+    names = {f"{p.parent.name}/{p.name}" for p in TRAIN_RECIPES}
+    assert names == set(PAPER_BATCH)
+    for name, batch in PAPER_BATCH.items():
+        method = name.split("/")[0]
+        config = build_config(method, str(tmp_path), load_recipe(RECIPES / name, method))
+        assert config.per_device_train_batch_size * config.gradient_accumulation_steps == batch, name
+
+
+def test_sso_ablation_recipes_are_table12(tmp_path):
+    def cfg(name):
+        return build_config("sso", str(tmp_path), load_recipe(RECIPES / "sso" / name, "sso"))
+
+    assert (cfg("paper.yaml").sso_weight, cfg("paper.yaml").sso_theta) == ("eq5", 0.1)
+    assert cfg("eq6.yaml").sso_weight == "eq6"
+    assert (cfg("no-w.yaml").sso_weight, cfg("no-w.yaml").sso_theta) == ("none", 0.1)
+    assert (cfg("no-g.yaml").sso_weight, cfg("no-g.yaml").sso_theta) == ("eq5", 0.0)
+    assert (cfg("no-w-no-g.yaml").sso_weight, cfg("no-w-no-g.yaml").sso_theta) == ("none", 0.0)
+
+
 def test_simpo_recipe_is_sao_setting(tmp_path):
     config = build_config("simpo", str(tmp_path), load_recipe(RECIPES / "simpo/sao.yaml", "simpo"))
     assert (config.beta, config.simpo_gamma, config.cpo_alpha) == (10.0, 3.0, 0.0)

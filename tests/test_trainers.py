@@ -30,13 +30,26 @@ def _params(model_dir):
     return load_file(str(model_dir / "model.safetensors"))
 
 
-@pytest.mark.parametrize("method", ["dpo", "ipo", "simpo", "sso", "selfee"])
-def test_trainer_steps_change_every_parameter(method, sso_folder, tiny_model_path, tmp_path):
+RUNS = {"dpo": ("dpo", {}), "ipo": ("ipo", {}), "simpo": ("simpo", {}), "orpo": ("orpo", {}),
+        "sso": ("sso", {}), "selfee": ("selfee", {}),
+        "sso-eq6": ("sso", {"sso_weight": "eq6"}),  # SSO Eq. 6: one more sequence, y° given x+
+        "sso-dpo-no-w-no-g": ("sso", {"sso_base": "dpo", "sso_weight": "none", "sso_theta": 0.0})}
+# Every card states these (item 6 of the fidelity issue), whoever set them.
+STATED = ("learning_rate", "lr_scheduler_type", "warmup_steps", "warmup_steps_resolved", "num_train_epochs",
+          "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "processes",
+          "effective_batch_size", "optim", "weight_decay", "max_grad_norm", "seed", "beta",
+          "max_length")
+
+
+@pytest.mark.parametrize("run", list(RUNS))
+def test_trainer_steps_change_every_parameter(run, sso_folder, tiny_model_path, tmp_path):
     from selfpref.trainers.run import train
 
-    out = tmp_path / method
+    method, options = RUNS[run]
+    out = tmp_path / run
     summary = train(method, str(sso_folder), out, model=str(tiny_model_path), max_steps=2,
-                    per_device_train_batch_size=2, learning_rate=1e-2, max_length=64, seed=0)
+                    per_device_train_batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2,
+                    max_length=64, seed=0, **options)
     assert summary["steps"] == 2 and len(summary["losses"]) == 2
     assert all(math.isfinite(x) for x in summary["losses"])
     before, after = _params(tiny_model_path), _params(out)
@@ -44,7 +57,16 @@ def test_trainer_steps_change_every_parameter(method, sso_folder, tiny_model_pat
     assert unchanged == []
     card = (out / "README.md").read_text()
     assert str(sso_folder) in card and method in card
-    assert json.loads((out / "selfpref_train.json").read_text())["dataset"]["fingerprint"]
+    saved = json.loads((out / "selfpref_train.json").read_text())
+    assert saved["dataset"]["fingerprint"] and saved["dropped"] == {}
+    hp, sources = saved["hyperparameters"], saved["hyperparameter_sources"]
+    assert set(STATED) <= set(hp) and set(hp) == set(sources)
+    for key in STATED:
+        assert f"| {key} | {hp[key]} | {sources[key]} |" in card
+    assert hp["effective_batch_size"] == 2 and sources["learning_rate"] == "flag"
+    assert sources["num_train_epochs"] != "TRL default"  # selfpref's default, with its source
+    for key, value in options.items():
+        assert hp[key] == value and sources[key] == "flag"
 
 
 def test_sso_precompute_matches_online(sso_folder, tiny_model_path, tmp_path):
@@ -154,11 +176,10 @@ def test_grouped_logps_equal_one_padded_forward(tiny_model_path):
     """Per-kind forwards (SSO's memory saving) give the log-probs of one padded forward."""
     import torch
     from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
 
     from selfpref.models.padding import pad
     from selfpref.trainers.logps import completion_logps, completion_logps_by_group
-
-    from trl.trainer.utils import add_fused_lm_head
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path).eval()
     add_fused_lm_head(model)  # as DPOTrainer does for the models it trains
@@ -167,6 +188,7 @@ def test_grouped_logps_equal_one_padded_forward(tiny_model_path):
     ids, att = pad(seqs, 0)
     comp = pad([[0] * n + [1] * (len(s) - n) for s, n in zip(seqs, prompt_len)], 0)[0]
     with torch.no_grad():
-        whole = completion_logps(model, ids, att, comp, average=True)
-        grouped = completion_logps_by_group(model, ids, att, comp, groups=2, average=True)
+        whole, n_whole = completion_logps(model, ids, att, comp)
+        grouped, n_grouped = completion_logps_by_group(model, ids, att, comp, groups=2)
     assert torch.allclose(whole, grouped, atol=1e-5)
+    assert n_whole.tolist() == n_grouped.tolist() == [2, 1, 3, 0]

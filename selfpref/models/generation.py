@@ -14,12 +14,18 @@ from selfpref.models.padding import pad
 Message = dict[str, str]
 
 
-def chat_input_ids(tokenizer: Any, conversation: Sequence[Message]) -> list[int]:
-    """Token ids of a conversation with the generation prompt appended."""
-    ids = tokenizer.apply_chat_template(list(conversation), add_generation_prompt=True, tokenize=True)
+def chat_ids(tokenizer: Any, messages: Sequence[Message], *, generation_prompt: bool = False) -> list[int]:
+    """Token ids of a conversation rendered with the model's chat template."""
+    ids = tokenizer.apply_chat_template(list(messages), add_generation_prompt=generation_prompt,
+                                        tokenize=True)
     if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
         ids = ids["input_ids"]
     return list(ids)
+
+
+def chat_input_ids(tokenizer: Any, conversation: Sequence[Message]) -> list[int]:
+    """Token ids of a conversation with the generation prompt appended (where an answer starts)."""
+    return chat_ids(tokenizer, conversation, generation_prompt=True)
 
 
 def generate_batch(

@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from selfpref.models.generation import Message, chat_input_ids
+from selfpref.models.generation import Message, chat_ids, chat_input_ids
 from selfpref.models.padding import pad
 
 
 def answer_token_ids(tokenizer: Any, prompt: Sequence[Message], answer: str) -> tuple[list[int], int]:
     """(prompt + answer ids with the chat template, number of prompt ids)."""
     prompt_ids = chat_input_ids(tokenizer, prompt)
-    full = tokenizer.apply_chat_template(list(prompt) + [{"role": "assistant", "content": answer}],
-                                         tokenize=True)
-    full = list(full["input_ids"] if hasattr(full, "keys") else full)
+    full = chat_ids(tokenizer, list(prompt) + [{"role": "assistant", "content": answer}])
     if full[: len(prompt_ids)] != prompt_ids:  # template renders the prompt differently: align
         n = 0
         while n < min(len(full), len(prompt_ids)) and full[n] == prompt_ids[n]:

@@ -1,1 +1,1 @@
-"""Thin entrypoints over TRL for DPO, IPO, SimPO, SSO, SELFEE and reward models."""
+"""Thin entrypoints over TRL for DPO, IPO, SimPO, ORPO, SSO, SELFEE and reward models."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from trl import DPOConfig, RewardConfig
 from trl.experimental.cpo import CPOConfig
+from trl.experimental.orpo import ORPOConfig
 
 from selfpref import SelfprefError
 from selfpref.data.recipes import load_yaml_mapping
@@ -20,15 +21,24 @@ from selfpref.data.recipes import load_yaml_mapping
 
 @dataclass
 class SSOConfig(DPOConfig):
-    """DPOConfig plus SSO's loss options (SSO Eq. 1-5; §3.1 training settings)."""
+    """DPOConfig plus SSO's loss options (SSO Eq. 1-6, Table 12; §3.1 training settings).
+
+    The ablations of SSO Table 12 are settings: without W is ``sso_weight: none``, without G is
+    ``sso_theta: 0`` (G's four sequences are then not scored at all), without both is both.
+    """
 
     beta: float = field(default=0.2, metadata={"help": "IPO/DPO beta of the base loss (SSO §3.1: 0.2)."})
     sso_alpha: float = field(default=0.66, metadata={
-        "help": "alpha of the weight W = sigmoid(-(alpha*avg_logp(y+|x) + (1-alpha)*avg_logp(y-|x))) (Eq. 5)."})
+        "help": "alpha of the weight W (Eq. 5; W' of Eq. 6 uses the same alpha)."})
     sso_theta: float = field(default=0.1, metadata={
-        "help": "theta: weight of the self-steering loss G (Eq. 1)."})
+        "help": "theta: weight of the self-steering loss G (Eq. 1); 0 is SSO Table 12's 'w/o G'."})
     sso_base: str = field(default="ipo", metadata={
-        "help": "base pair loss: 'ipo' (the paper's default) or 'dpo'."})
+        "help": "base pair loss: 'ipo' (the paper's default; per-token averaged log-probs, as TRL's "
+                "IPO) or 'dpo' (summed log-probs, vanilla DPO; SSO A.1.2)."})
+    sso_weight: str = field(default="eq5", metadata={
+        "help": "the weight function: 'eq5' W = sigmoid(-(alpha*avg_logp(y+|x) + (1-alpha)*avg_logp(y-|x))); "
+                "'eq6' W' = sigmoid(-(alpha*avg_logp(y°|x+) + (1-alpha)*avg_logp(y°|x-))), which scores "
+                "one more sequence (y° given x+) per example; 'none' W = 1, SSO Table 12's 'w/o W'."})
     sso_weight_scope: str = field(default="all", metadata={
         "help": "'all': W*(theta*G + L_base) as in Eq. 1; 'steering': W*theta*G + L_base, as the "
                 "authors' released code trains."})
@@ -36,10 +46,14 @@ class SSOConfig(DPOConfig):
     def __post_init__(self) -> None:
         if self.sso_base not in ("ipo", "dpo"):
             raise ValueError(f"sso_base={self.sso_base!r}: use 'ipo' or 'dpo'")
+        if self.sso_weight not in ("eq5", "eq6", "none"):
+            raise ValueError(f"sso_weight={self.sso_weight!r}: use 'eq5', 'eq6' or 'none'")
         if self.sso_weight_scope not in ("all", "steering"):
             raise ValueError(f"sso_weight_scope={self.sso_weight_scope!r}: use 'all' or 'steering'")
         if not 0.0 <= self.sso_alpha <= 1.0:
             raise ValueError(f"sso_alpha={self.sso_alpha}: must be in [0, 1]")
+        if self.sso_theta < 0:
+            raise ValueError(f"sso_theta={self.sso_theta}: must be >= 0 (0 trains without G)")
         super().__post_init__()
 
 
@@ -70,21 +84,102 @@ class SelfeeConfig(DPOConfig):
         super().__post_init__()
 
 
-# method -> (config class, defaults that make the paper's setting)
-METHODS: dict[str, tuple[type, dict[str, Any]]] = {
-    "dpo": (DPOConfig, {"loss_type": ["sigmoid"], "beta": 0.1}),
-    "ipo": (DPOConfig, {"loss_type": ["ipo"], "beta": 0.1}),
-    # SAO §4.1: SimPO with beta 10, gamma 3 (gamma/beta = 0.3); CPO's SFT term off.
-    "simpo": (CPOConfig, {"loss_type": "simpo", "cpo_alpha": 0.0, "beta": 10.0, "simpo_gamma": 3.0}),
-    # SSO's collator needs the x+/x-/y° columns the base trainer would drop.
-    "sso": (SSOConfig, {"remove_unused_columns": False}),
-    "selfee": (SelfeeConfig, {}),
-    "rm": (RewardConfig, {}),
+# Where a CPU needs smaller numbers than the paper: the papers' effective batches (32 to 128 pairs
+# per optimizer step) make a small CPU run one or two steps long, so the defaults step on 8 pairs
+# (per-device batch x gradient accumulation); `recipes/<method>/*.yaml` keep the paper's batch.
+CPU_BATCH_SOURCE = "CPU-sized: effective batch 8 (the paper's batch is in the method's recipe)"
+
+
+def _batch(per_device: int, accumulation: int) -> dict[str, tuple[Any, str]]:
+    return {"per_device_train_batch_size": (per_device, CPU_BATCH_SOURCE),
+            "gradient_accumulation_steps": (accumulation, CPU_BATCH_SOURCE)}
+
+
+# method -> (config class, {field: (default, where the value comes from)}). The values follow the
+# paper named in PAPERS; a value the paper does not state says so and names selfpref's choice.
+METHODS: dict[str, tuple[type, dict[str, tuple[Any, str]]]] = {
+    "dpo": (DPOConfig, {
+        "loss_type": (["sigmoid"], "DPO Eq. 7"),
+        "beta": (0.1, "DPO App. B"),
+        "learning_rate": (1e-6, "DPO App. B"),
+        "optim": ("rmsprop", "DPO App. B: RMSprop"),
+        "lr_scheduler_type": ("constant_with_warmup", "DPO App. B: linear warm-up, then constant"),
+        "warmup_steps": (150, "DPO App. B: warm-up over 150 steps"),
+        "num_train_epochs": (1, "not stated in DPO; selfpref: one epoch"),
+        **_batch(4, 2),  # DPO App. B: batch 64 (recipes/dpo/paper.yaml)
+    }),
+    # Azar et al. give no LLM training settings; the seed that trains IPO is SSO (its base loss and
+    # its IPO baseline), so these are SSO §3.1's IPO settings.
+    "ipo": (DPOConfig, {
+        "loss_type": (["ipo"], "IPO Eq. 17 (per-token averaged log-probs, as TRL)"),
+        "beta": (0.2, "SSO §3.1 (IPO beta)"),
+        "learning_rate": (5e-7, "SSO §3.1"),
+        "lr_scheduler_type": ("cosine", "not stated in SSO; selfpref: cosine, as SAO and SELFEE"),
+        "warmup_steps": (0.1, "not stated in SSO; selfpref: 10% warm-up, as SAO and SELFEE"),
+        "num_train_epochs": (1, "not stated in SSO; selfpref: one epoch per iteration"),
+        **_batch(4, 2),  # SSO §3.1: batch 128 (recipes/ipo/sso-baseline.yaml)
+    }),
+    "simpo": (CPOConfig, {
+        "loss_type": ("simpo", "SAO §3.3-4.1: SimPO (Eq. 5-7)"),
+        "cpo_alpha": (0.0, "SimPO has no SFT term (Eq. 7)"),
+        "beta": (10.0, "SAO §4.1"),
+        "simpo_gamma": (3.0, "SAO §4.1 (gamma, the target margin of Eq. 6)"),
+        "learning_rate": (1e-6, "SAO §4.1"),
+        "lr_scheduler_type": ("cosine", "SAO §4.1: cosine decay"),
+        "warmup_steps": (0.1, "SAO §4.1: warm-up ratio 0.1"),
+        "num_train_epochs": (1, "SAO §4.1: a single epoch"),
+        **_batch(4, 2),  # SAO §4.1: global batch 128 (recipes/simpo/sao.yaml)
+    }),
+    "orpo": (ORPOConfig, {
+        "beta": (0.1, "ORPO lambda 0.1 (authors' Mistral-ORPO-beta script, xfactlab/orpo)"),
+        "learning_rate": (5e-6, "ORPO: authors' Mistral-ORPO-beta script"),
+        "lr_scheduler_type": ("inverse_sqrt", "ORPO: authors' Mistral-ORPO-beta script"),
+        "warmup_steps": (200, "ORPO: authors' Mistral-ORPO-beta script"),
+        "num_train_epochs": (1, "ORPO Fig. 1: a single epoch; SAO §4.1: one epoch"),
+        **_batch(4, 2),  # ORPO script: 8 per device on 4 GPUs = 32 (recipes/orpo/paper.yaml)
+    }),
+    "sso": (SSOConfig, {
+        "beta": (0.2, "SSO §3.1"),
+        "sso_base": ("ipo", "SSO §3.1: IPO base loss"),
+        "sso_alpha": (0.66, "SSO Eq. 5, §2.4"),
+        "sso_theta": (0.1, "SSO §3.1 (weight of G)"),
+        "sso_weight": ("eq5", "SSO Eq. 5"),
+        "learning_rate": (5e-7, "SSO §3.1"),
+        "lr_scheduler_type": ("cosine", "not stated in SSO; selfpref: cosine, as SAO and SELFEE"),
+        "warmup_steps": (0.1, "not stated in SSO; selfpref: 10% warm-up, as SAO and SELFEE"),
+        "num_train_epochs": (1, "not stated in SSO; selfpref: one epoch per iteration"),
+        # six sequences per example: half the per-device rows of the other methods, same effective batch
+        **_batch(2, 4),  # SSO §3.1: batch 128 (recipes/sso/paper.yaml)
+        "remove_unused_columns": (False, "selfpref: the SSO collator reads the x+/x-/y° columns"),
+    }),
+    "selfee": (SelfeeConfig, {
+        "beta": (0.1, "SELFEE §5.1"),
+        "selfee_alpha": (0.1, "SELFEE §5.1"),
+        "selfee_k": (10.0, "SELFEE §5.1"),
+        "selfee_window": (50, "SELFEE B.3"),
+        "selfee_warmup": (0.2, "SELFEE §5.1: denoising after 20% of the steps"),
+        "selfee_lambda": (0.5, "SELFEE §5.1: 1/2 in iteration 1 (1/4, 1/8 later)"),
+        "learning_rate": (5e-7, "SELFEE §5.1"),
+        "optim": ("adamw_torch", "SELFEE §5.1"),
+        "lr_scheduler_type": ("cosine", "SELFEE §5.1"),
+        "warmup_steps": (0.1, "SELFEE §5.1: 10% warm-up"),
+        "num_train_epochs": (1, "SELFEE §5.1: one epoch per iteration"),
+        **_batch(4, 2),  # SELFEE §5.1: batch 32 (recipes/selfee/paper.yaml)
+    }),
+    "rm": (RewardConfig, {
+        "learning_rate": (9e-6, "InstructGPT App. C.2"),
+        "lr_scheduler_type": ("cosine", "InstructGPT App. C.2: cosine schedule"),
+        "num_train_epochs": (1, "InstructGPT App. C.2: a single epoch"),
+        **_batch(4, 2),  # InstructGPT App. C.2: batch 64 (recipes/rm/instructgpt.yaml)
+    }),
 }
 PAPERS = {
     "dpo": "Rafailov et al. 2023, Direct Preference Optimization",
-    "ipo": "Azar et al. 2023, A General Theoretical Paradigm to Understand Learning from Human Preferences",
+    "ipo": "Azar et al. 2023, A General Theoretical Paradigm to Understand Learning from Human "
+           "Preferences; training settings as SSO's IPO (SSO §3.1)",
     "simpo": "Meng et al. 2024, SimPO; as used by SAO (Aligning LLMs via Fully Self-Synthetic Data)",
+    "orpo": "Hong et al. 2024, ORPO: Monolithic Preference Optimization without Reference Model; "
+            "compared with DPO and SimPO in SAO Table 4",
     "sso": "Aligning Large Language Models via Self-Steering Optimization (SSO)",
     "selfee": "Kim et al., Aligning Large Language Models with Self-generated Preference Data (SELFEE)",
     "rm": "Bradley-Terry reward model (Ouyang et al. 2022)",
@@ -116,18 +211,31 @@ def recipe_run_keys(path: str | Path) -> dict[str, Any]:
 def build_config(method: str, output_dir: str, recipe: dict[str, Any] | None = None,
                  **overrides: Any) -> Any:
     """The method's config: paper defaults < recipe < explicit flags; CPU-safe precision."""
-    import torch
-
     if method not in METHODS:
         raise SelfprefError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    cls, defaults = METHODS[method]
-    kwargs: dict[str, Any] = {"report_to": "none", "logging_steps": 1, "save_strategy": "no",
-                              **defaults, **(recipe or {})}
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
-    if not torch.cuda.is_available():
-        # TRL defaults to bf16; on a CPU that made a SimPO step stall for minutes.
-        kwargs.update(bf16=False, fp16=False, use_cpu=True)
+    cls = METHODS[method][0]
+    kwargs = {key: value for key, (value, _) in _layers(method, recipe, overrides).items()}
     try:
         return cls(output_dir=output_dir, **kwargs)
     except (ValueError, TypeError) as exc:
         raise SelfprefError(f"bad `train {method}` option: {exc}") from None
+
+
+def config_sources(method: str, recipe: dict[str, Any] | None = None, **overrides: Any) -> dict[str, str]:
+    """Where each value selfpref sets comes from: the paper default's source, 'recipe' or 'flag'."""
+    return {key: source for key, (_, source) in _layers(method, recipe, overrides).items()}
+
+
+def _layers(method: str, recipe: dict[str, Any] | None, overrides: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    import torch
+
+    out: dict[str, tuple[Any, str]] = {
+        "report_to": ("none", "selfpref"), "logging_steps": (1, "selfpref"),
+        "save_strategy": ("no", "selfpref: the model is saved once, when training ends"),
+        **METHODS[method][1]}
+    out.update({k: (v, "recipe") for k, v in (recipe or {}).items()})
+    out.update({k: (v, "flag") for k, v in overrides.items() if v is not None})
+    if not torch.cuda.is_available():
+        # TRL defaults to bf16; on a CPU that made a SimPO step stall for minutes.
+        out.update(bf16=(False, "CPU: no bf16"), fp16=(False, "CPU: no fp16"), use_cpu=(True, "CPU"))
+    return out

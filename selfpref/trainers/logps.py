@@ -9,8 +9,8 @@ from torch import Tensor
 
 
 def completion_logps(model: Any, input_ids: Tensor, attention_mask: Tensor,
-                     completion_mask: Tensor, *, average: bool) -> Tensor:
-    """Summed (or per-token averaged) log-probs of the completion tokens of each row.
+                     completion_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """(summed log-probs of each row's completion tokens, number of those tokens).
 
     Uses TRL's fused LM head (patched on by DPOTrainer), which projects only the completion
     positions through the 49k-way head instead of materialising every position's logits.
@@ -20,22 +20,22 @@ def completion_logps(model: Any, input_ids: Tensor, attention_mask: Tensor,
                 fused_lm_head=True, use_cache=False)
     mask = completion_mask[:, 1:].to(out.log_probs.dtype)
     per_token = out.log_probs[:, -mask.size(1):] * mask
-    total = per_token.sum(dim=1)
-    return total / mask.sum(dim=1).clamp(min=1.0) if average else total
+    return per_token.sum(dim=1), mask.sum(dim=1)
 
 
 def completion_logps_by_group(model: Any, input_ids: Tensor, attention_mask: Tensor,
-                              completion_mask: Tensor, *, groups: int, average: bool) -> Tensor:
+                              completion_mask: Tensor, *, groups: int) -> tuple[Tensor, Tensor]:
     """``completion_logps`` over ``groups`` equal row blocks, each cut to its own longest row.
 
-    SSO's six sequence kinds differ in length (x+ / x- carry a system prompt, y- and y° are often
+    SSO's sequence kinds differ in length (x+ / x- carry a system prompt, y- and y° are often
     short); one forward over all of them pads every row to the longest. Per-kind forwards hold
     only real tokens in the autograd graph: same values, less activation memory.
     """
-    out = []
+    sums, counts = [], []
     for ids, att, comp in zip(input_ids.chunk(groups), attention_mask.chunk(groups),
                               completion_mask.chunk(groups)):
         width = int(att.sum(dim=1).max())
-        out.append(completion_logps(model, ids[:, :width], att[:, :width], comp[:, :width],
-                                    average=average))
-    return torch.cat(out)
+        total, n = completion_logps(model, ids[:, :width], att[:, :width], comp[:, :width])
+        sums.append(total)
+        counts.append(n)
+    return torch.cat(sums), torch.cat(counts)

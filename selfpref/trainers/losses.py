@@ -15,18 +15,21 @@ from torch import Tensor
 
 @dataclass
 class SSOLogps:
-    """Per-example *average* (per-token) log-probs of the six SSO sequences (SSO Eq. 4).
+    """Per-example values for SSO's sequences: summed log-probs, or the answer-token counts.
 
     chosen, rejected: y+ and y- given the plain query x; pos_chosen, pos_rejected: y+ and y- given
-    x+ (good principle); neg_original, neg_chosen: y° and y+ given x- (bad principle).
+    x+ (good principle); neg_original, neg_chosen: y° and y+ given x- (bad principle); pos_original:
+    y° given x+ (only W', Eq. 6). A sequence the configuration does not use is None: G's four with
+    theta 0, pos_original unless W' is asked for.
     """
 
     chosen: Tensor
     rejected: Tensor
-    pos_chosen: Tensor
-    pos_rejected: Tensor
-    neg_original: Tensor
-    neg_chosen: Tensor
+    pos_chosen: Tensor | None = None
+    pos_rejected: Tensor | None = None
+    neg_original: Tensor | None = None
+    neg_chosen: Tensor | None = None
+    pos_original: Tensor | None = None
 
 
 def _margin(policy_w: Tensor, policy_l: Tensor, ref_w: Tensor, ref_l: Tensor) -> Tensor:
@@ -44,29 +47,63 @@ def dpo_pair_loss(h: Tensor, beta: float) -> Tensor:
     return -F.logsigmoid(beta * h)
 
 
-_BASE_LOSSES = {"ipo": ipo_pair_loss, "dpo": dpo_pair_loss}
+# base loss -> (pair loss, whether its log-probs are per-token averages). IPO averages, as TRL's IPO
+# does (the IPO authors' normalisation); DPO sums, as vanilla DPO and SSO's released trainer do.
+_BASE_LOSSES = {"ipo": (ipo_pair_loss, True), "dpo": (dpo_pair_loss, False)}
+SSO_WEIGHTS = ("eq5", "eq6", "none")
 
 
-def sso_loss(policy: SSOLogps, reference: SSOLogps, *, beta: float = 0.2, alpha: float = 0.66,
-             theta: float = 0.1, base: str = "ipo", weight_scope: str = "all") -> Tensor:
-    """SSO Eq. 1-5, per example.
+def _avg(logps: SSOLogps, lengths: SSOLogps, name: str) -> Tensor:
+    """pi~(y|x) = log pi(y|x) / |y| (SSO Eq. 4)."""
+    return getattr(logps, name) / getattr(lengths, name).clamp(min=1)
 
-    L_base = base(x, y+, y-); G = base(x+, y+, y-) + base(x-, y°, y+) (Eq. 3);
-    W = sigmoid(-(alpha * avg_logp(y+|x) + (1 - alpha) * avg_logp(y-|x))) (Eq. 5), not detached:
-    the paper keeps its gradient, unlike WPO. weight_scope "all" gives W * (theta*G + L_base)
-    (Eq. 1); "steering" gives W * theta * G + L_base, as SSO's released training code does.
+
+def sso_weight(policy: SSOLogps, lengths: SSOLogps, *, alpha: float = 0.66, weight: str = "eq5") -> Tensor:
+    """W of SSO Eq. 5, W' of Eq. 6, or 1 ('none', SSO Table 12's 'w/o W'); never detached.
+
+    eq5: sigmoid(-(alpha * pi~(y+|x) + (1 - alpha) * pi~(y-|x)));
+    eq6: sigmoid(-(alpha * pi~(y°|x+) + (1 - alpha) * pi~(y°|x-))), pi~ the average log-prob (Eq. 4).
+    """
+    if weight == "eq5":
+        a, b = _avg(policy, lengths, "chosen"), _avg(policy, lengths, "rejected")
+    elif weight == "eq6":
+        if policy.pos_original is None or policy.neg_original is None:
+            raise ValueError("weight='eq6' needs the log-probs of y° given x+ and given x-")
+        a, b = _avg(policy, lengths, "pos_original"), _avg(policy, lengths, "neg_original")
+    elif weight == "none":
+        return torch.ones_like(policy.chosen)
+    else:
+        raise ValueError(f"weight={weight!r}: use one of {', '.join(SSO_WEIGHTS)}")
+    return torch.sigmoid(-(alpha * a + (1.0 - alpha) * b))
+
+
+def sso_loss(policy: SSOLogps, reference: SSOLogps, lengths: SSOLogps, *, beta: float = 0.2,
+             alpha: float = 0.66, theta: float = 0.1, base: str = "ipo", weight: str = "eq5",
+             weight_scope: str = "all") -> Tensor:
+    """SSO Eq. 1-6, per example, from *summed* log-probs and the answers' token counts.
+
+    L_base = base(x, y+, y-); G = base(x+, y+, y-) + base(x-, y°, y+) (Eq. 3); the weight is
+    ``sso_weight`` (Eq. 5, Eq. 6 or 1). The IPO base uses per-token averages; the DPO base uses
+    sums, so SSO with theta 0 and W = 1 is vanilla DPO (SSO A.1.2); W always uses averages (Eq. 4).
+    weight_scope "all" gives W * (theta*G + L_base) (Eq. 1); "steering" gives W * theta * G +
+    L_base, as SSO's released training code does. theta 0 (SSO Table 12's 'w/o G') skips G.
     """
     if base not in _BASE_LOSSES:
         raise ValueError(f"base={base!r}: use 'ipo' or 'dpo'")
     if weight_scope not in ("all", "steering"):
         raise ValueError(f"weight_scope={weight_scope!r}: use 'all' or 'steering'")
-    pair = _BASE_LOSSES[base]
-    l_base = pair(_margin(policy.chosen, policy.rejected, reference.chosen, reference.rejected), beta)
-    g = (pair(_margin(policy.pos_chosen, policy.pos_rejected, reference.pos_chosen,
-                      reference.pos_rejected), beta)
-         + pair(_margin(policy.neg_original, policy.neg_chosen, reference.neg_original,
-                        reference.neg_chosen), beta))
-    w = torch.sigmoid(-(alpha * policy.chosen + (1.0 - alpha) * policy.rejected))
+    pair, average = _BASE_LOSSES[base]
+
+    def h(win: str, lose: str) -> Tensor:
+        def lp(logps: SSOLogps, name: str) -> Tensor:
+            return _avg(logps, lengths, name) if average else getattr(logps, name)
+
+        return _margin(lp(policy, win), lp(policy, lose), lp(reference, win), lp(reference, lose))
+
+    l_base = pair(h("chosen", "rejected"), beta)
+    g = pair(h("pos_chosen", "pos_rejected"), beta) + pair(h("neg_original", "neg_chosen"), beta) \
+        if theta != 0 else torch.zeros_like(l_base)
+    w = sso_weight(policy, lengths, alpha=alpha, weight=weight)
     if weight_scope == "all":
         return w * (theta * g + l_base)
     return w * theta * g + l_base

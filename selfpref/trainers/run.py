@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import json
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from selfpref import SelfprefError
-from selfpref.trainers.configs import PAPERS, build_config, load_recipe
-from selfpref.trainers.data import load_preference_data, require_columns, to_conversational
+from selfpref.trainers.configs import PAPERS, build_config, config_sources, load_recipe
+from selfpref.trainers.data import (
+    drop_untrainable,
+    load_preference_data,
+    require_columns,
+    to_conversational,
+)
 
 
 def _load_causal(ref: str) -> Any:
@@ -22,65 +28,86 @@ def _load_causal(ref: str) -> Any:
     return AutoModelForCausalLM.from_pretrained(ref, dtype=torch.float32)
 
 
+def load_tokenizer(model_ref: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_ref)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def make_trainer(method: str, config: Any, train_dataset: Any, model_ref: str, tokenizer: Any,
+                 reference_model: str | None = None) -> Any:
+    """The method's trainer over ``train_dataset`` (TRL conversational rows), models loaded here."""
+    if method == "rm":
+        from transformers import AutoModelForSequenceClassification
+        from trl import RewardTrainer
+
+        policy = AutoModelForSequenceClassification.from_pretrained(model_ref, num_labels=1)
+        policy.config.pad_token_id = tokenizer.pad_token_id
+        return RewardTrainer(model=policy, args=config, train_dataset=train_dataset,
+                             processing_class=tokenizer)
+    if method in ("simpo", "orpo"):
+        from selfpref.trainers.reference_free import ORPOTrainer, SimPOTrainer
+
+        cls = SimPOTrainer if method == "simpo" else ORPOTrainer
+        return cls(model=_load_causal(model_ref), args=config, train_dataset=train_dataset,
+                   processing_class=tokenizer)
+    from trl import DPOTrainer
+
+    from selfpref.trainers.selfee import SelfeeTrainer
+    from selfpref.trainers.sso import SSOTrainer
+
+    cls = {"dpo": DPOTrainer, "ipo": DPOTrainer, "sso": SSOTrainer, "selfee": SelfeeTrainer}[method]
+    # A separate copy as reference: a model built from a config has no name to reload it by.
+    ref = _load_causal(reference_model or model_ref)
+    return cls(_load_causal(model_ref), ref, args=config, train_dataset=train_dataset,
+               processing_class=tokenizer)
+
+
 def train(method: str, dataset: str, output_dir: str | Path, *, model: str | None = None,
           reference_model: str | None = None, recipe: str | Path | None = None,
           push_to_hub: str | None = None, **overrides: Any) -> dict[str, Any]:
     """Train ``model`` on ``dataset`` with ``method``; returns the run summary written beside it."""
     from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from selfpref.models import quiet_transformers, resolve_model
 
     # --- config
     output_dir = Path(output_dir)
-    config = build_config(method, str(output_dir), load_recipe(recipe, method) if recipe else None,
-                          **overrides)
-    # --- data
-    df, record, dataset_id = load_preference_data(dataset)
-    require_columns(df, method)
-    train_dataset = Dataset.from_list(to_conversational(df, method))
+    recipe_keys = load_recipe(recipe, method) if recipe else None
+    config = build_config(method, str(output_dir), recipe_keys, **overrides)
+    sources = config_sources(method, recipe_keys, **overrides)
     # --- model and tokenizer
     quiet_transformers()
     model_ref = resolve_model(model)
-    tokenizer = AutoTokenizer.from_pretrained(model_ref)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(model_ref)
+    # --- data: rows no trainer can learn from are dropped here, counted by reason
+    df, record, dataset_id = load_preference_data(dataset)
+    require_columns(df, method)
+    examples, dropped = drop_untrainable(to_conversational(df, method), tokenizer, method, config)
+    if not examples:
+        raise SelfprefError(f"no rows left to train on: all {df.height} dropped ({dropped}); "
+                            f"raise --max-length (now {config.max_length})")
     # --- trainer
     start = time.perf_counter()
-    if method == "rm":
-        from trl import RewardTrainer
-
-        policy = AutoModelForSequenceClassification.from_pretrained(model_ref, num_labels=1)
-        policy.config.pad_token_id = tokenizer.pad_token_id
-        trainer = RewardTrainer(model=policy, args=config, train_dataset=train_dataset,
-                                processing_class=tokenizer)
-    elif method == "simpo":
-        from trl.experimental.cpo import CPOTrainer
-
-        trainer = CPOTrainer(model=_load_causal(model_ref), args=config,
-                             train_dataset=train_dataset, processing_class=tokenizer)
-    else:
-        from trl import DPOTrainer
-
-        from selfpref.trainers.selfee import SelfeeTrainer
-        from selfpref.trainers.sso import SSOTrainer
-
-        cls = {"dpo": DPOTrainer, "ipo": DPOTrainer, "sso": SSOTrainer, "selfee": SelfeeTrainer}[method]
-        # A separate copy as reference: a model built from a config has no name to reload it by.
-        ref = _load_causal(resolve_model(reference_model) if reference_model else model_ref)
-        trainer = cls(_load_causal(model_ref), ref, args=config, train_dataset=train_dataset,
-                      processing_class=tokenizer)
+    ref_path = resolve_model(reference_model) if reference_model else None
+    trainer = make_trainer(method, config, Dataset.from_list(examples), model_ref, tokenizer, ref_path)
     result = trainer.train()
     elapsed = time.perf_counter() - start
     # --- save
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    values, value_sources = hyperparameters(config, sources, trainer.state.max_steps)
     summary = {"method": method, "paper": PAPERS[method], "model": model_ref,
                "reference_model": reference_model, "dataset": {
                    "id": dataset_id, "name": record.name, "version": record.version,
                    "fingerprint": record.fingerprint, "rows": df.height},
+               "rows_trained": len(examples), "dropped": dropped,
                "steps": trainer.state.global_step, "train_loss": result.training_loss,
                "losses": losses, "seconds": round(elapsed, 2),
-               "hyperparameters": _hyperparameters(config, method)}
+               "recipe": str(recipe) if recipe else None,
+               "hyperparameters": values, "hyperparameter_sources": value_sources}
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
     (output_dir / "selfpref_train.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -90,17 +117,51 @@ def train(method: str, dataset: str, output_dir: str | Path, *, model: str | Non
     return summary
 
 
-def _hyperparameters(config: Any, method: str) -> dict[str, Any]:
-    keys = ["learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-            "gradient_accumulation_steps", "beta", "max_length", "seed", "loss_type",
-            "cpo_alpha", "simpo_gamma"]
-    keys += [k for k in vars(config) if k.startswith(("sso_", "selfee_"))]
-    return {k: getattr(config, k) for k in keys if hasattr(config, k)}
+# What every card states, whether selfpref, a recipe, a flag or TRL set it.
+CORE = ("learning_rate", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "num_train_epochs",
+        "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "optim",
+        "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "seed", "bf16",
+        "fp16", "max_length", "truncation_mode", "beta", "loss_type", "label_smoothing", "cpo_alpha",
+        "simpo_gamma", "precompute_ref_log_probs")
+_BOOKKEEPING = {"report_to", "logging_steps", "save_strategy", "use_cpu"}
+
+
+def hyperparameters(config: Any, sources: dict[str, str], total_steps: int | None = None
+                    ) -> tuple[dict[str, Any], dict[str, str]]:
+    """(every training hyperparameter's value, where it came from) for the card and the JSON."""
+    keys = [k for k in CORE if hasattr(config, k)]
+    keys += [k for k in vars(config) if k.startswith(("sso_", "selfee_")) and k not in keys]
+    keys += [k for k in sources if k not in keys and k not in _BOOKKEEPING and hasattr(config, k)]
+    values = {k: _plain(getattr(config, k)) for k in keys}
+    out_sources = {k: sources.get(k, "TRL/transformers default") for k in keys}
+    values["processes"] = config.world_size
+    values["effective_batch_size"] = (config.per_device_train_batch_size
+                                      * config.gradient_accumulation_steps * config.world_size)
+    out_sources["processes"] = "this run"
+    out_sources["effective_batch_size"] = "per-device batch x gradient accumulation x processes"
+    if total_steps:
+        values["total_steps"] = total_steps
+        values["warmup_steps_resolved"] = config.get_warmup_steps(total_steps)
+        out_sources["total_steps"] = out_sources["warmup_steps_resolved"] = "this run"
+    return values, out_sources
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 def render_model_card(s: dict[str, Any]) -> str:
     d = s["dataset"]
-    rows = "\n".join(f"| {k} | {v} |" for k, v in s["hyperparameters"].items())
+    sources = s.get("hyperparameter_sources", {})
+    rows = "\n".join(f"| {k} | {v} | {sources.get(k, '')} |" for k, v in s["hyperparameters"].items())
+    dropped = ", ".join(f"{k}: {v}" for k, v in s.get("dropped", {}).items()) or "none"
+    reproduce = f"selfpref train {s['method']} --dataset {d['id']} --model {s['model']}"
+    if s.get("recipe"):
+        reproduce += f" --config {s['recipe']}"
+    if "flag" in sources.values():
+        reproduce += "`, with the values whose source is 'flag' passed as flags"
+    else:
+        reproduce += "`"
     return f"""---
 library_name: transformers
 tags:
@@ -116,13 +177,14 @@ datasets:
 - method: `{s['method']}` ({s['paper']})
 - base model: `{s['model']}`
 - dataset: `{d['id']}` (name {d['name']}, version {d['version']}, fingerprint `{d['fingerprint']}`, {d['rows']} rows)
+- rows trained on: {s.get('rows_trained', d['rows'])}; dropped before training: {dropped}
 - steps: {s['steps']}, final training loss {s['train_loss']:.4f}, {s['seconds']} s
 
-| hyperparameter | value |
-|---|---|
+| hyperparameter | value | source |
+|---|---|---|
 {rows}
 
-Reproduce: `selfpref train {s['method']} --dataset {d['id']} --model {s['model']}`
+Reproduce: `{reproduce}
 """
 
 

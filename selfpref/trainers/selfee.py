@@ -18,7 +18,10 @@ from selfpref.trainers.losses import extrapolated_logps, selfee_confidence, self
 
 
 class NoiseDetector:
-    """Marks pairs whose confidence falls below the K-th percentile of a moving window."""
+    """Marks pairs whose confidence falls below the K-th percentile of a moving window.
+
+    Every call records its confidences in the window: call it with training pairs only.
+    """
 
     def __init__(self, k: float = 10.0, window: int = 50) -> None:
         self.k = k
@@ -63,7 +66,10 @@ class SelfeeTrainer(DPOTrainer):
         rc, rr = ref.chunk(2)
         ec, er = extrapolated.chunk(2)
         confidence = selfee_confidence(ec, er, rc, rr, self.args.beta)
-        noisy = self.noise(confidence, active=mode == "train" and self._refining())
+        if mode == "train":
+            noisy = self.noise(confidence, active=self._refining())
+        else:  # only training pairs enter the window of Eq. 9/11; evaluation is plain DPO (Eq. 6)
+            noisy = torch.zeros_like(confidence, dtype=torch.bool)
         losses = selfee_refined_loss(pc, pr, rc, rr, noisy, beta=self.args.beta,
                                      alpha=self.args.selfee_alpha)
         self.last_noisy = noisy
