@@ -13,11 +13,16 @@ from selfpref import SelfprefError
 from selfpref.data.recipes import load_yaml_mapping
 
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sao": {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96},  # SAO §4.1
-    "sso": {"temperature": 0.7, "top_p": 0.8, "max_new_tokens": 96},  # SSO §3.1
+    # SAO §4.1 gives temperature 0.6 and no top-p: 0.95 is selfpref's choice.
+    "sao": {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96},
+    # SSO §3.1: temperature 0.7, top-p 0.8 (2048 new tokens in the paper; 96 here for a CPU).
+    "sso": {"temperature": 0.7, "top_p": 0.8, "max_new_tokens": 96},
+    # AlignEZ states no sampling settings: selfpref's choices.
     "alignez": {"temperature": 0.7, "top_p": 0.9, "max_new_tokens": 96},
-    "selfee": {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 300},  # SELFEE §5.1
+    # SELFEE §5.1 / App. B: temperature 0.7, at most 300 tokens; no top-p given (1.0).
+    "selfee": {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 300},
 }
+# The papers' own settings at their scale: recipes/build/<method>-paper.yaml (`build --config`).
 
 
 @dataclass
