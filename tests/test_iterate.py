@@ -1,6 +1,7 @@
 """`selfpref iterate`: two SELFEE iterations on the tiny model with scripted answers, a crash, a resume."""
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -101,3 +102,34 @@ def test_two_selfee_iterations_resume_after_a_crash(tmp_path, tiny_model_path, m
                           prompts=str(prompts), build=cfg.build, train=cfg.train)
     with pytest.raises(SelfprefError, match="started with other arguments"):
         iterate(other, notify=log.append)
+
+
+def test_seed_stage_uses_its_own_dpo_recipe(tmp_path, monkeypatch):
+    """SELFEE Alg. 1's pi_0 is DPO: --train-config (a selfee recipe) never reaches it."""
+    import yaml
+
+    import selfpref.trainers.run as run
+    from selfpref.loop.iterate import SELFEE_SEED_SETTINGS, _seed_model
+
+    calls = []
+
+    def fake_train(method, dataset, out, *, model=None, recipe=None, **overrides):
+        calls.append((method, recipe, overrides))
+        Path(out).mkdir(parents=True)
+        return {"train_loss": 0.0}
+
+    monkeypatch.setattr(run, "train", fake_train)
+    cfg = IterateConfig(method="selfee", iterations=1, output=str(tmp_path), prompts="p.jsonl",
+                        seed_data="seed", train_recipe="recipes/selfee/paper.yaml",
+                        train={"max_steps": 2})
+    _seed_model(cfg, tmp_path, lambda _m: None)
+    method, recipe, overrides = calls[0]
+    assert (method, recipe) == ("dpo", None)
+    assert overrides == {**SELFEE_SEED_SETTINGS, "max_steps": 2}
+    cfg2 = IterateConfig(method="selfee", iterations=1, output=str(tmp_path / "b"), prompts="p.jsonl",
+                         seed_data="seed", seed_train_recipe="my-seed.yaml")
+    _seed_model(cfg2, tmp_path / "b", lambda _m: None)
+    assert calls[1][:2] == ("dpo", "my-seed.yaml") and calls[1][2] == {}
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/dpo/selfee-seed.yaml").read_text())
+    shipped.pop("method")
+    assert {k: shipped[k] for k in SELFEE_SEED_SETTINGS} == SELFEE_SEED_SETTINGS

@@ -27,6 +27,7 @@ def iterate(
     judge_models: Optional[list[str]] = typer.Option(None, help="sso: judge models for the A.1.4 dispute filter (repeatable)."),
     build_config: Optional[Path] = typer.Option(None, help="Build recipe YAML (as `build --config`) for every iteration."),
     train_config: Optional[Path] = typer.Option(None, help="Training recipe YAML (as `train --config`) for every iteration."),
+    seed_train_config: Optional[Path] = typer.Option(None, help="selfee: DPO recipe for the --seed-data stage (pi_0); default: SELFEE §4.1's initial stage, as recipes/dpo/selfee-seed.yaml."),
     backend: Optional[str] = typer.Option(None, help="Build backend: transformers, vllm, openai or scripted."),
     script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
     judge_mode: Optional[str] = typer.Option(None, help="sao: text or logits judge."),
@@ -60,6 +61,7 @@ def iterate(
                         filter_options=filter_options, judge_models=judge_models,
                         lambdas=number_list(lambdas, "--lambdas", float, "0.5,0.25"), build=build, train=train,
                         train_recipe=str(train_config) if train_config else None,
+                        seed_train_recipe=str(seed_train_config) if seed_train_config else None,
                         push_to_hub=push_to_hub)
     rows = run_loop(cfg, notify=console.print)
     console.print(summary_table(rows))

@@ -36,6 +36,10 @@ DEFAULT_FILTERS: dict[str, list[tuple[str, Any]]] = {
     "selfee": [],
 }
 Notify = Callable[[str], None]
+# SELFEE §4.1 / §5.1 initial stage (pi_0): DPO on the seed set for 3 epochs, beta 0.1, lr 5e-7,
+# cosine with 10% warm-up. recipes/dpo/selfee-seed.yaml holds the same values (a test keeps them equal).
+SELFEE_SEED_SETTINGS: dict[str, Any] = {"beta": 0.1, "learning_rate": 5e-7, "num_train_epochs": 3,
+                                        "lr_scheduler_type": "cosine", "warmup_steps": 0.1}
 
 
 @dataclass
@@ -57,6 +61,7 @@ class IterateConfig:
     build: dict[str, Any] = field(default_factory=dict)  # BuildConfig fields
     train: dict[str, Any] = field(default_factory=dict)  # train() overrides
     train_recipe: str | None = None
+    seed_train_recipe: str | None = None  # the seed DPO stage's recipe (default: SELFEE_SEED_SETTINGS)
     push_to_hub: str | None = None
 
     def __post_init__(self) -> None:
@@ -69,6 +74,9 @@ class IterateConfig:
                                 "'prompt' column); only sao writes its own prompts")
         if self.method != "selfee" and (self.seed_data or self.reference_model):
             raise SelfprefError("--seed-data and --reference-model are for --method selfee")
+        if self.seed_train_recipe and not self.seed_data:
+            raise SelfprefError("--seed-train-config is the recipe of the --seed-data stage: give "
+                                "--seed-data too, or drop it")
         if self.seed_data and self.reference_model:
             raise SelfprefError("give --seed-data (pi_0 = DPO of --model on it, pi_init = --model) or "
                                 "--reference-model (pi_init), not both")
@@ -141,12 +149,12 @@ def _labelling_reference(cfg: IterateConfig, t: int) -> str | None:
 
 
 def _train_atomic(method: str, dataset: str, target: Path, model: str | None, cfg: IterateConfig,
-                  lineage: dict[str, Any], **extra: Any) -> dict[str, Any]:
+                  lineage: dict[str, Any], recipe: str | None, **extra: Any) -> dict[str, Any]:
     from selfpref.trainers.run import train
 
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    summary = train(method, dataset, tmp, model=model, recipe=cfg.train_recipe, **{**cfg.train, **extra})
+    summary = train(method, dataset, tmp, model=model, recipe=recipe, **{**extra, **cfg.train})
     summary["lineage"] = lineage
     write_json_atomic(tmp / "selfpref_train.json", summary, indent=2)
     os.replace(tmp, target)
@@ -158,8 +166,12 @@ def _seed_model(cfg: IterateConfig, out: Path, notify: Notify) -> None:
     if (target / "selfpref_train.json").exists():
         return
     notify(f"pi_0: DPO of {cfg.model or 'the embedded model'} on the seed data {cfg.seed_data}")
+    # The seed stage is DPO (SELFEE Alg. 1): it never takes the loop's --train-config (a selfee
+    # recipe), only its own --seed-train-config, or SELFEE §4.1's initial-stage settings.
+    extra = {} if cfg.seed_train_recipe else dict(SELFEE_SEED_SETTINGS)
     _train_atomic("dpo", cfg.seed_data, target, cfg.model, cfg,
-                  {"parent_model": cfg.model, "parent_dataset": cfg.seed_data, "stage": "seed"})
+                  {"parent_model": cfg.model, "parent_dataset": cfg.seed_data, "stage": "seed"},
+                  cfg.seed_train_recipe, **extra)
 
 
 def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, notify: Notify) -> dict[str, Any]:
@@ -220,6 +232,7 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
         notify(f"{head}: train {TRAINER[cfg.method]} from {policy or 'the embedded model'}")
         extra = {"selfee_lambda": cfg.lam(t)} if cfg.method == "selfee" else {}
         summary = _train_atomic(TRAINER[cfg.method], dataset_ref, model_dir, policy, cfg,
+                                cfg.train_recipe,
                                 {"parent_model": policy, "parent_dataset": dataset_ref,
                                  "iteration": t}, **extra)
     sep = record.stats.get("separability") or {}
