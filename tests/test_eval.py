@@ -69,7 +69,12 @@ def test_eval_from_answer_files(tmp_path):
     assert summary["net_win"] == 60.0 and summary["judge_consistency"] == 100.0
     assert set(summary["ci95"]) == {"win_rate", "net_win", "lc_win_rate"}
     assert summary["aspects"]["depth"]["win_rate"] == 80.0
-    assert summary["models"]["b"] == {"source": "answers", "path": str(b), "label": "model-b"}
+    assert summary["models"]["b"] == {"source": "answers", "path": str(b), "label": "model-b",
+                                      "answers_fingerprint": summary["models"]["b"]["answers_fingerprint"]}
+    # the same answers in another order have the same fingerprint
+    from selfpref.eval.run import answers_fingerprint
+
+    assert summary["models"]["b"]["answers_fingerprint"] == answers_fingerprint(PROMPTS[::-1], ANSWERS_B[::-1])
     assert summary["judge"]["label"] == "length" and summary["prompts"]["n"] == 5
     assert len(summary["prompts"]["fingerprint"]) == 64
     alpaca = json.loads((out / "answers_b.json").read_text())
@@ -122,10 +127,11 @@ def test_eval_errors_name_the_flag(tmp_path):
          "--judge-api-key-env SELFPREF_TEST_UNSET: the environment variable is not set"),
         (["--answers-a", a, "--model-b", "./no/such/model"], "--model no/such/model|no such model folder"),
         (["--answers-a", a, "--answers-b", a, "--prompts", other], "no answer for 1 of 5 prompts"),
+        (["--answers-a", a, "--answers-b", a, "--output", tmp_path], "exists and is not an eval folder"),
     ]
     for args, message in cases:
-        result = _cli(*args, "--judge", "random", "--output", out) if "--judge" not in args else \
-            _cli(*args, "--output", out)
+        judge = [] if "--judge" in args else ["--judge", "random"]
+        result = _cli(*args, *judge, *([] if "--output" in args else ["--output", out]))
         assert result.exit_code != 0, args
         assert isinstance(result.exception, SelfprefError), (args, result.exception)
         assert re.search(message, str(result.exception)), (message, str(result.exception))
@@ -134,7 +140,7 @@ def test_eval_errors_name_the_flag(tmp_path):
 
 
 def test_compare_relative_improvement(tmp_path):
-    base = _answers(tmp_path / "base.jsonl", ["x" * 10] * 5)
+    base = _answers(tmp_path / "base.jsonl", ["x" * 10] * 5, generator=["base"] * 5)
     ours = _answers(tmp_path / "ours.jsonl", ["y" * n for n in (5, 5, 5, 20, 20)])   # shorter on 3
     aligned = _answers(tmp_path / "al.jsonl", ["z" * n for n in (5, 5, 5, 5, 20)])   # shorter on 4
     for name, b in (("ours", ours), ("aligned", aligned)):
@@ -156,6 +162,11 @@ def test_compare_relative_improvement(tmp_path):
          "--output", tmp_path / "other")
     bad = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "ours"), str(tmp_path / "other")])
     assert isinstance(bad.exception, SelfprefError) and "differ in model A" in str(bad.exception)
+    resampled = _answers(tmp_path / "b3.jsonl", ["v" * 10] * 4 + ["v" * 11], generator=["base"] * 5)
+    _cli("--answers-a", resampled, "--answers-b", ours, "--judge", "length", "--bootstrap", 0,
+         "--output", tmp_path / "resampled")
+    bad = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "ours"), str(tmp_path / "resampled")])
+    assert "differ in A's answers" in str(bad.exception)
     missing = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "ours"), str(tmp_path)])
     assert "no eval.json" in str(missing.exception)
 
@@ -264,7 +275,7 @@ def test_shipped_prompts_are_held_out():
 def test_eval_embedded_model_against_itself(tmp_path):
     # the same model and greedy decoding on both sides: identical answers, and the forced choice
     # averaged over both orders is exactly indifferent, so every prompt is a tie
-    result = _cli("--model-b", "default", "--max-prompts", 4, "--max-new-tokens", 32,
+    result = _cli("--model-b", "default", "--max-prompts", 4, "--max-new-tokens", 16,
                   "--bootstrap", 100, "--output", tmp_path / "out")
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "eval.json").read_text())

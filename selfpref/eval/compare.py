@@ -1,7 +1,8 @@
 """`selfpref eval compare OURS ALIGNED`: AlignEZ's Relative Improvement% from two eval folders.
 
-Both folders must judge against the same base as **A** (``--model-a BASE``), on the same prompts
-(fingerprint) with the same judge; B is "ours" in one and the aligned model in the other. In an
+Both folders must judge against the same base as **A** (``--model-a BASE``: the same label,
+decoding and answers, by fingerprint), on the same prompts (fingerprint) with the same judge; B is
+"ours" in one and the aligned model in the other. In an
 eval folder ``net_win`` is A's (score = P(A better)), so the Net Win% of B over the base is
 ``-net_win``; then
 
@@ -42,10 +43,15 @@ def compare(ours_folder: str | Path, aligned_folder: str | Path) -> dict[str, An
     ours, aligned = read_eval(ours_folder, "OURS"), read_eval(aligned_folder, "ALIGNED")
     _same(ours, aligned, "model A", lambda e: e["models"]["a"]["label"],
           "run both evals with the same base as --model-a")
+    _same(ours, aligned, "A's decoding", lambda e: e["models"]["a"].get("decoding"),
+          "run both evals with the same --max-new-tokens, --temperature and --seed")
     _same(ours, aligned, "prompts", lambda e: e["prompts"]["fingerprint"],
           "run both evals on the same --prompts")
     _same(ours, aligned, "judge", lambda e: e["judge"]["label"],
           "run both evals with the same --judge and --judge-model")
+    _same(ours, aligned, "A's answers", lambda e: e["models"]["a"].get("answers_fingerprint"),
+          "the base wrote different answers in the two runs (sampling, or another machine); "
+          "pass the same base answers to both with --answers-a")
     nw_ours, nw_aligned = -float(ours["net_win"]), -float(aligned["net_win"])
     result: dict[str, Any] = {
         "base": ours["models"]["a"]["label"], "ours": ours["models"]["b"]["label"],

@@ -22,6 +22,7 @@ The output folder is written into a temporary sibling and renamed into place:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -87,6 +88,10 @@ class EvalConfig:
             raise SelfprefError(f"--bootstrap {self.bootstrap}: give a number of resamples >= 0")
         if self.max_prompts is not None and self.max_prompts < 1:
             raise SelfprefError(f"--max-prompts {self.max_prompts}: give at least 1")
+        out = Path(self.output)
+        if out.exists() and not (out.is_dir() and ((out / "eval.json").is_file() or not any(out.iterdir()))):
+            raise SelfprefError(f"--output {self.output}: exists and is not an eval folder (no "
+                                "eval.json); an eval replaces its output folder, so pick a new one")
         if self.steer_b and not Path(self.steer_b).is_file():
             raise SelfprefError(f"--steer-b {self.steer_b}: no such file; write it with "
                                 "`selfpref steer fit`")
@@ -150,7 +155,7 @@ def _prompt_set(cfg: EvalConfig, files: Files) -> PromptSet:
                 only_a, only_b = len(set(texts) - other), len(other - set(texts))
                 raise SelfprefError(f"--answers-a and --answers-b answer different prompts ({only_a} "
                                     f"only in A, {only_b} only in B); give answers to the same "
-                                    f"prompts, or pass --prompts to evaluate on their common set")
+                                    f"prompts, or pass --prompts with prompts both files answer")
     if cfg.max_prompts and len(prompts.prompts) > cfg.max_prompts:
         n = cfg.max_prompts
         cats = prompts.categories[:n] if prompts.categories else None
@@ -220,7 +225,15 @@ def generate_answers(cfg: EvalConfig, prompts: Sequence[str], files: Files, mode
                               "directions": str(cfg.steer_b), "layers": layers,
                               "label": label, "decoding": decoding})
     (answers_a, desc_a), (answers_b, desc_b) = sides["a"], sides["b"]
+    desc_a["answers_fingerprint"] = answers_fingerprint(prompts, answers_a)
+    desc_b["answers_fingerprint"] = answers_fingerprint(prompts, answers_b)
     return answers_a, answers_b, desc_a, desc_b
+
+
+def answers_fingerprint(prompts: Sequence[str], answers: Sequence[str]) -> str:
+    """sha256 of the (prompt, answer) pairs in prompt order: the same answers, whatever their order."""
+    pairs = sorted(zip(prompts, answers))
+    return hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()
 
 
 def build_judge(cfg: EvalConfig, models: _Models) -> Any:
