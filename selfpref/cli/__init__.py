@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from selfpref import SelfprefError
-from selfpref.cli import basic, build, data, filter, iterate, steer, train  # noqa: F401  (registration)
+from selfpref.cli import basic, build, data, eval, filter, iterate, steer, train  # noqa: F401  (registration)
 from selfpref.cli.app import app, err_console
 
 __all__ = ["app", "main"]

@@ -76,12 +76,35 @@ def _plot_length(path: Path, scores: np.ndarray, delta: np.ndarray, summary: dic
     plt.close(fig)
 
 
+def _provenance(summary: dict[str, Any]) -> list[str]:
+    """What was compared, when the summary says (eval.json's models, judge and prompts)."""
+    lines = []
+    models, judge, prompts = summary.get("models"), summary.get("judge"), summary.get("prompts")
+    for side in ("a", "b"):
+        if models and side in models:
+            m = models[side]
+            how = {"answers": f"answers from `{m.get('path')}`", "steer": (
+                f"model A with the AlignEZ edit `{m.get('directions')}` on layers {m.get('layers')}"
+            )}.get(m.get("source"), "generated")
+            decoding = m.get("decoding")
+            extra = f"; decoding {decoding}" if decoding else ""
+            lines.append(f"- {side.upper()}: `{m.get('label')}` ({how}{extra})")
+    if judge:
+        aspects = f", aspects {', '.join(judge['aspects'])}" if judge.get("aspects") else ""
+        lines.append(f"- judge: `{judge.get('label')}` ({judge.get('kind')}{aspects})")
+    if prompts:
+        lines.append(f"- prompts: `{prompts.get('id')}` ({prompts.get('n')} prompts, fingerprint "
+                     f"{str(prompts.get('fingerprint'))[:16]})")
+    return lines + [""] if lines else []
+
+
 def _readme(summary: dict[str, Any], title: str) -> str:
     ci = summary.get("ci95") or {}
     lines = [f"# {title}", "",
              (f"{summary['n']} prompts, each judged with A first and with B first; score = P(A "
               "better) averaged over the two orders."), "",
              "| figure | value | 95% CI |", "|---|---:|---:|"]
+    lines[4:4] = _provenance(summary)
     for key, label, ci_key in ROWS:
         interval = ci.get(ci_key) if ci_key else None
         shown = f"{interval[0]:.1f} to {interval[1]:.1f}" if interval else ""

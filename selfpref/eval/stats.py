@@ -22,6 +22,7 @@ with no such runs here, the intercept alone carries A's quality.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,7 @@ def fit_soft_logistic(x: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
     (`length_fit` guards against that). ``C=inf`` is scikit-learn's unpenalized fit (``penalty=None``
     is deprecated from 1.8 and maps to the same thing).
     """
+    from scipy.linalg import LinAlgWarning
     from sklearn.linear_model import LogisticRegression
 
     xs = np.asarray(x, dtype=float).reshape(-1, 1)
@@ -99,7 +101,11 @@ def fit_soft_logistic(x: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
     # (it runs once per bootstrap resample). A constant x makes the Hessian singular: lbfgs then.
     solver = "newton-cholesky" if np.ptp(xs) > 0 else "lbfgs"
     model = LogisticRegression(C=np.inf, solver=solver, tol=1e-10, max_iter=1000)
-    model.fit(np.vstack([xs, xs]), np.r_[np.ones(n), np.zeros(n)], sample_weight=np.r_[s, 1.0 - s])
+    with warnings.catch_warnings():
+        # a bootstrap resample of a few prompts can repeat one length difference: Newton's Hessian
+        # is then near-singular and scikit-learn falls back to lbfgs with a warning per fit
+        warnings.simplefilter("ignore", LinAlgWarning)
+        model.fit(np.vstack([xs, xs]), np.r_[np.ones(n), np.zeros(n)], sample_weight=np.r_[s, 1.0 - s])
     return float(model.intercept_[0]), float(model.coef_[0, 0])
 
 

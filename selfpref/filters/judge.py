@@ -41,8 +41,8 @@ class MinConfidence(Filter):
 class JudgeDispute(Filter):
     """SSO A.1.4 step 2: each judge compares the pair in both orders; any dispute drops it.
 
-    Uses the judges layer's forced choice (option-label probabilities averaged over both
-    orders), so a judge's position bias cannot dispute a pair by itself.
+    Each judge is the judges layer's `LogitsJudge` (option-label probabilities averaged over
+    both orders), so a judge's position bias cannot dispute a pair by itself.
     """
 
     name = "judge_dispute"
@@ -58,19 +58,17 @@ class JudgeDispute(Filter):
         return {"judge_models": self.judge_models, "mode": "logits, both orders"}
 
     def _judges(self) -> list[Any]:
-        if self._llms is not None:
-            return self._llms
-        from selfpref.models.local import LocalModel
+        from selfpref.judges import LogitsJudge, make_judge
 
-        return [LocalModel(model, batch_size=self.batch_size).load() for model in self.judge_models]
+        if self._llms is not None:
+            return [LogitsJudge(llm, model_label=f"judge-{i}") for i, llm in enumerate(self._llms)]
+        return [make_judge("logits", model, batch_size=self.batch_size) for model in self.judge_models]
 
     def reasons(self, batches: Batches, n: int) -> list[str | None]:
-        from selfpref.judges.pairwise import forced_choice
-
         triples = list(gather(batches).select("prompt", "chosen", "rejected").iter_rows())
         out: list[str | None] = [None] * len(triples)
         for judge in self._judges():
-            for i, p_chosen in enumerate(forced_choice(judge, triples)):
-                if out[i] is None and p_chosen < 0.5:
+            for i, verdict in enumerate(judge.judge(triples)):
+                if out[i] is None and verdict.score < 0.5:  # P(chosen better), both orders
                     out[i] = "judge_disputes"
         return out

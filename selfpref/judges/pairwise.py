@@ -1,34 +1,21 @@
 """The pairwise judge of SAO §3.3 (Figure 5's ranking prompt), asked in both orders.
 
 One home for the judge prompt and for turning the two verdicts into a label: SAO's build, the SSO
-dispute filter and evaluation all use it, so none of them imports another's internals.
+dispute filter and evaluation all use it, so none of them imports another's internals. The judge
+objects live in `base` (the interface), `kinds` (text, logits, length, random) and `factory`
+(`make_judge`); this module keeps the helpers the SAO pipeline calls on its own rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
-from selfpref.judges.verdict import parse_verdict
+from selfpref.judges.kinds import LogitsJudge, OptionScorer
+from selfpref.judges.prompts import JUDGE_TEMPLATE, Chat, judge_chat
+from selfpref.judges.verdict import OPTIONS, parse_verdict
 
-Chat = list[dict[str, str]]
-OPTIONS = ("A", "B")
-
-JUDGE_TEMPLATE = (
-    "You are an impartial judge. Compare the two responses to the user's question on relevance, "
-    "accuracy, completeness and clarity, and decide which one is better.\n\n"
-    "[Question]\n{prompt}\n\n[Response A]\n{first}\n\n[Response B]\n{second}\n\n"
-    "Which response is better? Answer with a single letter, A or B.")
-
-
-class OptionScorer(Protocol):
-    """Anything that gives P(next token = option) per conversation (a loaded model, a script)."""
-
-    def option_probabilities(self, chats: Sequence[Chat], options: Sequence[str]) -> list[list[float]]: ...
-
-
-def judge_chat(prompt: str, first: str, second: str) -> Chat:
-    return [{"role": "user", "content": JUDGE_TEMPLATE.format(prompt=prompt, first=first, second=second)}]
+__all__ = ["JUDGE_TEMPLATE", "OPTIONS", "OptionScorer", "both_orders", "decide", "forced_choice",
+           "judge_chat"]
 
 
 def both_orders(prompt: str, a: str, b: str) -> list[Chat]:
@@ -38,9 +25,7 @@ def both_orders(prompt: str, a: str, b: str) -> list[Chat]:
 
 def forced_choice(judge: OptionScorer, triples: Sequence[tuple[str, str, str]]) -> list[float]:
     """P(a better than b) per (prompt, a, b), the option probabilities averaged over both orders."""
-    chats = [chat for p, a, b in triples for chat in both_orders(p, a, b)]
-    probs = judge.option_probabilities(chats, OPTIONS) if chats else []
-    return [(probs[2 * i][0] + probs[2 * i + 1][1]) / 2 for i in range(len(triples))]
+    return [j.score for j in LogitsJudge(judge, model_label="judge").judge(triples)]
 
 
 def decide(raw: list[str] | None, mode: str) -> tuple[int | None, bool, float, str | None]:

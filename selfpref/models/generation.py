@@ -87,12 +87,16 @@ def next_token_probabilities(model: Any, tokenizer: Any, conversations: Sequence
             raise ValueError(f"option {text!r} encodes to no token")
         option_ids.append(ids[0])
     encoded = [chat_input_ids(tokenizer, conv) for conv in conversations]
-    out: list[list[float]] = []
-    for start in range(0, len(encoded), batch_size):
-        input_ids, attention = pad(encoded[start : start + batch_size], tokenizer.pad_token_id,
-                                 side="left")
+    # Sorted by length so each batch pads little (a judge's prompts vary with the answers'
+    # lengths); results go back in input order.
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out: list[list[float]] = [[] for _ in encoded]
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        input_ids, attention = pad([encoded[i] for i in idx], tokenizer.pad_token_id, side="left")
         with torch.inference_mode():
             logits = model(input_ids=input_ids, attention_mask=attention, logits_to_keep=1).logits[:, -1]
         probs = torch.softmax(logits[:, option_ids].float(), dim=-1)
-        out += probs.tolist()
+        for i, row in zip(idx, probs.tolist()):
+            out[i] = row
     return out
