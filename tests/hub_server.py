@@ -266,7 +266,7 @@ class Handler(BaseHTTPRequestHandler):
                 if repo_id in self.state.repos:
                     return self._send(409, {"error": "You already created this dataset repo", "url": url})
                 repo = Repo()
-                repo.private = bool(req.get("private"))
+                repo.private = bool(req.get("private")) or req.get("visibility") == "private"
                 root = _sha1(repo_id.encode())
                 repo.commits[root] = {".gitattributes": b"*.parquet filter=lfs\n"}
                 repo.branches["main"] = root

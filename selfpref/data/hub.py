@@ -55,6 +55,16 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+# The HTTP stacks huggingface_hub has used (it moved from requests to httpx, then httpx2).
+_NETWORK_MODULES = ("httpx", "httpcore", "h11", "urllib3", "requests", "aiohttp")
+
+
+def is_network_error(exc: BaseException) -> bool:
+    """A failure of the connection itself (refused, reset, dropped, timed out), from any client."""
+    return (isinstance(exc, _transport_errors())
+            or type(exc).__module__.split(".")[0].startswith(_NETWORK_MODULES))
+
+
 def hub_offline() -> bool:
     """True when huggingface_hub is in offline mode (HF_HUB_OFFLINE, which `make` sets)."""
     try:
@@ -97,7 +107,13 @@ def hub_errors(what: str, repo: str, revision: str | None = None) -> Iterator[No
                             "pass a local folder") from None
     except HfHubHTTPError as exc:
         raise SelfprefError(f"{what} {at}: the Hub refused the request ({one_line(exc)})") from None
-    except _transport_errors() as exc:
+    except Exception as exc:
+        if not is_network_error(exc):
+            raise
+        if hub_offline():
+            raise SelfprefError(f"{what} {at} is not cached and the Hub cannot be reached "
+                                "(HF_HUB_OFFLINE is set, as `make` sets it): pass a local folder, "
+                                "or run with HF_HUB_OFFLINE=0") from None
         raise SelfprefError(f"{what} {at}: the connection to the Hub failed ({type(exc).__name__}: "
                             f"{one_line(exc)}); check the network and retry") from None
 
@@ -235,7 +251,9 @@ def push_folder(folder: str | os.PathLike, repo: str, *, version: str, private: 
                                          commit_message=message or f"selfpref: {tag}",
                                          parent_commit=head)
                 oid = info.oid
-        except (HfHubHTTPError, ValueError, *_transport_errors()) as exc:  # ValueError: card YAML
+        except Exception as exc:
+            if not isinstance(exc, (HfHubHTTPError, ValueError)) and not is_network_error(exc):
+                raise  # ValueError: the Hub rejected the card's YAML
             if created:
                 _delete_quietly(api, repo)
             raise SelfprefError(f"push to {repo} failed before anything changed on the Hub "
@@ -261,7 +279,9 @@ def _tag(api, repo: str, tag: str, oid: str, retries: int) -> None:
             api.create_tag(repo, tag=tag, revision=oid, repo_type="dataset",
                            tag_message=f"selfpref dataset {tag}")
             return
-        except (HfHubHTTPError, *_transport_errors()) as exc:
+        except Exception as exc:
+            if not isinstance(exc, HfHubHTTPError) and not is_network_error(exc):
+                raise
             if attempt + 1 == retries:
                 raise SelfprefError(
                     f"push to {repo}: the files are committed to main ({oid[:10]}) but the tag {tag} "
