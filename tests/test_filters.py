@@ -107,9 +107,11 @@ def test_judge_dispute_with_scripted_judges():
     from selfpref.pipelines.llms import ScriptedLLM
 
     df = pl.DataFrame(rows_from_prompts(["q1", "q2"]))
-    agree = ScriptedLLM(option_probs=[0.9, 0.1, 0.9, 0.1]); agree.load()
+    agree = ScriptedLLM(option_probs=[0.9, 0.1, 0.9, 0.1])
+    agree.load()
     # second judge prefers the rejected answer of q2 in both orders
-    dispute = ScriptedLLM(option_probs=[0.8, 0.2, 0.1, 0.9]); dispute.load()
+    dispute = ScriptedLLM(option_probs=[0.8, 0.2, 0.1, 0.9])
+    dispute.load()
     kept, [report], _ = apply_filters(df, [JudgeDispute(["a", "b"], llms=[agree, dispute])])
     assert kept["prompt"].to_list() == ["q1"] and report.dropped == {"judge_disputes": 1}
 

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from selfpref import SelfprefError
-from selfpref.cli.app import OVERWRITE_HELP, app, bounded, check_models, check_output, console
+from selfpref.cli.app import app, bounded, check_models, check_output, console
 
 
 class Method(str, Enum):  # selfpref.trainers.configs.METHODS (a test keeps them equal)
