@@ -85,7 +85,12 @@ def captured(args: Sequence[str], consoles: Sequence, *, verbose: bool) -> Itera
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    try:
+        saved = {fd: os.dup(fd) for fd in (1, 2)}
+    except OSError:  # no usable stdout/stderr (a daemon, a closed pipe): run uncaptured
+        log.close()
+        yield capture
+        return
     terminal = {fd: os.fdopen(os.dup(saved[fd]), "w", buffering=1, encoding="utf-8",
                               errors="replace") for fd in (1, 2)}
     old_files = [(c, c._file) for c in consoles]

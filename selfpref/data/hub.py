@@ -230,8 +230,8 @@ def push_folder(folder: str | os.PathLike, repo: str, *, version: str, private: 
         exists, is_private, branches, tags = _repo_state(api, repo)
         if tag in tags:
             raise SelfprefError(f"{repo}@{tag} already exists on the Hub and a version is never "
-                                "replaced: give the dataset a new version (`selfpref push --version "
-                                "X.Y.Z`, or build/filter with --version)")
+                                "replaced: push it as a new version (`selfpref push --version "
+                                "X.Y.Z`)")
         if exists and private and not is_private:
             raise SelfprefError(f"--private: {repo} already exists and is public, and a push does not "
                                 "change a repo's visibility: make it private in its settings on the "
