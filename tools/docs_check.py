@@ -29,6 +29,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="Skip the blocks before N (use with --workdir of a kept run).")
     parser.add_argument("--workdir", type=Path, help="Run in this folder (a kept run's) instead of a fresh one.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
-    parser.add_argument("--timeout", type=float, default=1800, help="Seconds per block.")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="Seconds a block may run (default: no limit).")
     args = parser.parse_args(argv)
 
     found = blocks(args.readme)
@@ -201,15 +203,20 @@ def main(argv: list[str] | None = None) -> int:
             command = ["bash", "-e", "-o", "pipefail", "-c", b.text] if b.lang == "bash" \
                 else [sys.executable, "-"]
             t0 = time.perf_counter()
+            # its own process group, so a timeout stops the commands the block started too
+            proc = subprocess.Popen(command, cwd=work, env=env, text=True, start_new_session=True,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
             try:
-                proc = subprocess.run(command, cwd=work, env=env, timeout=args.timeout,
-                                      input=b.text if b.lang == "python" else None, text=True,
-                                      capture_output=True)
+                stdout, stderr = proc.communicate(b.text if b.lang == "python" else None,
+                                                  timeout=args.timeout)
             except subprocess.TimeoutExpired:
-                print(f"FAILED: block {b.number} (README line {b.line}) ran over {args.timeout:.0f} s")
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                print(f"FAILED: block {b.number} (README line {b.line}) ran over {args.timeout:g} s")
                 status = 1
                 break
-            output = (proc.stdout + proc.stderr).rstrip()
+            output = (stdout + stderr).rstrip()
             if output:
                 print("\n".join("    | " + line for line in output.splitlines()[-40:]))
             print(f"    ({time.perf_counter() - t0:.0f} s, exit {proc.returncode})", flush=True)
@@ -218,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"FAILED: block {b.number} (README line {b.line}) exited {proc.returncode}")
                 status = 1
                 break
-            if b.lang == "python" and not proc.stdout.strip():
+            if b.lang == "python" and not stdout.strip():
                 print(f"FAILED: python block {b.number} (README line {b.line}) printed nothing: as "
                       "a script it shows the reader nothing")
                 status = 1

@@ -22,6 +22,7 @@ __all__ = ["app", "main", "EXIT_USER", "EXIT_INTERNAL", "EXIT_INTERRUPTED"]
 EXIT_USER = 2  # a mistake the user can fix: flag, file, column, value, reference (also click's usage errors)
 EXIT_INTERNAL = 1  # anything unforeseen: a bug to report
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_BROKEN_PIPE = 141  # stdout closed by its reader, as a shell reports SIGPIPE
 
 
 def _say(text: str) -> None:
@@ -64,6 +65,8 @@ def run(args: Sequence[str]) -> int:
     except SelfprefError as exc:
         _say(f"error: {_one_line(str(exc))}")
         return EXIT_USER
+    except BrokenPipeError:  # the reader went away (`selfpref inspect ... | head`): nothing to say
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001  (the one place that turns bugs into a line)
         traceback.print_exc()  # into the log (and on the terminal with --verbose or SELFPREF_DEBUG)
         _say(f"internal error: {type(exc).__name__}: {_one_line(str(exc)) or '(no message)'} "
