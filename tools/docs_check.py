@@ -45,10 +45,10 @@ RUN_LANGS = {"bash": "bash", "sh": "bash", "shell": "bash", "python": "python"}
 # flag -> cap applied by the shim when SELFPREF_DOCS_SMALL is set; "add" flags are appended to
 # commands that do not give them (command -> flags).
 SMALL = {"--num-prompts": 8, "--max-new-tokens": 24, "--max-steps": 1, "--max-length": 192,
-         "--max-pairs": 8}
+         "--max-pairs": 8, "--grad-accum": 1}
 SMALL_ADD = {"build": {"--max-new-tokens": 24},
              "filter": {"--allow-empty": None},
-             "train": {"--max-steps": 1, "--max-length": 192},
+             "train": {"--max-steps": 1, "--max-length": 192, "--grad-accum": 1, "--batch-size": 2},
              "iterate": {"--max-new-tokens": 24, "--max-steps": 1, "--max-length": 192},
              "ask": {"--max-new-tokens": 24},
              "steer generate": {"--max-new-tokens": 24}}
