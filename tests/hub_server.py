@@ -2,7 +2,11 @@
 
 Enough of the Hub's HTTP API for the real huggingface_hub and datasets clients to create a dataset
 repo, upload a folder in one commit (preupload, LFS batch + upload, commit), tag it, list refs,
-read repo info, trees and paths-info, and download files (with Range). Not covered: Xet transfers
+read repo info, trees and paths-info, download files (with Range), and delete a repo. A commit that
+names a parent other than the branch head is refused (412), as the Hub does. Tests can make it
+fail: ``fail_commits`` (500 on commit), ``drop_commits`` (read the commit, then close the
+connection without applying or answering: a connection killed mid-upload), ``fail_tags`` (the
+next N tag requests answer 500). Not covered: Xet transfers
 (tests set HF_HUB_DISABLE_XET=1), real authentication (any bearer token is accepted and recorded),
 pull requests, and everything else the Hub does.
 """
@@ -50,6 +54,7 @@ class Repo:
         self.commits: dict[str, dict[str, bytes]] = {}
         self.branches: dict[str, str] = {}
         self.tags: dict[str, str] = {}
+        self.private = False
 
     def resolve(self, rev: str) -> str | None:
         rev = unquote(rev)
@@ -67,6 +72,8 @@ class HubState:
         self.log: list[tuple[str, str]] = []
         self.auth: set[str] = set()
         self.fail_commits = False
+        self.drop_commits = False
+        self.fail_tags = 0
         self.lock = threading.Lock()
 
 
@@ -80,6 +87,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # quiet
         pass
+
+    def _drop(self) -> None:
+        """Close the connection without an answer, as a network failure would."""
+        import socket
+
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     # --- helpers
     def _body(self) -> bytes:
@@ -180,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
             found = self._lookup(m.group(1), m.group(2) or "main")
             if found:
                 _, oid, files = found
-                self._send(200, {"id": m.group(1), "sha": oid, "private": False, "disabled": False,
+                self._send(200, {"id": m.group(1), "sha": oid, "private": found[0].private, "disabled": False,
                                  "gated": False, "downloads": 0, "likes": 0, "tags": [],
                                  "lastModified": "2026-01-01T00:00:00.000Z",
                                  "siblings": [{"rfilename": p, "size": len(d)} for p, d in sorted(files.items())]})
@@ -249,6 +266,7 @@ class Handler(BaseHTTPRequestHandler):
                 if repo_id in self.state.repos:
                     return self._send(409, {"error": "You already created this dataset repo", "url": url})
                 repo = Repo()
+                repo.private = bool(req.get("private")) or req.get("visibility") == "private"
                 root = _sha1(repo_id.encode())
                 repo.commits[root] = {".gitattributes": b"*.parquet filter=lfs\n"}
                 repo.branches["main"] = root
@@ -288,6 +306,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             repo, oid, _ = found
             tag = json.loads(body)["tag"]
+            if self.state.fail_tags > 0:
+                self.state.fail_tags -= 1
+                return self._error(500, "InternalError", "the tag failed (test server told to fail)")
             if tag in repo.tags:
                 return self._error(409, "Conflict", f"tag {tag} already exists")
             repo.tags[tag] = oid
@@ -309,12 +330,25 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, out)
         self._error(404, "NotFound", f"no route for POST {path}")
 
+    def do_DELETE(self) -> None:
+        self._record()
+        if urlparse(self.path).path != "/api/repos/delete":
+            return self._error(404, "NotFound", f"no route for DELETE {self.path}")
+        req = json.loads(self._body())
+        repo_id = f"{req['organization']}/{req['name']}" if req.get("organization") else req["name"]
+        with self.state.lock:
+            if self.state.repos.pop(repo_id, None) is None:
+                return self._error(404, "RepoNotFound", f"Repository Not Found for url: {repo_id}")
+        self._send(200, {})
+
     def _create_commit(self, repo_id: str, rev: str, body: bytes) -> None:
         repo = self._repo(repo_id)
         if not repo:
             return
         if self.state.fail_commits:
             return self._error(500, "InternalError", "the commit failed (test server told to fail)")
+        if self.state.drop_commits:
+            return self._drop()
         found = self._commit(repo, rev)
         if not found:
             return
@@ -324,7 +358,12 @@ class Handler(BaseHTTPRequestHandler):
                 continue
             op = json.loads(line)
             value = op["value"]
-            if op["key"] == "file":
+            if op["key"] == "header":
+                parent = value.get("parentCommit")
+                if parent and parent != found[0]:
+                    return self._error(412, "PreconditionFailed",
+                                       f"parent commit {parent} is not the head of {rev}")
+            elif op["key"] == "file":
                 files[value["path"]] = base64.b64decode(value["content"])
             elif op["key"] == "lfsFile":
                 if value["oid"] not in self.state.lfs:

@@ -1,5 +1,6 @@
 """Filters: planted clusters, reasons and counts, determinism, the funnel in the derived record."""
 
+import json
 import random
 
 import numpy as np
@@ -106,9 +107,11 @@ def test_judge_dispute_with_scripted_judges():
     from selfpref.pipelines.llms import ScriptedLLM
 
     df = pl.DataFrame(rows_from_prompts(["q1", "q2"]))
-    agree = ScriptedLLM(option_probs=[0.9, 0.1, 0.9, 0.1]); agree.load()
+    agree = ScriptedLLM(option_probs=[0.9, 0.1, 0.9, 0.1])
+    agree.load()
     # second judge prefers the rejected answer of q2 in both orders
-    dispute = ScriptedLLM(option_probs=[0.8, 0.2, 0.1, 0.9]); dispute.load()
+    dispute = ScriptedLLM(option_probs=[0.8, 0.2, 0.1, 0.9])
+    dispute.load()
     kept, [report], _ = apply_filters(df, [JudgeDispute(["a", "b"], llms=[agree, dispute])])
     assert kept["prompt"].to_list() == ["q1"] and report.dropped == {"judge_disputes": 1}
 
@@ -205,3 +208,61 @@ def test_length_balance_random_sets_are_balanced_one_per_prompt_and_maximal():
         both = sum(k == {1, -1} for k in kinds.values())
         side = min(only_l + both, only_s + both, (only_l + only_s + both) // 2)
         assert kept.height == equal + 2 * side, trial
+
+
+def _main(argv, capfd):
+    import pytest
+
+    from selfpref.cli import main
+
+    with pytest.raises(SystemExit) as code:
+        main(argv)
+    out = capfd.readouterr()
+    return code.value.code, out.out, out.err
+
+
+def test_a_filter_that_keeps_nothing_writes_nothing_and_prints_the_funnel(tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv("SELFPREF_CACHE", str(tmp_path / "cache"))
+    write_dataset(rows_from_prompts([f"p{i}" for i in range(5)]), tmp_path / "p",
+                  BuildRecord(name="p", method="sao"))
+    code, _, err = _main(["filter", str(tmp_path / "p"), "-o", str(tmp_path / "f"), "--dedup", "exact",
+                          "--min-confidence", "0.9", "--exclusions", str(tmp_path / "ex.parquet")], capfd)
+    assert code == 2 and not (tmp_path / "f").exists()
+    assert err.count("\n") == 1
+    assert "exact_dedup: 5 -> 5; min_confidence: 5 -> 0 (low_confidence 5)" in err
+    assert pl.read_parquet(tmp_path / "ex.parquet").height == 5  # asked-for exclusions still written
+
+    code, out, err = _main(["filter", str(tmp_path / "p"), "-o", str(tmp_path / "f"),
+                            "--min-confidence", "0.9", "--allow-empty"], capfd)
+    assert code == 0 and "0 of 5 rows" in out
+    df, record = read_dataset(tmp_path / "f")
+    assert df.height == 0 and record.funnel[-1]["kept"] == 0
+    code, out, err = _main(["inspect", str(tmp_path / "f")], capfd)
+    assert code == 0 and out.count("\n") == 1 and "0 rows" in out and "min_confidence: 0 kept" in out
+    code, out, err = _main(["inspect", str(tmp_path / "f"), "--json"], capfd)
+    summary = json.loads(out)  # strict JSON: no NaN
+    assert summary["rows"] == 0 and summary["chosen_longer_share"] is None
+    for command in (["card", str(tmp_path / "f")],
+                    ["train", "dpo", "--dataset", str(tmp_path / "f"), "-o", str(tmp_path / "m")]):
+        code, _, err = _main(command, capfd)
+        assert code == 2 and err.count("\n") == 1 and "0 rows" in err, err
+
+
+def test_output_that_is_not_a_dataset_is_refused_then_replaced_with_overwrite(tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv("SELFPREF_CACHE", str(tmp_path / "cache"))
+    write_dataset(rows_from_prompts([f"p{i}" for i in range(4)]), tmp_path / "p",
+                  BuildRecord(name="p", method="sao"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    code, _, err = _main(["filter", str(tmp_path / "p"), "-o", str(mine), "--dedup", "exact"], capfd)
+    assert code == 2 and "--overwrite" in err
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    code, _, err = _main(["filter", str(tmp_path / "p"), "-o", str(tmp_path / "f"), "--dedup", "exact"], capfd)
+    assert code == 0
+    code, _, err = _main(["filter", str(tmp_path / "p"), "-o", str(tmp_path / "f"), "--dedup", "exact"], capfd)
+    assert code == 2 and "a dataset folder is already there" in err
+    code, _, err = _main(["filter", str(tmp_path / "p"), "-o", str(mine), "--dedup", "exact",
+                          "--overwrite"], capfd)
+    assert code == 0 and not (mine / "thesis.tex").exists() and read_dataset(mine)[0].height == 4
+    assert (tmp_path / "f.log").is_file()  # the log of a successful command sits beside its output

@@ -123,3 +123,92 @@ def test_failed_push_leaves_local_folder_intact(hub, tmp_path):
     assert proc.returncode == 2 and "push to org/ds failed" in proc.stderr
     assert FAKE_TOKEN not in proc.stderr + proc.stdout
     assert {p: p.read_bytes() for p in (tmp_path / "v1").rglob("*") if p.is_file()} == before
+
+
+# --- a push is all or nothing: refused before any change, or the repo as it was ----------------
+
+def _refs(state, repo="org/ds"):
+    r = state.repos.get(repo)
+    return None if r is None else (dict(r.branches), dict(r.tags), len(r.commits), r.private)
+
+
+def _push(env, *args):
+    return _run(env, "-m", "selfpref.cli", "push", *args, check=False)
+
+
+def _one_line_error(proc):
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_existing_version_is_refused_before_any_commit(hub, tmp_path):
+    state, env = hub
+    _folder(tmp_path / "v1", 5, "0.1.0", "x")
+    assert _push(env, str(tmp_path / "v1"), "org/ds").returncode == 0
+    before, commits = _refs(state), [r for r in state.log if "/commit/" in r[1]]
+    _folder(tmp_path / "other", 3, "0.1.0", "different rows, same version")
+    line = _one_line_error(_push(env, str(tmp_path / "other"), "org/ds"))
+    assert "org/ds@v0.1.0 already exists" in line
+    assert _refs(state) == before
+    assert [r for r in state.log if "/commit/" in r[1]] == commits  # no commit was even tried
+
+
+def test_connection_killed_mid_upload_leaves_the_repo_as_it_was(hub, tmp_path):
+    state, env = hub
+    _folder(tmp_path / "v1", 5, "0.1.0", "x")
+    assert _push(env, str(tmp_path / "v1"), "org/ds").returncode == 0
+    before = _refs(state)
+    _folder(tmp_path / "v2", 4, "0.2.0", "y")
+    state.drop_commits = True
+    line = _one_line_error(_push(env, str(tmp_path / "v2"), "org/ds"))
+    assert "push to org/ds failed before anything changed" in line
+    assert _refs(state) == before
+    state.drop_commits = False  # the network is back: the same push now goes through
+    assert _push(env, str(tmp_path / "v2"), "org/ds").returncode == 0
+    branches, tags, _, _ = _refs(state)
+    assert set(tags) == {"v0.1.0", "v0.2.0"} and tags["v0.2.0"] == branches["main"]
+
+
+def test_failed_first_push_leaves_no_repo(hub, tmp_path):
+    state, env = hub
+    _folder(tmp_path / "v1", 5, "0.1.0", "x")
+    state.drop_commits = True
+    _one_line_error(_push(env, str(tmp_path / "v1"), "org/new"))
+    assert "org/new" not in state.repos  # the repo this push created is gone again
+
+
+def test_tag_failure_is_one_line_and_a_rerun_only_tags(hub, tmp_path):
+    state, env = hub
+    _folder(tmp_path / "v1", 5, "0.1.0", "x")
+    state.fail_tags = 10
+    line = _one_line_error(_push(env, str(tmp_path / "v1"), "org/ds"))
+    assert "committed to main" in line and "rerun the same `selfpref push`" in line
+    branches, tags, commits, _ = _refs(state)
+    assert tags == {}
+    state.fail_tags = 0
+    assert _push(env, str(tmp_path / "v1"), "org/ds").returncode == 0
+    branches2, tags2, commits2, _ = _refs(state)
+    assert branches2 == branches and commits2 == commits  # nothing uploaded twice
+    assert tags2 == {"v0.1.0": branches["main"]}
+
+
+def test_private_push_to_an_existing_public_repo_is_refused(hub, tmp_path):
+    state, env = hub
+    _folder(tmp_path / "v1", 5, "0.1.0", "x")
+    assert _push(env, str(tmp_path / "v1"), "org/ds").returncode == 0
+    before = _refs(state)
+    _folder(tmp_path / "v2", 4, "0.2.0", "y")
+    line = _one_line_error(_push(env, str(tmp_path / "v2"), "org/ds", "--private"))
+    assert "--private" in line and "public" in line
+    assert _refs(state) == before
+    assert _push(env, str(tmp_path / "v2"), "org/fresh", "--private").returncode == 0
+    assert state.repos["org/fresh"].private
+
+
+def test_push_without_a_token_is_one_line(hub, tmp_path):
+    state, env = hub
+    _folder(tmp_path / "v1", 5, "0.1.0", "x")
+    env = {k: v for k, v in env.items() if k != "HF_TOKEN"}
+    line = _one_line_error(_push(env, str(tmp_path / "v1"), "org/ds"))
+    assert "no Hugging Face token" in line and state.repos == {}

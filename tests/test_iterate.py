@@ -133,3 +133,39 @@ def test_seed_stage_uses_its_own_dpo_recipe(tmp_path, monkeypatch):
     shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/dpo/selfee-seed.yaml").read_text())
     shipped.pop("method")
     assert {k: shipped[k] for k in SELFEE_SEED_SETTINGS} == SELFEE_SEED_SETTINGS
+
+
+def test_prompts_per_iteration_are_checked_up_front(tmp_path):
+    sso = IterateConfig(method="sso", iterations=3, output=str(tmp_path), prompts="p")
+    assert sso.min_prompts() == 4  # length balance needs pairs on both sides
+    with pytest.raises(SelfprefError, match="1 per iteration.*at least 12 prompts"):
+        split_prompts([f"q{i}" for i in range(4)], 3, None, seed=0, minimum=sso.min_prompts())
+    assert IterateConfig(method="selfee", iterations=1, output=str(tmp_path), prompts="p").min_prompts() == 2
+
+
+def test_no_pair_hint_names_only_what_applies(tmp_path):
+    from selfpref.loop.iterate import no_pair_hint
+
+    build = {"step": "build", "kept": 6, "dropped": {}}
+    sao = IterateConfig(method="sao", iterations=2, output=str(tmp_path), build={"judge_mode": "logits"})
+    hint = no_pair_hint(sao, [build, {"step": "minhash_dedup", "kept": 6},
+                              {"step": "judge_consistency", "kept": 0}], 6)
+    assert "sao-small-judge.yaml" in hint and "--judge-mode" not in hint and "--num-prompts" not in hint
+    text = IterateConfig(method="sao", iterations=2, output=str(tmp_path))
+    hint = no_pair_hint(text, [{"step": "build", "kept": 1, "dropped": {"judge_unparseable": 5}},
+                               {"step": "minhash_dedup", "kept": 0}], 6)
+    assert "--judge-mode logits" in hint and "--num-prompts" in hint
+    sso = IterateConfig(method="sso", iterations=2, output=str(tmp_path), prompts="p.jsonl")
+    hint = no_pair_hint(sso, [build, {"step": "length_balance", "kept": 0}], 4)
+    assert "more prompts per iteration" in hint and "--num-prompts" not in hint
+    assert "--judge-mode" not in hint
+
+
+def test_summary_table_never_clips():
+    from selfpref.cli.iterate import summary_table
+
+    row = {"iteration": 1, "dataset": "a-rather-long-dataset-name-for-the-loop@0.1.0", "rows_kept": 6,
+           "mean_chosen_chars": 165.0, "mean_rejected_chars": 209.7, "mean_confidence": 0.512,
+           "separability": 0.233, "train_loss": 2.8294}
+    text = summary_table([row])
+    assert row["dataset"] in text and "2.8294" in text and "0.512" in text

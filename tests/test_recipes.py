@@ -8,7 +8,7 @@ import yaml
 from selfpref.trainers.configs import build_config, load_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-TRAIN_RECIPES = sorted(p for p in RECIPES.glob("*/*.yaml") if p.parent.name not in ("accelerate", "filter"))
+TRAIN_RECIPES = sorted(p for p in RECIPES.glob("*/*.yaml") if p.parent.name not in ("accelerate", "filter", "build"))
 
 
 @pytest.mark.parametrize("path", TRAIN_RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -140,3 +140,28 @@ def test_steer_cli_fit_and_generate(tiny_model_path, tmp_path):
     bad = runner.invoke(app, ["steer", "generate", "--directions", str(out), "--model",
                               str(tiny_model_path), "--prompt", "Hi?", "--layers", "7"])
     assert bad.exit_code != 0 and "--layers 7" in str(bad.exception)
+
+
+def test_layer_choice_from_a_handful_of_pairs_is_flagged():
+    from selfpref.steer import unreliable_choice
+
+    assert "0.000 on every layer" in unreliable_choice([0.0] * 30, 12)
+    assert "only 12 pairs" in unreliable_choice([0.1, 0.3, 0.2], 12)
+    assert unreliable_choice([0.1, 0.3, 0.2], 200) is None
+
+
+def test_inconsistent_directions_file_is_refused(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from selfpref import SelfprefError
+    from selfpref.steer import read_directions
+
+    save_file({"theta_help": torch.zeros(3, 4), "theta_harm": torch.zeros(3, 5),
+               "scores": torch.zeros(3), "layers": torch.tensor([0])}, str(tmp_path / "d.safetensors"))
+    with pytest.raises(SelfprefError, match="inconsistent directions"):
+        read_directions(tmp_path / "d.safetensors")
+    save_file({"theta_help": torch.zeros(3, 4), "theta_harm": torch.zeros(3, 4),
+               "scores": torch.zeros(3), "layers": torch.tensor([7])}, str(tmp_path / "e.safetensors"))
+    with pytest.raises(SelfprefError, match="outside 0..2"):
+        read_directions(tmp_path / "e.safetensors")

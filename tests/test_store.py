@@ -76,3 +76,35 @@ def test_refs(tmp_path):
         read_dataset(str(tmp_path))
     with pytest.raises(SelfprefError, match="no such dataset folder"):
         read_dataset("./missing-folder")
+
+
+def test_folders_and_files_follow_the_umask(tmp_path, rows):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "demo"
+        write_dataset(rows, out, _record())
+        assert (out.stat().st_mode & 0o777) == 0o755
+        assert ((out / "selfpref.json").stat().st_mode & 0o777) == 0o644
+        assert ((out / DATA_FILE).stat().st_mode & 0o777) == 0o644
+        os.umask(0o077)
+        private = tmp_path / "private"
+        write_dataset(rows, private, _record())
+        assert (private.stat().st_mode & 0o777) == 0o700
+    finally:
+        os.umask(old)
+
+
+def test_write_never_replaces_what_selfpref_did_not_make(tmp_path, rows):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    with pytest.raises(SelfprefError, match="--overwrite"):
+        write_dataset(rows, mine, _record())
+    assert (mine / "keep.txt").read_text() == "mine"
+    write_dataset(rows, tmp_path / "ds", _record())
+    write_dataset(rows[:2], tmp_path / "ds", _record())  # a dataset folder is replaced (iterate, build)
+    assert read_dataset(tmp_path / "ds")[0].height == 2
+    (tmp_path / "empty").mkdir()
+    write_dataset(rows, tmp_path / "empty", _record())  # an empty folder is fine

@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from selfpref.cli.app import app, card_hook, command_line, console, push_and_report
+from selfpref.cli.app import OVERWRITE_HELP, check_models, check_output, check_push_target
 
 
 @app.command()
@@ -39,6 +40,8 @@ def build(
     license: Optional[str] = typer.Option(None, help="License for the data card (unset: 'other')."),
     push_to_hub: Optional[str] = typer.Option(None, help="Also push the folder to this Hub dataset repo."),
     private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
+    prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Generate a preference dataset with a seed paper's method on a model (default: the embedded one)."""
     from selfpref.pipelines.run import build as run_build
@@ -51,9 +54,13 @@ def build(
                  num_prompts=num_prompts, seed=seed, batch_size=batch_size,
                  temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                  judge_mode=judge_mode, chunk_size=chunk_size, script=script,
-                 ray=ray or None, ray_address=ray_address)
+                 ray=ray or None, ray_address=ray_address, prompt_column=prompt_column)
     options.update({k: v for k, v in flags.items() if v is not None})
     build_config = BuildConfig(**options)
+    check_output(output, overwrite)  # a finished dataset is refused; unfinished parts still resume
+    check_models([("--model", build_config.model), ("--reference-model", build_config.reference_model)]
+                 if build_config.backend in ("transformers", "vllm") else [])
+    check_push_target(push_to_hub)
     with Progress(TextColumn(f"[bold]build {method}[/bold] chunks"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("chunks", total=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -10,35 +11,68 @@ import typer
 from rich.table import Table
 
 from selfpref import SelfprefError
-from selfpref.cli.app import app, console, push_and_report
+from selfpref.cli.app import (OVERWRITE_HELP, app, check_output, check_push_target, console, out,
+                              push_and_report)
+
+
+class Layout(str, Enum):
+    auto = "auto"
+    trl = "trl"
+    hh = "hh"
+    sharegpt = "sharegpt"
+    openai = "openai"
+    ultrafeedback_raw = "ultrafeedback_raw"
+    distilabel = "distilabel"
 
 
 @app.command("import")
 def import_(
     ref: str = typer.Argument(..., help="A file (parquet/jsonl/json/csv), a folder of them, or a Hub dataset id."),
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to write."),
-    split: Optional[str] = typer.Option(None, help="Split to read (Hub ids; files whose name contains it in folders)."),
+    split: Optional[str] = typer.Option(None, help="Split to read: a Hub dataset's split, or the files of a folder whose names contain it."),
+    layout: Layout = typer.Option(Layout.auto, help="Source layout; auto detects it from the columns (TRL, UltraFeedback binarized or raw, Anthropic HH, ShareGPT, OpenAI messages, distilabel)."),
+    seed: int = typer.Option(0, help="Seed for the rejected answer drawn from rated answers (ultrafeedback_raw, distilabel); recorded in selfpref.json."),
     name: Optional[str] = typer.Option(None, help="Dataset name; default: the output folder's name."),
     generator: str = typer.Option("unknown", help="Model id that wrote the answers, for the 'generator' column."),
     labeler: str = typer.Option("human", help="How the labels were made, for the 'labeler' column."),
     dataset_version: str = typer.Option("0.1.0", "--version", help="Version of the new dataset."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
-    """Map preference data selfpref did not make (TRL or UltraFeedback-binarized layout) onto the contract."""
-    from selfpref.data.importer import import_rows, read_source
+    """Map preference data selfpref did not make onto the contract (TRL, UltraFeedback, HH, ShareGPT, OpenAI, distilabel)."""
+    from selfpref.data.importer import BINARIZED_LAYOUTS, detect_layout, import_rows, read_source
     from selfpref.data.store import BuildRecord, parse_version, write_dataset
 
     parse_version(dataset_version)
+    check_output(output, overwrite)
     source = read_source(ref, split)
-    rows, dropped = import_rows(source, generator=generator, labeler=labeler)
-    funnel = [{"step": "import", "parameters": {"source": ref, "split": split},
-               "input": source.height, "kept": rows.height, "dropped": dropped}]
+    chosen_layout = detect_layout(source) if layout is Layout.auto else layout.value
+    rows, dropped = import_rows(source, generator=generator, labeler=labeler, layout=chosen_layout,
+                                seed=seed)
+    binarized = chosen_layout in BINARIZED_LAYOUTS
+    parameters = {"source": ref, "split": split, "layout": chosen_layout,
+                  **({"seed": seed} if binarized else {})}
+    funnel = [{"step": "import", "parameters": parameters, "input": source.height,
+               "kept": rows.height, "dropped": dropped}]
     record = BuildRecord(name=name or output.name, method="import", version=dataset_version,
-                         models={"generator": generator}, parameters={"source": ref, "split": split},
-                         funnel=funnel, parent={"id": ref, "version": split or "", "fingerprint": ""})
-    write_dataset(rows, output, record)
-    console.print(f"imported {rows.height} of {source.height} rows into {output}")
+                         models={"generator": generator}, parameters=parameters,
+                         seed=seed if binarized else None, funnel=funnel,
+                         parent={"id": ref, "version": split or "", "fingerprint": ""})
+    write_dataset(rows, output, record, overwrite=overwrite)
+    console.print(f"imported {rows.height} of {source.height} rows ({chosen_layout} layout) into {output}",
+                  markup=False, highlight=False)
     for reason, count in sorted(dropped.items()):
-        console.print(f"  dropped {count}: {reason}")
+        console.print(f"  dropped {count}: {reason}", markup=False, highlight=False)
+
+
+def _funnel(record) -> str:
+    return "; ".join(f"{f.get('step')}: {f.get('kept')} kept" for f in record.funnel) or "no funnel recorded"
+
+
+def refuse_empty(ref: str, rows: int, record, what: str) -> None:
+    """One line for a command that needs rows, on a dataset that has none."""
+    if rows == 0:
+        raise SelfprefError(f"{ref} has 0 rows ({_funnel(record)}): nothing to {what}; rebuild it "
+                            "with more prompts or looser filters")
 
 
 @app.command()
@@ -53,7 +87,12 @@ def inspect(
     df, record = read_dataset(ref)
     summary = summarize(df)
     if as_json:
-        print(json.dumps({"name": record.name, "version": record.version, **summary}, indent=2))
+        out(json.dumps({"name": record.name, "version": record.version, **summary}, indent=2,
+                       allow_nan=False))
+        return
+    if df.height == 0:
+        console.print(f"{record.name} {record.version} ({record.method}): 0 rows, nothing to "
+                      f"summarise ({_funnel(record)})", markup=False, highlight=False)
         return
     _print_summary(f"{record.name} {record.version} ({record.method})", summary)
 
@@ -67,15 +106,19 @@ def card(
     import shutil
     import tempfile
 
-    from selfpref.datacards import card_writer
-    from selfpref.data.store import DATA_FILE, read_record
+    import polars as pl
 
-    folder = Path(ref)
-    if not folder.is_dir():
+    from selfpref.datacards import card_writer
+    from selfpref.data.store import DATA_FILE, read_folder, user_mode
+    from selfpref.data.refs import parse_ref
+
+    parsed = parse_ref(ref)
+    if parsed.path is None or not parsed.path.is_dir():
         raise SelfprefError(f"{ref}: `selfpref card` rewrites a local folder; download a Hub "
                             "dataset first or pass its folder")
-    record = read_record(folder)
-    import polars as pl
+    folder = parsed.path
+    df, record = read_folder(folder)
+    refuse_empty(ref, df.height, record, "write a card about")
 
     # Write into a copy and swap the changed files in, so a crash never leaves half a card.
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
@@ -83,23 +126,28 @@ def card(
         shutil.copytree(folder, work)
         card_writer(license)(pl.scan_parquet(work / DATA_FILE), record, work)
         for rel in ["README.md", "selfpref.json", *[f"plots/{p.name}" for p in (work / "plots").glob("*.png")]]:
-            (folder / rel).parent.mkdir(exist_ok=True)
+            if not (folder / rel).parent.exists():
+                (folder / rel).parent.mkdir()
+            user_mode(work / rel)
             (work / rel).replace(folder / rel)
-    console.print(f"wrote {folder}/README.md")
+    console.print(f"wrote {folder}/README.md", markup=False, highlight=False)
 
 
 @app.command()
 def push(
     folder: Path = typer.Argument(..., help="Dataset folder to upload."),
     repo: str = typer.Argument(..., help="Hub dataset repo, org/name."),
-    private: bool = typer.Option(False, help="Create the repo private."),
+    private: bool = typer.Option(False, help="Create the repo private (an existing public repo is refused: a push never changes visibility)."),
     dataset_version: Optional[str] = typer.Option(None, "--version", help="Tag to create (default: the folder's version)."),
 ) -> None:
     """Upload a dataset folder in one commit and tag it with its version (token: HF_TOKEN or login)."""
-    from selfpref.data.store import read_record
+    from selfpref.data.store import parse_version, read_folder
 
-    record = read_record(folder)
-    push_and_report(folder, repo, dataset_version or record.version, private)
+    check_push_target(repo, "push")
+    _, record = read_folder(folder)
+    version = dataset_version or record.version
+    parse_version(version)
+    push_and_report(folder, repo, version, private)
 
 
 def _print_summary(title: str, s: dict) -> None:

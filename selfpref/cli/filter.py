@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from selfpref.cli.app import app, card_hook, console, push_and_report
+from selfpref import SelfprefError
+from selfpref.cli.app import (OVERWRITE_HELP, app, bounded, card_hook, check_models, check_push_target, console,
+                              push_and_report)
 
 
 def _remember_order(ctx: typer.Context, param: Any, value: Any) -> Any:
@@ -22,21 +25,31 @@ def ordered_filters(ctx: typer.Context, values: dict[str, Any]) -> list[tuple[st
     return [(key, values[key]) for key in ctx.meta.get("selfpref_filter_order", [])]
 
 
+class Dedup(str, Enum):
+    exact = "exact"
+    minhash = "minhash"
+
+
+class DedupField(str, Enum):
+    prompt = "prompt"
+    pair = "pair"
+
+
 @app.command("filter")
 def filter_(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="Dataset folder, Hub id or id@version."),
     output: Path = typer.Option(..., "--output", "-o", help="Derived dataset folder to write."),
-    dedup: Optional[str] = typer.Option(None, callback=_remember_order, help="exact or minhash."),
-    dedup_field: str = typer.Option("prompt", help="Dedup on the prompt or on the whole pair."),
-    threshold: float = typer.Option(0.8, help="minhash: Jaccard threshold."),
-    ngram: int = typer.Option(5, help="minhash: words per shingle."),
+    dedup: Optional[Dedup] = typer.Option(None, callback=_remember_order, help="exact or minhash."),
+    dedup_field: DedupField = typer.Option(DedupField.prompt, help="Dedup on the prompt or on the whole pair."),
+    threshold: float = typer.Option(0.8, callback=bounded(0, 1, low_open=True), help="minhash: Jaccard threshold, in (0, 1]."),
+    ngram: int = typer.Option(5, callback=bounded(1), help="minhash: words per shingle (>= 1)."),
     against: Optional[list[str]] = typer.Option(None, help="minhash: also drop rows near-duplicating these datasets (repeatable)."),
-    max_length_diff: Optional[int] = typer.Option(None, callback=_remember_order, help="Drop pairs whose lengths differ by more characters (SSO: 3000)."),
+    max_length_diff: Optional[int] = typer.Option(None, callback=bounded(0, then=_remember_order), help="Drop pairs whose lengths differ by more characters (SSO: 3000)."),
     balance_length: bool = typer.Option(False, "--balance-length", callback=_remember_order, help="Equal chosen-longer and chosen-shorter, then one pair per prompt."),
     one_per_prompt: bool = typer.Option(False, "--one-per-prompt", callback=_remember_order, help="Keep the first pair of each prompt."),
     require_consistent_judge: bool = typer.Option(False, "--require-consistent-judge", callback=_remember_order, help="Keep pairs judged the same in both orders."),
-    min_confidence: Optional[float] = typer.Option(None, callback=_remember_order, help="Drop pairs with lower (or null) confidence."),
+    min_confidence: Optional[float] = typer.Option(None, callback=bounded(0, 1, then=_remember_order), help="Drop pairs with lower (or null) confidence; in [0, 1]."),
     judge_models: Optional[list[str]] = typer.Option(None, callback=_remember_order, help="Judge models; drop pairs any of them disputes (repeatable)."),
     sso_onpolicy: bool = typer.Option(False, "--sso-onpolicy", callback=_remember_order, help="SSO's on-policy filter (needs SSO columns and the model)."),
     onpolicy_model: Optional[str] = typer.Option(None, help="Model for --sso-onpolicy; default: the embedded one."),
@@ -46,24 +59,41 @@ def filter_(
     name: Optional[str] = typer.Option(None, help="Name of the derived dataset (default: the output folder's name)."),
     license: Optional[str] = typer.Option(None, help="License for the data card."),
     push_to_hub: Optional[str] = typer.Option(None, help="Also push the result to this Hub dataset repo."),
+    private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write the dataset even when the filters keep no row (default: refuse and print the funnel)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Clean a dataset with counted filters into a derived, versioned folder."""
     from selfpref.filters.apply import filter_dataset, load_filter_recipe
 
-    opts: dict[str, Any] = {"dedup_field": dedup_field, "threshold": threshold, "ngram": ngram,
+    values = dict(dedup=dedup.value if dedup else None, max_length_diff=max_length_diff,
+                  balance_length=balance_length, one_per_prompt=one_per_prompt,
+                  require_consistent_judge=require_consistent_judge, min_confidence=min_confidence,
+                  judge_models=judge_models, sso_onpolicy=sso_onpolicy)
+    flag_steps = ordered_filters(ctx, values)
+    opts: dict[str, Any] = {"dedup_field": dedup_field.value, "threshold": threshold, "ngram": ngram,
                             "seed": seed, "onpolicy_model": onpolicy_model}
     if config:
+        if flag_steps:
+            raise SelfprefError(f"--config {config} lists the filters: give them there or as flags "
+                                f"(--{flag_steps[0][0].replace('_', '-')}), not both")
         steps, recipe_options = load_filter_recipe(config)
-        opts.update(recipe_options)
+        typed = {k for k in opts if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
+        opts.update({k: v for k, v in recipe_options.items() if k not in typed})  # flags win
     else:
-        values = dict(dedup=dedup, max_length_diff=max_length_diff, balance_length=balance_length,
-                      one_per_prompt=one_per_prompt, require_consistent_judge=require_consistent_judge,
-                      min_confidence=min_confidence, judge_models=judge_models, sso_onpolicy=sso_onpolicy)
-        steps = ordered_filters(ctx, values)
+        steps = flag_steps
+    models = [("--judge-models", m) for k, v in steps if k == "judge_models"
+              for m in (v if isinstance(v, (list, tuple)) else [v]) if isinstance(m, str)]
+    if any(k == "sso_onpolicy" for k, _ in steps):
+        models.append(("--onpolicy-model", opts.get("onpolicy_model")))
+    check_models(models)
+    check_push_target(push_to_hub)
     record, reports, kept, total = filter_dataset(ref, output, steps, opts, against=against, name=name,
-                                                  card=card_hook(license), exclusions=exclusions)
+                                                  card=card_hook(license), exclusions=exclusions,
+                                                  allow_empty=allow_empty, overwrite=overwrite)
     table = "\n".join(f"  {r.name}: {r.input} -> {r.kept}" + "".join(
         f", dropped {v} {k}" for k, v in r.dropped.items()) for r in reports)
-    console.print(f"wrote {output} ({kept} of {total} rows, version {record.version})\n{table}")
+    console.print(f"wrote {output} ({kept} of {total} rows, version {record.version})\n{table}",
+                  markup=False, highlight=False)
     if push_to_hub:
-        push_and_report(output, push_to_hub, record.version)
+        push_and_report(output, push_to_hub, record.version, private)

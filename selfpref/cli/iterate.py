@@ -6,20 +6,19 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich import box
-from rich.table import Table
 
-from selfpref.cli.app import app, console, number_list
+from selfpref.cli.app import app, bounded, check_models, check_push_target, console, number_list
 
 
 @app.command()
 def iterate(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the loop: iter-1/, iter-2/, ... with data and model each."),
     method: str = typer.Option("sao", help="sao (SimPO), sso (SSO loss) or selfee (refined DPO)."),
-    iterations: int = typer.Option(2, help="How many build -> train rounds (T)."),
+    iterations: int = typer.Option(2, callback=bounded(1), help="How many build -> train rounds (T)."),
     model: Optional[str] = typer.Option(None, help="Starting model M0 (pi_init); default: the embedded SmolLM2-135M-Instruct."),
-    prompts: Optional[str] = typer.Option(None, help="Prompt set (a 'prompt' column), split into disjoint parts, one per iteration."),
-    num_prompts: Optional[int] = typer.Option(None, help="Prompts per iteration (sao without --prompts: personas the model writes)."),
+    prompts: Optional[str] = typer.Option(None, help="Prompt set (a 'prompt' column, or see --prompt-column), split into disjoint parts, one per iteration."),
+    prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
+    num_prompts: Optional[int] = typer.Option(None, callback=bounded(1), help="Prompts per iteration (sao without --prompts: personas the model writes)."),
     reference_model: Optional[str] = typer.Option(None, help="selfee: a separate pi_init to label against (Eq. 7)."),
     seed_data: Optional[str] = typer.Option(None, help="selfee: human-labelled seed set; pi_0 = DPO of --model on it (SELFEE Alg. 1)."),
     lambdas: Optional[str] = typer.Option(None, help="selfee: lambda per iteration, e.g. 0.5,0.25 (default 1/2, 1/4, 1/8, ...)."),
@@ -31,24 +30,25 @@ def iterate(
     backend: Optional[str] = typer.Option(None, help="Build backend: transformers, vllm, openai or scripted."),
     script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
     judge_mode: Optional[str] = typer.Option(None, help="sao: text or logits judge."),
-    max_new_tokens: Optional[int] = typer.Option(None, help="Most new tokens per generated answer."),
-    batch_size: Optional[int] = typer.Option(None, help="Generation batch size."),
-    max_steps: Optional[int] = typer.Option(None, help="Optimizer steps per iteration (default: one epoch)."),
-    train_batch_size: Optional[int] = typer.Option(None, help="Per-device train batch size."),
-    learning_rate: Optional[float] = typer.Option(None, help="Learning rate."),
-    max_length: Optional[int] = typer.Option(None, help="Longest prompt+answer in tokens for training."),
+    max_new_tokens: Optional[int] = typer.Option(None, callback=bounded(1), help="Most new tokens per generated answer."),
+    batch_size: Optional[int] = typer.Option(None, callback=bounded(1), help="Generation batch size."),
+    max_steps: Optional[int] = typer.Option(None, callback=bounded(1), help="Optimizer steps per iteration (default: one epoch)."),
+    train_batch_size: Optional[int] = typer.Option(None, callback=bounded(1), help="Per-device train batch size."),
+    learning_rate: Optional[float] = typer.Option(None, callback=bounded(0, low_open=True), help="Learning rate."),
+    max_length: Optional[int] = typer.Option(None, callback=bounded(8), help="Longest prompt+answer in tokens for training."),
     seed: int = typer.Option(0, help="Seed for prompt splits, sampling and training."),
     name: Optional[str] = typer.Option(None, help="Dataset name (default: the output folder's name); iteration t is name@0.t.0."),
     push_to_hub: Optional[str] = typer.Option(None, help="Push each iteration's dataset to this Hub repo, tagged v0.t.0."),
 ) -> None:
     """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
-    from selfpref.filters.apply import load_filter_recipe
-    from selfpref.loop.iterate import IterateConfig
+    from selfpref.data.recipes import load_yaml_mapping
+    from selfpref.filters.apply import load_filter_recipe, make_filter
+    from selfpref.loop.iterate import TRAINER, IterateConfig, check_output_folder, plan_splits
     from selfpref.loop.iterate import iterate as run_loop
-    from selfpref.pipelines.config import load_build_recipe
+    from selfpref.pipelines.config import BuildConfig, load_build_recipe
 
-    steps, filter_options = load_filter_recipe(filters) if filters else (None, {})
-    build = load_build_recipe(build_config) if build_config else {}
+    steps, filter_options = load_filter_recipe(filters, flag="--filters") if filters else (None, {})
+    build = load_build_recipe(build_config, flag="--build-config") if build_config else {}
     build.update({k: v for k, v in dict(backend=backend, script=script, judge_mode=judge_mode,
                                         max_new_tokens=max_new_tokens, batch_size=batch_size).items()
                   if v is not None})
@@ -62,22 +62,50 @@ def iterate(
                         lambdas=number_list(lambdas, "--lambdas", float, "0.5,0.25"), build=build, train=train,
                         train_recipe=str(train_config) if train_config else None,
                         seed_train_recipe=str(seed_train_config) if seed_train_config else None,
-                        push_to_hub=push_to_hub)
+                        push_to_hub=push_to_hub, prompt_column=prompt_column)
+    # --- everything that can be checked before the first build
+    for key, value in cfg.filters or []:
+        make_filter(key, value, cfg.filter_options)
+    BuildConfig(**{**build, "method": method})
+    if train_config:
+        from selfpref.trainers.configs import load_recipe
+
+        load_yaml_mapping(train_config, what="training recipe", flag="--train-config")
+        load_recipe(train_config, TRAINER[method])
+    check_models([("--model", model), ("--reference-model", reference_model),
+                  *(("--judge-models", m) for m in judge_models or [])])
+    if seed_data:
+        from selfpref.data.refs import parse_ref
+
+        parse_ref(seed_data, flag="--seed-data")
+    check_push_target(push_to_hub)
+    check_output_folder(output)
+    if not (output / "iterate.json").is_file():
+        plan_splits(cfg)  # enough prompts for every iteration (a resumed loop has its plan)
     rows = run_loop(cfg, notify=console.print)
-    console.print(summary_table(rows))
-    console.print(f"summary written to {output / 'summary.json'}; final model: {rows[-1]['model']}")
+    console.print(summary_table(rows), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"summary written to {output / 'summary.json'}; final model: {rows[-1]['model']}",
+                  markup=False, highlight=False)
 
 
-def summary_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="selfpref iterate", box=box.SIMPLE_HEAD, pad_edge=False)
-    columns = [("iteration", "iter"), ("dataset", "dataset"), ("rows_kept", "rows\nkept"),
-               ("mean_chosen_chars", "chosen\nchars"), ("mean_rejected_chars", "rejected\nchars"),
-               ("mean_confidence", "mean\nconfidence"), ("separability", "separa-\nbility"),
-               ("train_loss", "train\nloss")]
-    longest = max((len(str(r.get("dataset", ""))) for r in rows), default=7)
-    for key, title in columns:
-        table.add_column(title, justify="left" if key == "dataset" else "right",
-                         min_width=longest if key == "dataset" else None)
-    for row in rows:
-        table.add_row(*["-" if row.get(key) is None else str(row[key]) for key, _ in columns])
-    return table
+SUMMARY_COLUMNS = [("iteration", "", "iter"), ("dataset", "", "dataset"), ("rows_kept", "rows", "kept"),
+                   ("mean_chosen_chars", "chosen", "chars"), ("mean_rejected_chars", "rejected", "chars"),
+                   ("mean_confidence", "mean", "confidence"), ("separability", "separa-", "bility"),
+                   ("train_loss", "train", "loss")]
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """One line per iteration, every column as wide as its longest cell: never clipped or wrapped,
+    whatever the terminal's width or the dataset names' length."""
+    cells = [["-" if row.get(key) is None else str(row[key]) for key, _, _ in SUMMARY_COLUMNS]
+             for row in rows]
+    widths = [max([len(top), len(bottom), *(len(r[i]) for r in cells)])
+              for i, (_, top, bottom) in enumerate(SUMMARY_COLUMNS)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(w) if key == "dataset" else v.rjust(w)
+                         for (key, _, _), v, w in zip(SUMMARY_COLUMNS, values, widths)).rstrip()
+
+    out = [line([top for _, top, _ in SUMMARY_COLUMNS]), line([b for _, _, b in SUMMARY_COLUMNS]),
+           "-" * (sum(widths) + 2 * (len(widths) - 1))]
+    return "\n".join(["selfpref iterate", *out, *(line(r) for r in cells)])

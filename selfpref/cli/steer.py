@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from selfpref import SelfprefError
-from selfpref.cli.app import app, console, number_list
+from selfpref.cli.app import app, bounded, check_models, check_output, console, number_list
 
 steer_app = typer.Typer(help="AlignEZ: steer a model with preference directions, no training.",
                         no_args_is_help=True)
@@ -21,19 +21,25 @@ def fit(
     dataset: str = typer.Option(..., help="Preference dataset (folder, Hub id or id@version); chosen = helpful, rejected = harmful."),
     output: Path = typer.Option(..., "--output", "-o", help="Directions file to write (.safetensors)."),
     model: Optional[str] = typer.Option(None, help="Model to steer; default: the embedded SmolLM2-135M-Instruct."),
-    batch_size: int = typer.Option(8, help="Answers per forward pass."),
-    max_pairs: Optional[int] = typer.Option(None, help="Use at most this many pairs."),
-    max_layers: Optional[int] = typer.Option(None, help="Edit at most this many of the chosen layers (lowest CCS loss first); default: all that A.4 picks."),
+    batch_size: int = typer.Option(8, callback=bounded(1), help="Answers per forward pass."),
+    max_pairs: Optional[int] = typer.Option(None, callback=bounded(2), help="Use at most this many pairs."),
+    max_layers: Optional[int] = typer.Option(None, callback=bounded(1), help="Edit at most this many of the chosen layers (lowest CCS loss first); default: all that A.4 picks."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file at --output."),
 ) -> None:
     """Fit theta_help / theta_harm per layer (first right-singular vectors, AlignEZ §2.2) and pick layers (A.4, CCS loss)."""
     from selfpref.steer import fit as fit_directions
 
+    if output.is_dir():
+        raise SelfprefError(f"--output {output}: that is a folder; name the directions file, e.g. "
+                            f"{output}/directions.safetensors")
+    check_output(output, overwrite)
+    check_models([("--model", model)])
     directions = fit_directions(dataset, output, model=model, batch_size=batch_size,
                                 max_pairs=max_pairs, max_layers=max_layers, notify=console.print)
     scores = ", ".join(f"{i} ({directions.scores[i]:.3f})" for i in directions.layers)
     console.print(f"wrote {output}: {directions.metadata['pairs']} pairs, "
                   f"{directions.theta_help.shape[0]} layers scored by held-out CCS loss; "
-                  f"editing layers {scores}")
+                  f"editing layers {scores}", markup=False, highlight=False)
 
 
 @steer_app.command("generate")
@@ -43,16 +49,20 @@ def generate(
     model: Optional[str] = typer.Option(None, help="The model the directions were fit on; default: the embedded one."),
     layers: Optional[str] = typer.Option(None, help="Edit these layers instead of the fitted choice, e.g. 3,5,7."),
     compare: bool = typer.Option(False, "--compare", help="Also print the unsteered answer."),
-    max_new_tokens: int = typer.Option(64, help="Most new tokens to generate."),
-    temperature: float = typer.Option(0.0, help="0 for greedy decoding."),
+    max_new_tokens: int = typer.Option(64, callback=bounded(1), help="Most new tokens to generate."),
+    temperature: float = typer.Option(0.0, callback=bounded(0), help="0 for greedy decoding."),
     seed: int = typer.Option(0, help="Sampling seed."),
 ) -> None:
     """Answer with AlignEZ's edit (remove theta_harm, add theta_help; §2.3) at every generation step."""
     from selfpref.steer import generate as steered_generate
+    from selfpref.steer import read_directions
 
-    if not directions.exists():
-        raise SelfprefError(f"--directions {directions}: no such file; write it with `selfpref steer fit`")
-    rows = steered_generate(directions, prompt, model=model, layers=number_list(layers, "--layers", int, "3,5,7"), compare=compare,
+    chosen_layers = number_list(layers, "--layers", int, "3,5,7")
+    if not all(p.strip() for p in prompt):
+        raise SelfprefError("--prompt '': give the question to answer")
+    read_directions(directions)  # missing, corrupt or inconsistent: refused before the model loads
+    check_models([("--model", model)])
+    rows = steered_generate(directions, prompt, model=model, layers=chosen_layers, compare=compare,
                             max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     for row in rows:
         console.print(Text.assemble(("Q: ", "bold"), row["prompt"]))

@@ -12,13 +12,13 @@ in a circle.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from selfpref import SelfprefError
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*$")
+from selfpref.data.hub import REPO_ID as _HUB_ID
+from selfpref.data.hub import is_repo_id  # noqa: F401  (part of this module's interface)
 
 
 @dataclass(frozen=True)

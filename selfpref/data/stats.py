@@ -6,6 +6,7 @@ holding the rows as Python objects.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import polars as pl
@@ -34,7 +35,8 @@ def summarize(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
     if "judge_consistent" in schema:
         exprs.append(pl.col("judge_consistent").cast(pl.Float64).mean().alias("judge_consistency"))
     exprs.append((1 - pl.col("prompt").n_unique() / pl.len()).alias("prompt_duplicate_rate"))
-    flat = lf.select(exprs).collect().row(0, named=True)
+    flat = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)  # 0 rows: no NaN
+            for k, v in lf.select(exprs).collect().row(0, named=True).items()}
     summary: dict[str, Any] = {
         "rows": flat["rows"],
         "null_counts": {c: flat[f"null:{c}"] for c in schema.names()},

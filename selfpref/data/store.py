@@ -86,9 +86,59 @@ def derived_record(parent: BuildRecord, parent_id: str, **changes: Any) -> Build
     return record
 
 
+def umask() -> int:
+    """The process umask, read without changing it (Linux), else set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def user_mode(path: str | os.PathLike) -> None:
+    """Give a file or folder made by ``tempfile`` (0600 / 0700) the mode the user's umask sets."""
+    base = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, base & ~umask())
+
+
+def check_output(folder: str | os.PathLike, *, overwrite: bool = False, flag: str = "--output",
+                 allow_dataset: bool = False) -> Path:
+    """Refuse to write over something at ``folder`` before any work starts.
+
+    An empty folder or nothing is fine. A finished dataset folder is replaced only with
+    ``overwrite`` (or ``allow_dataset``, for commands that rewrite their own output); any other
+    file or folder (the user's) only with ``overwrite``.
+    """
+    path = Path(folder).expanduser()
+    resolved, cwd = path.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents or resolved == Path.home().resolve():
+        raise SelfprefError(f"{flag} {folder}: that is the current folder, one above it or the home "
+                            f"folder; name a new folder inside it, e.g. {flag} out/name")
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return path
+    if overwrite:
+        return path
+    if (path / "selfpref_train.json").is_file():
+        raise SelfprefError(f"{flag} {folder}: a trained model is already there; pass --overwrite "
+                            "to replace it, or choose a new folder")
+    if is_dataset_folder(path):
+        if allow_dataset:
+            return path
+        raise SelfprefError(f"{flag} {folder}: a dataset folder is already there; pass --overwrite "
+                            "to replace it, or choose a new folder")
+    what = "a file" if path.is_file() else "a folder that is not a selfpref dataset"
+    raise SelfprefError(f"{flag} {folder}: {what} is already there; choose a new path, or pass "
+                        "--overwrite to replace it (its contents are deleted)")
+
+
 def write_json_atomic(path: Path, data: Any, indent: int | None = None) -> None:
     """Write JSON to a temp file beside ``path``, fsync it, then rename: never a half-written file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    user_mode(tmp)
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=indent, default=str)
         fh.flush()
@@ -108,8 +158,12 @@ CardWriter = Callable[[pl.LazyFrame, BuildRecord, Path], None]
 
 def write_dataset(dataset: Any, folder: str | os.PathLike, record: BuildRecord, *,
                   extra_files: dict[str, str | bytes] | None = None,
-                  card: CardWriter | None = None) -> BuildRecord:
+                  card: CardWriter | None = None, overwrite: bool = False) -> BuildRecord:
     """Validate and write a dataset folder atomically; returns the record as written.
+
+    An existing dataset folder at ``folder`` is replaced once the new one is complete; anything
+    else there (a folder of the user's, a file) is refused unless ``overwrite``: a write never
+    deletes what selfpref did not make. The folder gets the mode the user's umask gives.
 
     ``dataset`` is a table (polars, pyarrow, datasets, list of dicts) or an iterator of polars
     frames, which is written batch by batch so a large filtered dataset never sits in memory.
@@ -120,8 +174,10 @@ def write_dataset(dataset: Any, folder: str | os.PathLike, record: BuildRecord, 
 
     frames = dataset if isinstance(dataset, Iterator) else iter([to_polars(dataset)])
     folder = Path(folder)
+    check_output(folder, overwrite=overwrite, allow_dataset=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    user_mode(tmp)
     try:
         (tmp / "data").mkdir()
         writer, offset = None, 0
@@ -167,7 +223,7 @@ def _sha256_file(path: Path) -> str:
 def _replace(tmp: Path, folder: Path) -> None:
     """Rename ``tmp`` onto ``folder``; an existing folder is moved aside first and removed after."""
     old = None
-    if folder.exists():
+    if folder.exists() or folder.is_symlink():
         old = folder.parent / f".{folder.name}.old-{os.getpid()}"
         os.rename(folder, old)
     try:
@@ -177,7 +233,10 @@ def _replace(tmp: Path, folder: Path) -> None:
             os.rename(old, folder)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()
 
 
 def write_minimal_card(rows: pl.LazyFrame, record: BuildRecord, folder: Path) -> None:

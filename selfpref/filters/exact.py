@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from selfpref import SelfprefError
 from selfpref.filters.base import Batches, Filter
 
 
@@ -17,7 +18,7 @@ class ExactDedup(Filter):
 
     def __init__(self, field: str = "prompt") -> None:
         if field not in ("prompt", "pair"):
-            raise ValueError(f"--dedup-field {field!r}: use prompt or pair")
+            raise SelfprefError(f"--dedup-field {field!r}: use prompt or pair")
         self.field = field
         self.columns = ("prompt",) if field == "prompt" else ("prompt", "chosen", "rejected")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from selfpref import SelfprefError
 from selfpref.filters.base import Batches, Filter, gather
 
 _LENGTHS = [pl.col("prompt_id"), pl.col("chosen").str.len_chars().alias("lc"),
@@ -23,6 +24,9 @@ class MaxLengthDiff(Filter):
     columns = ("prompt_id", "chosen", "rejected")
 
     def __init__(self, max_diff: int = 3000) -> None:
+        if isinstance(max_diff, bool) or not isinstance(max_diff, int) or max_diff < 0:
+            raise SelfprefError(f"--max-length-diff {max_diff}: must be a whole number of "
+                                "characters >= 0, e.g. 3000")
         self.max_diff = max_diff
 
     def reasons(self, batches: Batches, n: int) -> list[str | None]:

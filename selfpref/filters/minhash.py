@@ -25,6 +25,7 @@ import polars as pl
 from datasketch import LeanMinHash, MinHash
 from datasketch.minhash import _fmix
 
+from selfpref import SelfprefError
 from selfpref.filters.base import Batches, Filter
 
 _MASK32 = np.uint64(0xFFFFFFFF)
@@ -172,13 +173,15 @@ class MinHashDedup(Filter):
                  against: list[np.ndarray] | None = None, storage_config: dict | None = None,
                  verify: str = "exact") -> None:
         if verify not in ("exact", "signature"):
-            raise ValueError(f"verify={verify!r}: use exact or signature")
+            raise SelfprefError(f"verify={verify!r}: use exact or signature")
         if not 0 < threshold <= 1:
-            raise ValueError(f"--threshold {threshold}: must be in (0, 1]")
+            raise SelfprefError(f"--threshold {threshold}: must be in (0, 1], e.g. 0.8")
+        if not isinstance(ngram, int) or ngram < 1:
+            raise SelfprefError(f"--ngram {ngram}: must be a whole number of words >= 1, e.g. 5")
         if bands * rows > num_perm:
-            raise ValueError(f"bands*rows = {bands * rows} exceeds num_perm = {num_perm}")
+            raise SelfprefError(f"bands*rows = {bands * rows} exceeds num_perm = {num_perm}")
         if field not in ("prompt", "pair"):
-            raise ValueError(f"--dedup-field {field!r}: use prompt or pair")
+            raise SelfprefError(f"--dedup-field {field!r}: use prompt or pair")
         self.field, self.threshold, self.ngram, self.num_perm = field, threshold, ngram, num_perm
         self.bands, self.rows, self.seed, self.verify = bands, rows, seed, verify
         self.columns = ("prompt",) if field == "prompt" else ("prompt", "chosen", "rejected")

@@ -42,7 +42,7 @@ def run_filters(rows: Any, filters: list[Filter]) -> tuple[np.ndarray, np.ndarra
                                 "does not have (see `selfpref inspect`)")
         index = np.flatnonzero(alive)
         snapshot = alive.copy()
-        reasons = f.reasons(lambda: rows.batches(list(f.columns) or None, snapshot), len(index))
+        reasons = f.reasons(lambda: rows.batches(list(f.columns) or None, snapshot), len(index))  # noqa: B023  (called within this iteration)
         if len(reasons) != len(index):
             raise RuntimeError(f"filter {f.name} gave {len(reasons)} decisions for {len(index)} rows")
         reports.append(_report(f, reasons))

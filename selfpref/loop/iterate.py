@@ -63,12 +63,15 @@ class IterateConfig:
     train_recipe: str | None = None
     seed_train_recipe: str | None = None  # the seed DPO stage's recipe (default: SELFEE_SEED_SETTINGS)
     push_to_hub: str | None = None
+    prompt_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in TRAINER:
             raise SelfprefError(f"--method {self.method!r}: iterate runs {', '.join(TRAINER)}")
         if self.iterations < 1:
             raise SelfprefError(f"--iterations {self.iterations}: must be at least 1")
+        if self.num_prompts is not None and self.num_prompts < 1:
+            raise SelfprefError(f"--num-prompts {self.num_prompts}: must be at least 1")
         if self.method != "sao" and not self.prompts:
             raise SelfprefError(f"iterate --method {self.method} needs --prompts REF (a dataset with a "
                                 "'prompt' column); only sao writes its own prompts")
@@ -89,26 +92,64 @@ class IterateConfig:
                 self.filters.insert(2, ("judge_models", self.judge_models))
         self.filters = [tuple(step) for step in self.filters]
 
+    def min_prompts(self) -> int:
+        """Prompts one iteration needs for its filters to be able to keep anything.
+
+        Length balance keeps as many chosen-longer as chosen-shorter pairs, so a single pair (or
+        pairs all on one side) is always dropped: with it, 4 prompts at least; otherwise 2 (a
+        training batch of pairs).
+        """
+        return 4 if any(k == "balance_length" for k, _ in self.filters or []) else 2
+
     def fingerprint(self) -> str:
         """What must match for a rerun to resume: everything but where results are pushed."""
-        data = {k: v for k, v in dataclasses.asdict(self).items() if k != "push_to_hub"}
+        data = {k: v for k, v in dataclasses.asdict(self).items()
+                if k != "push_to_hub" and not (k == "prompt_column" and v is None)}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def lam(self, t: int) -> float:
         return self.lambdas[t - 1] if self.lambdas else 0.5 ** t  # SELFEE §5.1: 1/2, 1/4, 1/8
 
 
-def split_prompts(prompts: list[str], parts: int, per_part: int | None, seed: int) -> list[list[str]]:
+def split_prompts(prompts: list[str], parts: int, per_part: int | None, seed: int,
+                  minimum: int = 1) -> list[list[str]]:
     """Disjoint prompt sets, one per iteration: shuffled once, cut into equal parts (SSO §3.1)."""
     unique = list(dict.fromkeys(p.strip() for p in prompts if isinstance(p, str) and p.strip()))
     random.Random(seed).shuffle(unique)
     size = len(unique) // parts
-    if size == 0:
-        raise SelfprefError(f"--prompts has {len(unique)} distinct prompts for {parts} iterations: "
-                            "each iteration needs its own, give more prompts or fewer --iterations")
     if per_part:
         size = min(size, per_part)
+    if size == 0 or size < minimum:
+        need = max(minimum, 1)
+        cap = f" (--num-prompts {per_part} caps each)" if per_part and per_part < need else ""
+        raise SelfprefError(f"--prompts has {len(unique)} distinct prompts for {parts} iterations, "
+                            f"{size} per iteration{cap}: each iteration needs its own {need} or more "
+                            f"(its filters need {need} to keep any pair), so give at least "
+                            f"{need * parts} prompts or fewer --iterations")
     return [unique[i * size : (i + 1) * size] for i in range(parts)]
+
+
+def check_output_folder(out: Path) -> None:
+    """The --output of a loop is new, empty, or a loop folder (iterate.json) to resume."""
+    if out.is_file():
+        raise SelfprefError(f"--output {out}: a file is already there; name a new folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "iterate.json").is_file():
+        raise SelfprefError(f"--output {out}: a folder that is not a selfpref loop (no iterate.json) "
+                            "is already there; choose a new folder")
+
+
+def plan_splits(cfg: IterateConfig) -> list[list[str]] | None:
+    """The prompts of each iteration (None: sao writes its own), checked to be enough."""
+    if not cfg.prompts:
+        need = cfg.min_prompts()
+        if cfg.num_prompts is not None and cfg.num_prompts < need:
+            raise SelfprefError(f"--num-prompts {cfg.num_prompts}: each iteration needs {need} or more "
+                                f"prompts for its filters to keep any pair")
+        return None
+    from selfpref.data.importer import read_texts
+
+    return split_prompts(read_texts(cfg.prompts, cfg.prompt_column), cfg.iterations,
+                         cfg.num_prompts, cfg.seed, minimum=cfg.min_prompts())
 
 
 def _plan(cfg: IterateConfig, out: Path) -> dict[str, Any]:
@@ -120,14 +161,36 @@ def _plan(cfg: IterateConfig, out: Path) -> dict[str, Any]:
             raise SelfprefError(f"{out} holds a loop started with other arguments (see {path}); rerun "
                                 "with the same arguments to resume, or use a new --output")
         return plan
-    splits = None
-    if cfg.prompts:
-        from selfpref.data.importer import read_texts
-
-        splits = split_prompts(read_texts(cfg.prompts, "prompt"), cfg.iterations, cfg.num_prompts, cfg.seed)
+    splits = plan_splits(cfg)
+    out.mkdir(parents=True, exist_ok=True)
     plan = {"fingerprint": cfg.fingerprint(), "config": dataclasses.asdict(cfg), "splits": splits}
     write_json_atomic(path, plan, indent=2)
     return plan
+
+
+def no_pair_hint(cfg: IterateConfig, funnel: list[dict[str, Any]], prompts: int) -> str:
+    """What to change when an iteration kept no pair: only the knobs that apply to this run."""
+    hints = []
+    emptied = next((f for f in funnel if f.get("kept") == 0), None)
+    step = (emptied or {}).get("step", "")
+    if step == "judge_consistency":
+        hints.append("the judge never agreed with itself across orders (small models rarely do, "
+                     "SAO App. B): drop the consistency filter with --filters "
+                     "recipes/filter/sao-small-judge.yaml")
+    elif step == "length_balance":
+        hints.append(f"length balance needs pairs with chosen longer and with chosen shorter; "
+                     f"{prompts} prompts gave none on one side: give more prompts per iteration")
+    elif emptied is not None and step not in ("", "build") and emptied is not funnel[0]:
+        hints.append(f"the {step} filter dropped every pair: loosen or remove it with --filters FILE")
+    unparsed = {r for f in funnel for r in (f.get("dropped") or {}) if r.startswith("judge_")}
+    if cfg.method == "sao" and cfg.build.get("judge_mode", "text") != "logits" and unparsed:
+        hints.append(f"--judge-mode logits (a verdict that always parses; the text judge lost pairs "
+                     f"to {', '.join(sorted(unparsed))})")
+    if cfg.prompts and step != "length_balance":
+        hints.append(f"more prompts in {cfg.prompts} (this iteration had {prompts})")
+    elif not cfg.prompts and step not in ("judge_consistency",):
+        hints.append(f"a larger --num-prompts (this iteration had {prompts})")
+    return "; or ".join(hints) if hints else "loosen the filters (--filters FILE)"
 
 
 def _policy(cfg: IterateConfig, out: Path, t: int) -> str | None:
@@ -192,7 +255,7 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
     if not is_dataset_folder(raw):
         options = {**cfg.build, "method": cfg.method, "model": policy, "seed": cfg.seed + t}
         if plan["splits"]:
-            split = folder / "prompts.jsonl"
+            split = folder / "prompts.jsonl"  # one 'prompt' column, whatever --prompt-column was
             split.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in plan["splits"][t - 1]))
             options.update(prompts=str(split), num_prompts=len(plan["splits"][t - 1]))
         elif cfg.num_prompts:
@@ -208,13 +271,23 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
         # near-duplicates of earlier iterations' prompts go too: iterations see disjoint prompts
         against = [str(out / f"iter-{s}" / "data") for s in range(1, t)] if ("dedup", "minhash") in steps else []
         notify(f"{head}: filter ({', '.join(k for k, _ in steps)})")
-        filter_dataset(raw, data, steps, cfg.filter_options, against=against or None, name=name,
-                       version=version, card=card_writer())
+        from selfpref.filters.apply import EmptyResult
+
+        try:
+            filter_dataset(raw, data, steps, cfg.filter_options, against=against or None, name=name,
+                           version=version, card=card_writer())
+        except EmptyResult as empty:
+            prompts = len(plan["splits"][t - 1]) if plan["splits"] else (cfg.num_prompts or 8)
+            funnel = read_dataset(raw)[1].funnel + empty.reports
+            kept = "; ".join(f"{f['step']}: {f['kept']} kept" for f in funnel)
+            raise SelfprefError(f"{head}: no pair left to train on ({kept}); try "
+                                f"{no_pair_hint(cfg, funnel, prompts)}") from None
     df, record = read_dataset(data)
     if df.height == 0:
         funnel = "; ".join(f"{f['step']}: {f['kept']} kept" for f in record.funnel)
-        raise SelfprefError(f"{head}: no pair left to train on ({funnel}); raise --num-prompts, "
-                            "loosen the filters (--filters FILE), or for sao try --judge-mode logits")
+        prompts = len(plan["splits"][t - 1]) if plan["splits"] else (cfg.num_prompts or 8)
+        raise SelfprefError(f"{head}: no pair left to train on ({funnel}); try "
+                            f"{no_pair_hint(cfg, record.funnel, prompts)}")
     dataset_ref = str(data)
     if cfg.push_to_hub:
         pushed = folder / "pushed.json"
@@ -232,9 +305,8 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
         notify(f"{head}: train {TRAINER[cfg.method]} from {policy or 'the embedded model'}")
         extra = {"selfee_lambda": cfg.lam(t)} if cfg.method == "selfee" else {}
         summary = _train_atomic(TRAINER[cfg.method], dataset_ref, model_dir, policy, cfg,
-                                cfg.train_recipe,
                                 {"parent_model": policy, "parent_dataset": dataset_ref,
-                                 "iteration": t}, **extra)
+                                 "iteration": t}, cfg.train_recipe, **extra)
     sep = record.stats.get("separability") or {}
     row = {"iteration": t, "dataset": f"{name}@{version}", "rows_kept": df.height,
            "mean_chosen_chars": round(float(df["chosen"].str.len_chars().mean()), 1),
@@ -251,7 +323,7 @@ def iterate(cfg: IterateConfig, notify: Notify | None = None) -> list[dict[str, 
     """Run (or resume) the loop; returns one summary row per iteration."""
     say = notify or print
     out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out)
     plan = _plan(cfg, out)
     if cfg.seed_data:
         _seed_model(cfg, out, say)

@@ -41,6 +41,7 @@ class BuildConfig:
         "help": "openai backend: name of the environment variable holding the key (never written anywhere)."})
     prompts: str | None = field(default=None, metadata={
         "help": "Use this prompt set (a dataset with a 'prompt' column) instead of persona prompts."})
+    prompt_column: str | None = field(default=None, metadata={"help": "Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."})
     personas: str | None = field(default=None, metadata={
         "help": "sao: a dataset with a 'persona' column (Persona Hub's layout); default: the model writes personas."})
     num_prompts: int = field(default=8, metadata={"help": "How many prompts (personas) to build from."})

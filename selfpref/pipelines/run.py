@@ -39,7 +39,7 @@ def build_inputs(config: BuildConfig) -> tuple[list[dict[str, Any]], str]:
     for ref, column in ((config.prompts, "prompt"), (config.personas, "persona")):
         if ref is None:
             continue
-        values = read_texts(ref, column)
+        values = read_texts(ref, config.prompt_column if column == "prompt" else column, flag=f"--{column}s")
         if column == "persona" and len(values) > config.num_prompts:
             values = rng.sample(values, config.num_prompts)  # SAO: personas sampled at random
         return [{column: v} for v in values[: config.num_prompts]], column

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from selfpref import SelfprefError
 from selfpref.steer.directions import Directions, fit_directions, select_layers
-from selfpref.steer.edit import alignez_edit, steering
+from selfpref.steer.edit import alignez_edit, decoder_layers, steering
 
 
 def fit(dataset: str, output: str | Path, *, model: str | None = None, batch_size: int = 8,
@@ -38,15 +38,41 @@ def fit(dataset: str, output: str | Path, *, model: str | None = None, batch_siz
     directions.metadata.update(model=model_label(model),
                                dataset=str(dataset), dataset_version=record.version,
                                dataset_fingerprint=record.fingerprint)
+    why = unreliable_choice(directions.scores.tolist(), df.height)
+    directions.metadata["layer_choice_reliable"] = why is None
+    if why and notify:
+        notify(f"warning: the layer choice is unreliable: {why}")
     directions.save(output)
     return directions
 
 
-def load_directions(path: str | Path, model: Any) -> Directions:
+# Below this many pairs the held-out folds hold two or three pairs each: a probe separates them
+# perfectly on every layer (measured: loss 0.000 on all 30 layers of the embedded model, 12 pairs).
+RELIABLE_PAIRS = 32
+
+
+def unreliable_choice(scores: list[float], pairs: int) -> str | None:
+    """Why the CCS layer choice means little (None when it looks usable)."""
+    if scores and max(scores) - min(scores) < 1e-3:
+        return (f"the held-out CCS loss is {min(scores):.3f} on every layer ({pairs} pairs), so "
+                "no layer is better than another; fit on more pairs (a few dozen or more) or "
+                "choose layers with `steer generate --layers`")
+    if pairs < RELIABLE_PAIRS:
+        return (f"only {pairs} pairs (held-out folds of {max(1, pairs // 5)} or so); fit on "
+                f"{RELIABLE_PAIRS} or more pairs for a choice that means something")
+    return None
+
+
+def read_directions(path: str | Path) -> Directions:
+    """The directions file, or one line naming it and what is wrong (missing, corrupt, inconsistent)."""
     try:
-        directions = Directions.load(path)
+        return Directions.load(path)
     except (OSError, ValueError) as exc:
         raise SelfprefError(f"--directions {path}: {str(exc).splitlines()[0]}") from None
+
+
+def load_directions(path: str | Path | Directions, model: Any) -> Directions:
+    directions = path if isinstance(path, Directions) else read_directions(path)
     hidden = model.config.hidden_size
     if directions.theta_help.shape[-1] != hidden:
         raise SelfprefError(f"--directions {path} were fit on a model with hidden size "
@@ -62,12 +88,21 @@ def generate(directions_path: str | Path, prompts: Sequence[str], *, model: str 
     from selfpref.models.generation import generate_batch
     from selfpref.models import load_causal_lm
 
-    net, tokenizer = load_causal_lm(model)
-    directions = load_directions(directions_path, net)
+    directions = read_directions(directions_path)  # a bad file is refused before the model loads
     total = directions.theta_help.shape[0]
     bad = [i for i in (layers or []) if not 0 <= i < total]
     if bad:
-        raise SelfprefError(f"--layers {bad[0]}: this model has layers 0..{total - 1}")
+        raise SelfprefError(f"--layers {bad[0]}: the directions cover layers 0..{total - 1}")
+    net, tokenizer = load_causal_lm(model)
+    directions = load_directions(directions, net)
+    try:
+        model_layers = len(decoder_layers(net))
+    except ValueError as exc:
+        raise SelfprefError(f"--model {model}: {exc}") from None
+    if directions.theta_help.shape[0] != model_layers:
+        raise SelfprefError(f"--directions {directions_path} have {directions.theta_help.shape[0]} "
+                            f"layers, this model has {model_layers}: fit them again with "
+                            "`selfpref steer fit --model` on this model")
     chats = [[{"role": "user", "content": p}] for p in prompts]
     kwargs = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     with steering(net, directions, layers):
@@ -81,4 +116,4 @@ def generate(directions_path: str | Path, prompts: Sequence[str], *, model: str 
 
 
 __all__ = ["Directions", "alignez_edit", "fit", "fit_directions", "generate", "load_directions",
-           "select_layers", "steering"]
+           "read_directions", "select_layers", "steering", "unreliable_choice"]

@@ -51,17 +51,31 @@ class Directions:
 
     @classmethod
     def load(cls, path: str | Path) -> Directions:
+        """Read a directions file; a missing, corrupt or inconsistent one is a ValueError saying which."""
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as fh:
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-            meta = json.loads((fh.metadata() or {}).get("selfpref", "{}"))
+        fix = "write one with `selfpref steer fit`"
+        if not Path(path).is_file():
+            raise ValueError(f"no such file; {fix}")
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+                meta = json.loads((fh.metadata() or {}).get("selfpref", "{}"))
+        except Exception as exc:  # noqa: BLE001  (safetensors' own error type, OSError, JSON)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"not a readable .safetensors file ({first}); {fix}") from None
         missing = {"theta_help", "theta_harm", "scores", "layers"} - set(tensors)
         if missing:
-            raise ValueError(f"{path} is not a selfpref directions file (no {', '.join(sorted(missing))}); "
-                             "write one with `selfpref steer fit`")
-        return cls(tensors["theta_help"], tensors["theta_harm"], tensors["scores"],
-                   [int(i) for i in tensors["layers"].tolist()], meta)
+            raise ValueError(f"not a selfpref directions file (no {', '.join(sorted(missing))}); {fix}")
+        help_, harm, scores, layers = (tensors[k] for k in ("theta_help", "theta_harm", "scores", "layers"))
+        if (help_.dim() != 2 or harm.shape != help_.shape or scores.dim() != 1
+                or scores.shape[0] != help_.shape[0] or layers.dim() != 1):
+            raise ValueError(f"inconsistent directions (theta_help {tuple(help_.shape)}, theta_harm "
+                             f"{tuple(harm.shape)}, scores {tuple(scores.shape)}); {fix}")
+        chosen = [int(i) for i in layers.tolist()]
+        if any(not 0 <= i < help_.shape[0] for i in chosen):
+            raise ValueError(f"chosen layers {chosen} outside 0..{help_.shape[0] - 1}; {fix}")
+        return cls(help_, harm, scores, chosen, meta if isinstance(meta, dict) else {})
 
 
 def mlp_outputs(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]],
