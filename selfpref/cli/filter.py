@@ -22,6 +22,14 @@ def ordered_filters(ctx: typer.Context, values: dict[str, Any]) -> list[tuple[st
     return [(key, values[key]) for key in ctx.meta.get("selfpref_filter_order", [])]
 
 
+def _card(license: Optional[str], no_separability: bool) -> Any:
+    if not no_separability:
+        return card_hook(license)
+    from selfpref.datacards import card_writer
+
+    return card_writer(license, separability=False)
+
+
 @app.command("filter")
 def filter_(
     ctx: typer.Context,
@@ -45,6 +53,7 @@ def filter_(
     exclusions: Optional[Path] = typer.Option(None, help="Write dropped rows with a filter_reason column here."),
     name: Optional[str] = typer.Option(None, help="Name of the derived dataset (default: the output folder's name)."),
     license: Optional[str] = typer.Option(None, help="License for the data card."),
+    no_separability: bool = typer.Option(False, "--no-separability", help="Skip the card's separability probe (the card says so)."),
     push_to_hub: Optional[str] = typer.Option(None, help="Also push the result to this Hub dataset repo."),
 ) -> None:
     """Clean a dataset with counted filters into a derived, versioned folder."""
@@ -61,7 +70,7 @@ def filter_(
                       min_confidence=min_confidence, judge_models=judge_models, sso_onpolicy=sso_onpolicy)
         steps = ordered_filters(ctx, values)
     record, reports, kept, total = filter_dataset(ref, output, steps, opts, against=against, name=name,
-                                                  card=card_hook(license), exclusions=exclusions)
+                                                  card=_card(license, no_separability), exclusions=exclusions)
     table = "\n".join(f"  {r.name}: {r.input} -> {r.kept}" + "".join(
         f", dropped {v} {k}" for k, v in r.dropped.items()) for r in reports)
     console.print(f"wrote {output} ({kept} of {total} rows, version {record.version})\n{table}")
