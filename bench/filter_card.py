@@ -13,8 +13,8 @@ each timed as its own process from the outside (interpreter start, imports and t
            the first NAIVE_DOCS documents and extrapolated linearly to N, as bench/dedup.py does
 
 Each side but cold runs BENCH_REPEATS times (default 3), interleaved, and its median counts.
-Then one instrumented in-process run per parent splits the time: filtering (run_filters), the
-card (write_card) and, inside it, the separability probe.
+Then one instrumented in-process run on the warm parent splits the time: imports, filtering
+(run_filters), writing, and the card's parts (summarize, plots, the separability probe).
 
     python bench/filter_card.py [rows] [sides]    # default: 40000 cold,warm,nosep
 
@@ -89,15 +89,20 @@ def naive_child(folder: str) -> None:
 
 
 def split_child(folder: str, out: str) -> None:
-    """The `filter` command in-process, with timers around filtering, the card and the probe."""
+    """The `filter` command in-process, with timers around its parts (seconds, summed)."""
     start = time.perf_counter()
     import selfpref.cli as cli_module
-    import selfpref.datacards as cards
+    spent = {"import_cli": time.perf_counter() - start}
+    t = time.perf_counter()
+    import selfpref.filters.apply  # noqa: F401  (datasketch, which imports scipy)
     from selfpref.filters import runner
-
-    spent = {"filter": 0.0, "card": 0.0, "separability": 0.0}
+    spent["import_filters"] = time.perf_counter() - t
+    import selfpref.data.store as store
+    import selfpref.datacards as cards
 
     def timer(key, fn):
+        spent.setdefault(key, 0.0)
+
         def wrapped(*a, **k):
             t = time.perf_counter()
             try:
@@ -107,7 +112,10 @@ def split_child(folder: str, out: str) -> None:
         return wrapped
 
     runner.run_filters = timer("filter", runner.run_filters)
+    store.write_dataset = timer("write", store.write_dataset)  # includes the card
     cards.write_card = timer("card", cards.write_card)
+    cards.summarize = timer("summarize", cards.summarize)
+    cards.write_plots = timer("plots", cards.write_plots)
     probe = "probe_separability" if hasattr(cards, "probe_separability") else "separability"  # old trees
     setattr(cards, probe, timer("separability", getattr(cards, probe)))
     sys.argv = ["selfpref", "filter", folder, "--output", out, "--dedup", "minhash"]
@@ -170,14 +178,19 @@ def main(n: int = 40_000, sides: str = "cold,warm,nosep") -> None:
                   f"{', '.join(f'{t:.2f}' for t in times[side])})   naive / selfpref = "
                   f"{naive_s / seconds:5.1f}x")
         for side in wanted:
-            if side == "nosep":
+            if side != "warm":  # cold's split is its end-to-end time minus nosep's, give or take
                 continue
             s = child_json("--split", str(extra[side][0]), f"{tmp}/{side}-split")
             sep = s["sep"] or {}
-            print(f"  {side:6s} split: {s['total']:.2f} s in-process = filter {s['filter']:.2f} s"
-                  f" + card {s['card']:.2f} s (of which separability {s['separability']:.2f} s) + "
-                  f"the rest {s['total'] - s['filter'] - s['card']:.2f} s (imports, reading, "
-                  f"writing the parquet and the record)")
+            parts = {"imports (cli)": s["import_cli"], "imports (filters: datasketch, scipy)":
+                     s["import_filters"], "filter (run_filters)": s["filter"],
+                     "write (validate, parquet, record)": s["write"] - s["card"],
+                     "card: summarize": s["summarize"], "card: plots": s["plots"],
+                     "card: separability": s["separability"],
+                     "card: the rest": s["card"] - s["summarize"] - s["plots"] - s["separability"]}
+            parts["the rest (reading the parent, CLI)"] = s["total"] - sum(parts.values())
+            print(f"  {side:6s} split of one in-process run, {s['total']:.2f} s: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in parts.items()))
             print(f"         probe: {json.dumps({k: v for k, v in sep.items() if k != 'sample'})}")
 
 

@@ -190,3 +190,25 @@ def test_logistic_fit_matches_scikit_learn():
         assert np.allclose(w[:-1], ref.coef_[0], atol=1e-4) and abs(w[-1] - ref.intercept_[0]) < 1e-4
         test = rng.normal(0, 1, (500, d))
         assert ((test @ w[:-1] + w[-1] > 0) == ref.predict(test).astype(bool)).mean() > 0.998
+
+
+def test_parent_found_locally_or_in_the_hub_cache_never_downloaded(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from selfpref.datacards import parent_folder
+
+    snapshot = tmp_path / "hub" / "datasets--org--ds" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    S.save_cache(snapshot, {bytes(32): np.zeros(4, np.float16)})
+    (tmp_path / "hub" / "datasets--org--ds" / "refs").mkdir()
+    (tmp_path / "hub" / "datasets--org--ds" / "refs" / "v0.2.0").write_text("a" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    def record(ref, version="0.2.0"):
+        return BuildRecord(name="c", method="sao", parent={"id": ref, "version": version, "fingerprint": ""})
+
+    assert parent_folder(record("org/ds@v0.2.0")) == snapshot
+    assert parent_folder(record("org/ds")) == snapshot  # the parent's version names the tag
+    assert parent_folder(record("org/ds", "0.3.0")) is None  # not downloaded: no network call
+    assert parent_folder(record(str(tmp_path))) == tmp_path
+    assert parent_folder(BuildRecord(name="c", method="sao")) is None

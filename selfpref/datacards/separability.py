@@ -183,6 +183,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0, max_iter: int = 1
     the whole probe on cached embeddings.
     """
     xt = np.hstack([x, np.ones((len(x), 1))]).astype(np.float64)
+    xt32 = xt.astype(np.float32)  # the Hessian's product in float32: half the time, same answer
     reg = np.ones(xt.shape[1])
     reg[-1] = 0.0
     w = np.zeros(xt.shape[1])
@@ -195,7 +196,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0, max_iter: int = 1
     for _ in range(max_iter):
         p = _sigmoid(xt @ w)
         grad = c * (xt.T @ (p - y)) + reg * w
-        hess = c * (xt.T * (p * (1 - p))) @ xt + np.diag(reg + 1e-9)
+        hess = c * ((xt32.T * (p * (1 - p)).astype(np.float32)) @ xt32).astype(np.float64)
+        hess += np.diag(reg + 1e-9)
         step = np.linalg.solve(hess, grad)
         decrease = float(grad @ step)
         if decrease < 1e-12:
