@@ -13,6 +13,9 @@ each timed as its own process from the outside (interpreter start, imports and t
            the first NAIVE_DOCS documents and extrapolated linearly to N, as bench/dedup.py does
 
 Each side but cold runs BENCH_REPEATS times (default 3), interleaved, and its median counts.
+Wall time is what the goal is about; CPU time (user + system, all threads) is printed too,
+because on a shared 2-core machine load slows the multi-threaded filter more than the
+single-threaded naive loop, so the wall ratio moves with load and the CPU ratio much less.
 Then one instrumented in-process run on the warm parent splits the time: imports, filtering
 (run_filters), writing, and the card's parts (summarize, plots, the separability probe).
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -68,13 +72,19 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process, all its threads)."""
+    start, cpu = time.perf_counter(), cpu_of_children()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
     seconds = time.perf_counter() - start
     if proc.returncode:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    return seconds
+    return seconds, cpu_of_children() - cpu
 
 
 def naive_child(folder: str) -> None:
@@ -83,9 +93,10 @@ def naive_child(folder: str) -> None:
 
     docs = pl.read_parquet(Path(folder) / "data").get_column("prompt").to_list()[:NAIVE_DOCS]
     run_naive(docs[:50])  # warm-up, as bench/dedup.py does
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run_naive(docs)
-    print(json.dumps({"docs": len(docs), "seconds": time.perf_counter() - start}))
+    print(json.dumps({"docs": len(docs), "seconds": time.perf_counter() - start,
+                      "cpu": time.process_time() - cpu}))
 
 
 def split_child(folder: str, out: str) -> None:
@@ -97,8 +108,8 @@ def split_child(folder: str, out: str) -> None:
     import selfpref.filters.apply  # noqa: F401  (datasketch, which imports scipy)
     from selfpref.filters import runner
     spent["import_filters"] = time.perf_counter() - t
-    import selfpref.data.store as store
     import selfpref.datacards as cards
+    from selfpref.data import store
 
     def timer(key, fn):
         spent.setdefault(key, 0.0)
@@ -151,7 +162,7 @@ def main(n: int = 40_000, sides: str = "cold,warm,nosep") -> None:
     if "warm" in wanted and not (warm / "separability.npz").is_file():  # also kept between runs
         shutil.rmtree(warm, ignore_errors=True)
         shutil.copytree(cold, warm)
-        seconds = timed(cli("card", str(warm)))
+        seconds, _ = timed(cli("card", str(warm)))
         print(f"`selfpref card` on the parent (a cold probe: its sample and spare embedded): "
               f"{seconds:.1f} s end to end")
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,23 +171,26 @@ def main(n: int = 40_000, sides: str = "cold,warm,nosep") -> None:
         runs = [child_json("--naive", str(cold))]
         flags = ["--dedup", "minhash"]
         extra = {"cold": (cold, []), "warm": (warm, []), "nosep": (cold, ["--no-separability"])}
-        times: dict[str, list[float]] = {side: [] for side in wanted}
+        times: dict[str, list[tuple[float, float]]] = {side: [] for side in wanted}
         for r in range(REPEATS):  # interleaved, so that a burst of load hits every side alike
             for side in wanted:
                 if side == "cold" and r:  # minutes of embedding: once is enough
                     continue
                 times[side].append(timed(cli("filter", str(extra[side][0]), "--output",
                                              f"{tmp}/{side}-out", *flags, *extra[side][1])))
-        results = {side: float(np.median(t)) for side, t in times.items()}
         runs.append(child_json("--naive", str(cold)))  # before and after: load drifts on 2 cores
-        rate = sum(r["docs"] for r in runs) / sum(r["seconds"] for r in runs)
-        naive_s = n / rate
-        print(f"naive datasketch loop: {rate:,.0f} docs/s on the first {runs[0]['docs']:,} "
-              f"documents (timed before and after the sides) -> {naive_s:.1f} s extrapolated to {n:,}")
-        for side, seconds in results.items():
-            print(f"  {side:6s} `selfpref filter --dedup minhash` end to end {seconds:6.2f} s (median of "
-                  f"{', '.join(f'{t:.2f}' for t in times[side])})   naive / selfpref = "
-                  f"{naive_s / seconds:5.1f}x")
+        docs = sum(r["docs"] for r in runs)
+        naive_s = n * sum(r["seconds"] for r in runs) / docs
+        naive_cpu = n * sum(r["cpu"] for r in runs) / docs
+        print(f"naive datasketch loop: {docs / sum(r['seconds'] for r in runs):,.0f} docs/s on the "
+              f"first {runs[0]['docs']:,} documents (timed before and after the sides) -> "
+              f"{naive_s:.1f} s ({naive_cpu:.1f} CPU s) extrapolated to {n:,}")
+        for side, pairs in times.items():
+            wall = float(np.median([w for w, _ in pairs]))
+            cpu = float(np.median([c for _, c in pairs]))
+            print(f"  {side:6s} `selfpref filter --dedup minhash` end to end {wall:6.2f} s (median of "
+                  f"{', '.join(f'{w:.2f}' for w, _ in pairs)}), {cpu:6.2f} CPU s   naive / selfpref "
+                  f"= {naive_s / wall:5.1f}x wall, {naive_cpu / cpu:5.1f}x CPU")
         for side in wanted:
             if side != "warm":  # cold's split is its end-to-end time minus nosep's, give or take
                 continue
