@@ -37,6 +37,9 @@ def test_card_from_build_record(tmp_path):
     sep = written.stats["separability"]
     assert sep["folds"] == 5 and sep["accuracy"] > 0.9  # trivially separable answers
     assert f"{sep['accuracy']:.1%}" in text
+    assert sep["ci95"][0] <= sep["accuracy"] <= sep["ci95"][1] and sep["pairs"] == 20
+    assert f"95% interval {sep['ci95'][0]:.1%} to {sep['ci95'][1]:.1%}" in text
+    assert sep["embedded"] == 40 and (tmp_path / "demo" / "separability.npz").is_file()
 
 
 def test_unset_license_is_other_and_said(tmp_path):

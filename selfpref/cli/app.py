@@ -129,11 +129,11 @@ def command_line() -> str:
     return re.sub(r"://[^/@\s]+@", "://***@", " ".join(shlex.quote(w) for w in words))
 
 
-def card_hook(license: str | None) -> Any:
+def card_hook(license: str | None, separability: bool = True) -> Any:
     """The data-card writer that dataset writes call before the folder is renamed into place."""
     from selfpref.datacards import card_writer
 
-    return card_writer(license=license)
+    return card_writer(license=license, separability=separability)
 
 
 def push_and_report(folder: Path, repo: str, version: str, private: bool = False) -> None:

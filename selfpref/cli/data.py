@@ -101,6 +101,7 @@ def inspect(
 def card(
     ref: str = typer.Argument(..., help="Dataset folder (its README.md and plots are rewritten)."),
     license: Optional[str] = typer.Option(None, help="License for the YAML header (unset: 'other')."),
+    no_separability: bool = typer.Option(False, "--no-separability", help="Skip the separability probe (the card says so)."),
 ) -> None:
     """Regenerate a dataset folder's data card (README.md, plots, separability)."""
     import shutil
@@ -108,7 +109,7 @@ def card(
 
     import polars as pl
 
-    from selfpref.datacards import card_writer
+    from selfpref.datacards import CACHE_FILE, card_writer
     from selfpref.data.store import DATA_FILE, read_folder, user_mode
     from selfpref.data.refs import parse_ref
 
@@ -124,8 +125,9 @@ def card(
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
         work = Path(tmp) / folder.name
         shutil.copytree(folder, work)
-        card_writer(license)(pl.scan_parquet(work / DATA_FILE), record, work)
-        for rel in ["README.md", "selfpref.json", *[f"plots/{p.name}" for p in (work / "plots").glob("*.png")]]:
+        card_writer(license, separability=not no_separability)(pl.scan_parquet(work / DATA_FILE), record, work)
+        cache = [CACHE_FILE] if (work / CACHE_FILE).is_file() else []
+        for rel in ["README.md", "selfpref.json", *cache, *[f"plots/{p.name}" for p in (work / "plots").glob("*.png")]]:
             if not (folder / rel).parent.exists():
                 (folder / rel).parent.mkdir()
             user_mode(work / rel)

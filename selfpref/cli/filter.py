@@ -58,6 +58,7 @@ def filter_(
     exclusions: Optional[Path] = typer.Option(None, help="Write dropped rows with a filter_reason column here."),
     name: Optional[str] = typer.Option(None, help="Name of the derived dataset (default: the output folder's name)."),
     license: Optional[str] = typer.Option(None, help="License for the data card."),
+    no_separability: bool = typer.Option(False, "--no-separability", help="Skip the card's separability probe (the card says so)."),
     push_to_hub: Optional[str] = typer.Option(None, help="Also push the result to this Hub dataset repo."),
     private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Write the dataset even when the filters keep no row (default: refuse and print the funnel)."),
@@ -89,8 +90,9 @@ def filter_(
     check_models(models)
     check_push_target(push_to_hub)
     record, reports, kept, total = filter_dataset(ref, output, steps, opts, against=against, name=name,
-                                                  card=card_hook(license), exclusions=exclusions,
-                                                  allow_empty=allow_empty, overwrite=overwrite)
+                                                  card=card_hook(license, not no_separability),
+                                                  exclusions=exclusions, allow_empty=allow_empty,
+                                                  overwrite=overwrite)
     table = "\n".join(f"  {r.name}: {r.input} -> {r.kept}" + "".join(
         f", dropped {v} {k}" for k, v in r.dropped.items()) for r in reports)
     console.print(f"wrote {output} ({kept} of {total} rows, version {record.version})\n{table}",

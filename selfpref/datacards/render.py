@@ -54,6 +54,27 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1%}"
 
 
+def separability_text(sep: dict[str, Any]) -> str:
+    """The card's paragraph on the probe: accuracy, its 95% interval, the sample it came from."""
+    low, high = sep["ci95"]
+    of = f" of {sep['of']:,}" if sep.get("of") else ""
+    reuse = (f" Embeddings: {sep['reused']} of the sample's {2 * sep['pairs']} answers came from "
+             f"this folder's or its parent's `separability.npz`; {sep['embedded']} texts were "
+             "embedded for this card (the sample's and a few spare pairs', kept in "
+             "`separability.npz` so that a filtered child rarely embeds anything)."
+             if "reused" in sep else "")
+    return (
+        f"A logistic regression on {sep.get('embedder', 'all-MiniLM-L6-v2')} embeddings (the first "
+        f"{sep.get('max_tokens', 256)} word pieces of each answer) tells chosen from rejected with "
+        f"**{sep['accuracy']:.1%}** accuracy, **95% interval {low:.1%} to {high:.1%}** "
+        f"({sep['folds']}-fold cross-validation, both answers of a pair in the same fold, on a "
+        f"sample of {sep['pairs']:,}{of} pairs: the distinct pairs of smallest sha256). The "
+        f"interval is the Wilson interval of the {2 * sep['pairs']:,} held-out predictions: where "
+        "the accuracy of the whole dataset is likely to lie given this sample; a small sample "
+        "makes it wide. AlignEZ (A.6.2) finds that the further this is above 50%, the more "
+        f"likely training on the data improves the model.{reuse}\n")
+
+
 def render(record: BuildRecord, summary: dict[str, Any], sep: dict[str, Any], plots: list[str],
            license: str | None) -> str:
     short, title, how = PAPERS.get(record.method, (record.method, "—", ""))
@@ -102,11 +123,7 @@ def render(record: BuildRecord, summary: dict[str, Any], sep: dict[str, Any], pl
     parts.append(_table(["statistic", "value"], stats) + "\n")
     parts.append("### Label separability\n")
     if "accuracy" in sep:
-        parts.append(
-            f"A logistic regression on all-MiniLM-L6-v2 embeddings tells chosen from rejected with "
-            f"**{sep['accuracy']:.1%} ± {sep['std']:.1%}** accuracy (5-fold, {sep['pairs']} pairs); "
-            "AlignEZ (A.6.2) finds that the further this is above 50%, the more likely training on "
-            "the data improves the model.\n")
+        parts.append(separability_text(sep))
     else:
         parts.append(f"Not computed: {sep.get('skipped')}.\n")
     if plots:
