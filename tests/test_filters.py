@@ -49,6 +49,16 @@ def test_signature_equals_datasketch_and_is_lean():
         assert np.array_equal(m.hashvalues, sig[d])
         assert lean_minhash(sig[d]).jaccard(lean_minhash(sig[d])) == 1.0
     assert counts.tolist() == [3, 1, 6]
+    # the permutation parameters and pre-mix written out in selfpref equal datasketch's own
+    from datasketch.minhash import _fmix as datasketch_fmix
+
+    from selfpref.filters.minhash import _fmix, permutations
+    for seed in (1, 7):
+        a, b = MinHash(num_perm=128, seed=seed).permutations
+        ours = permutations(128, seed)
+        assert np.array_equal(ours[0], a) and np.array_equal(ours[1], b)
+    sample = np.arange(0, 2**32, 2**20, dtype=np.uint32)
+    assert np.array_equal(_fmix(sample), datasketch_fmix(sample, 32))
 
 
 def test_minhash_removes_exactly_the_planted_copies():

@@ -19,11 +19,10 @@ s=0.5; verification then removes the false candidates.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import polars as pl
-from datasketch import LeanMinHash, MinHash
-from datasketch.minhash import _fmix
 
 from selfpref import SelfprefError
 from selfpref.filters.base import Batches, Filter
@@ -34,9 +33,28 @@ _SUB_BATCH = 4_096  # texts tokenised at once: bounds the per-token arrays to ~1
 _PREFILTER = 0.15  # candidates whose signature estimate is this far below the threshold are dropped
 
 
+# datasketch's affine32 scheme, written out here: importing datasketch pulls in scipy (~1.3 s of
+# every `selfpref filter` start). tests/test_filters.py checks signatures and these parameters
+# against datasketch itself, so a change on its side fails the suite instead of drifting.
+_FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
+
+
+def _fmix(hv: np.ndarray, width: int = 32) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer (datasketch's pre-mix), element-wise, wrapping mod 2^32."""
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv = hv ^ (hv >> s1)
+    hv = hv * m1
+    hv = hv ^ (hv >> s2)
+    hv = hv * m2
+    return hv ^ (hv >> s3)
+
+
 def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
-    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+    """datasketch's affine32 parameters: odd a and any b drawn from RandomState(seed)."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def shingle_hashes(texts: pl.Series, ngram: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +122,10 @@ def exact_jaccard(x: np.ndarray, y: np.ndarray) -> float:
     return inter / union if union else 1.0
 
 
-def lean_minhash(signature: np.ndarray, seed: int = 1) -> LeanMinHash:
+def lean_minhash(signature: np.ndarray, seed: int = 1) -> Any:
+    """A datasketch ``LeanMinHash`` holding the signature (for MinHashLSH and other tools)."""
+    from datasketch import LeanMinHash
+
     return LeanMinHash(seed=seed, hashvalues=signature, scheme="affine32")
 
 
