@@ -58,8 +58,10 @@ def unreliable_choice(scores: list[float], pairs: int) -> str | None:
                 "no layer is better than another; fit on more pairs (a few dozen or more) or "
                 "choose layers with `steer generate --layers`")
     if pairs < RELIABLE_PAIRS:
-        return (f"only {pairs} pairs (held-out folds of {max(1, pairs // 5)} or so); fit on "
-                f"{RELIABLE_PAIRS} or more pairs for a choice that means something")
+        folds = min(5, pairs // 2)
+        held_out = f"{folds} held-out folds of about {pairs // folds} pairs" if folds >= 2 else "no held-out pairs"
+        return (f"only {pairs} pairs ({held_out}); fit on {RELIABLE_PAIRS} or more pairs for a "
+                "choice that means something")
     return None
 
 
