@@ -10,6 +10,11 @@ from selfpref.pipelines.config import BuildConfig, load_build_recipe
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes" / "build").glob("*.yaml"))
 
 
+def test_every_paper_has_a_build_recipe():
+    # A clean clone once lacked these files (an unanchored `build/` in .gitignore hid them).
+    assert {p.stem for p in RECIPES} >= {"sao-paper", "sso-paper", "selfee-paper", "alignez-paper"}
+
+
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
 def test_build_recipe_loads(path):
     config = BuildConfig(**load_build_recipe(path))
