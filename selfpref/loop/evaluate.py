@@ -154,7 +154,8 @@ def figures(folder: Path) -> dict[str, Any]:
 
 
 class LoopEvaluator:
-    """Evaluates pi_t against pi_0 after each iteration; pi_0's answers and the judge are made once."""
+    """Evaluates pi_t against pi_0 after each iteration: pi_0's answers are made once per loop, the
+    judge once per run of consecutive evaluations (it is freed while an iteration trains)."""
 
     def __init__(self, opts: LoopEval, out: Path, pi0: str | None, iterations: int,
                  notify: Notify) -> None:
@@ -227,8 +228,13 @@ class LoopEvaluator:
             self._pool.drop(self.pi0)  # keep loaded only what the judge will use
         return self.answers_file
 
+    def release(self) -> None:
+        """Free the judge (and any model held for it) before an iteration builds and trains; the
+        next evaluation loads it again. Evaluations in a row (a finished loop) share one load."""
+        self._judge = self._pool = None
+
     def _judge_for(self, cfg: Any) -> Any:
-        """The judge, built once for the loop (a local judge model is loaded once)."""
+        """The judge, built once per run of evaluations (a local judge model is loaded once)."""
         from selfpref.eval.run import ModelPool, build_judge
 
         if self._judge is None:

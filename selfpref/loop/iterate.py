@@ -360,6 +360,8 @@ def iterate(cfg: IterateConfig, notify: Notify | None = None) -> list[dict[str, 
             say(f"iteration {t}/{cfg.iterations}: finished earlier, skipped")
             row = json.loads(done.read_text())
         else:
+            if evaluator is not None:
+                evaluator.release()  # no judge held in memory while building and training
             row = _iteration(cfg, plan, t, out, say)
         rows.append(evaluator.evaluate(t, row) if evaluator is not None else row)
     write_json_atomic(out / "summary.json", rows, indent=2)
