@@ -285,3 +285,42 @@ def test_eval_embedded_model_against_itself(tmp_path):
     table = pl.read_parquet(tmp_path / "out" / "judgments.parquet")
     assert table["answer_a"].to_list() == table["answer_b"].to_list()
     assert all(a.strip() for a in table["answer_a"])
+
+
+def test_b_side_is_the_summary_from_b(tmp_path):
+    """B's figures over the base A, from A's summary, equal a summary of the flipped judgments."""
+    import numpy as np
+
+    from selfpref.eval.stats import b_side, summarize_scores
+
+    rng = np.random.default_rng(3)
+    s = np.concatenate([rng.random(9), [0.5, 0.5, 0.2]])
+    la, lb = rng.integers(10, 400, s.size), rng.integers(10, 400, s.size)
+    c = rng.random(s.size) > 0.5
+    a = summarize_scores(s, la, lb, c, bootstrap=200, seed=5)
+    flipped = summarize_scores(1 - s, lb, la, c, bootstrap=200, seed=5)
+    b = b_side(a, s)
+    for key in ("win_rate", "lose_rate", "tie_rate", "net_win", "mean_score", "judge_consistency"):
+        assert b[key] == pytest.approx(flipped[key]), key
+    assert b["win_rate"] == a["lose_rate"] and b["tie_rate"] == a["tie_rate"] == pytest.approx(100 * 2 / 12)
+    assert b["lc_win_rate"] == pytest.approx(flipped["lc_win_rate"], abs=1e-4)
+    assert (b["mean_len"], b["mean_len_base"]) == (a["mean_len_b"], a["mean_len_a"])
+    assert b["ci95"]["win_rate"] == flipped["ci95"]["win_rate"]  # A's lose rate, not a mirror of A's win
+    assert b["ci95"]["net_win"] == pytest.approx(flipped["ci95"]["net_win"])
+    assert b["ci95"]["lc_win_rate"] == pytest.approx(flipped["ci95"]["lc_win_rate"], abs=1e-3)
+    assert b_side(summarize_scores(s, la, lb, c, bootstrap=0), s)["ci95"] is None
+
+
+def test_spread_takes_each_category_in_turn(tmp_path):
+    from selfpref.eval.sources import load_prompts, spread, write_prompts
+
+    shipped = load_prompts()
+    eight = spread(shipped, 8)
+    assert eight.categories == ["writing", "roleplay", "reasoning", "math", "coding", "extraction",
+                                "stem", "humanities"]
+    assert eight.id == "selfpref-heldout-v1[spread:8]" and eight.prompts[0] == shipped.prompts[0]
+    assert spread(shipped, 10).categories.count("writing") == 2 and spread(shipped, 500) is shipped
+    back = load_prompts(str(write_prompts(eight, tmp_path / "p.jsonl")))
+    assert (back.prompts, back.categories, back.fingerprint) == (eight.prompts, eight.categories, eight.fingerprint)
+    plain = load_prompts(str(_answers(tmp_path / "a.jsonl", ANSWERS_A)))
+    assert spread(plain, 2).prompts == PROMPTS[:2]

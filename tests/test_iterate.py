@@ -1,6 +1,8 @@
 """`selfpref iterate`: two SELFEE iterations on the tiny model with scripted answers, a crash, a resume."""
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -169,3 +171,140 @@ def test_summary_table_never_clips():
            "separability": 0.233, "train_loss": 2.8294}
     text = summary_table([row])
     assert row["dataset"] in text and "2.8294" in text and "0.512" in text
+
+
+def _selfee_loop(tmp_path, tiny_model_path, learning_rate=5e-7):
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump({"answer_pair": [
+        "Short.", "A longer answer with several more words in it.", "Yes, here it is.", "No."]}))
+    prompts = tmp_path / "prompts.jsonl"
+    pl.DataFrame({"prompt": [f"How do I do task {i}?" for i in range(8)]}).write_ndjson(prompts)
+    return IterateConfig(method="selfee", iterations=2, output=str(tmp_path / "loop"),
+                         model=str(tiny_model_path), prompts=str(prompts),
+                         build={"backend": "scripted", "script": str(script)},
+                         train={"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 64,
+                                "warmup_steps": 0, "learning_rate": learning_rate})
+
+
+def test_loop_evaluates_pi_t_against_pi_0(tmp_path, tiny_model_path, monkeypatch):
+    """A finished loop rerun with an evaluation: pi_0 answers once, each pi_t is judged, the rows,
+    the model cards and the loop README gain the figures; a rerun skips finished evals; other
+    eval settings are refused before any work."""
+    import selfpref.eval.run as eval_run
+    import selfpref.trainers.run as run
+    from selfpref.loop.evaluate import LoopEval
+
+    cfg = _selfee_loop(tmp_path, tiny_model_path, learning_rate=0.05)  # pi_t's answers differ from pi_0's
+    loop = Path(cfg.output)
+    log: list[str] = []
+    iterate(cfg, notify=log.append)  # no evaluation: the README says how to add one
+    assert "Not evaluated" in (loop / "README.md").read_text()
+    assert not (loop / "plots").exists()
+
+    eval_prompts = tmp_path / "eval.jsonl"
+    pl.DataFrame({"prompt": ["Say hi.", "Name a fruit.", "Count to two.", "Unused?"]}).write_ndjson(eval_prompts)
+    # sampled: the random tiny model's greedy answers are blank
+    evaluation = LoopEval(prompts=str(eval_prompts), num_prompts=3, judge_model=str(tiny_model_path),
+                          max_new_tokens=6, temperature=1.0, batch_size=4, bootstrap=20)
+    with_eval = dataclasses.replace(cfg, evaluation=evaluation)
+    assert with_eval.fingerprint() == cfg.fingerprint()  # evaluation options are not the loop's
+
+    answered, judges = [], []
+    real_answer, real_judge = eval_run.answer_prompts, eval_run.build_judge
+    monkeypatch.setattr(eval_run, "answer_prompts",
+                        lambda models, ref, prompts, **kw: answered.append(ref) or real_answer(models, ref, prompts, **kw))
+    monkeypatch.setattr(eval_run, "build_judge", lambda *a, **k: judges.append(1) or real_judge(*a, **k))
+    monkeypatch.setattr(run, "train", lambda *a, **k: pytest.fail("a finished iteration was retrained"))
+    rows = iterate(with_eval, notify=log.append)
+    models = [str(loop / f"iter-{t}" / "model") for t in (1, 2)]
+    pi0 = json.loads((loop / "eval" / "answers_pi0.json").read_text())
+    assert answered == [str(tiny_model_path), *models] and judges == [1]  # pi_0 once, one judge
+    for t, row in zip((1, 2), rows):
+        folder = loop / f"iter-{t}" / "eval"
+        summary = json.loads((folder / "eval.json").read_text())
+        assert summary["models"]["a"]["source"] == "answers" and summary["n"] == 3
+        assert summary["models"]["a"]["label"] == str(tiny_model_path)
+        assert summary["models"]["b"]["label"] == models[t - 1]
+        # the rows are pi_t's (B's): eval.json is pi_0's (A's)
+        assert row["eval_win_rate"] == pytest.approx(summary["lose_rate"], abs=0.01)
+        assert row["eval_lc_win_rate"] == pytest.approx(100 - summary["lc_win_rate"], abs=0.01)
+        assert set(row["eval_ci95"]) == {"win_rate", "net_win", "lc_win_rate"}
+        assert row["eval_judge_consistency"] == pytest.approx(summary["judge_consistency"], abs=0.01)
+        assert row["eval_mean_len_b"] == pytest.approx(summary["mean_len_b"], abs=0.01)
+        assert summary["tie_rate"] < 100  # not a vacuous check: the judge preferred a side
+        table = pl.read_parquet(folder / "judgments.parquet")
+        assert table["answer_a"].to_list() == [r["output"] for r in pi0]  # pi_0's cached answers
+        assert row["eval_judge"] == f"logits:{tiny_model_path}"
+        assert json.loads((loop / f"iter-{t}" / "summary.json").read_text()) == row
+        card = (loop / f"iter-{t}" / "model" / "README.md").read_text()
+        assert card.count("## Evaluation") == 1 and "# SELFEE model trained with selfpref" in card
+        assert f"`pi_0 = {tiny_model_path}`" in card and "judge consistency" in card
+    assert json.loads((loop / "summary.json").read_text()) == rows
+    assert [r["instruction"] for r in pi0] == ["Say hi.", "Name a fruit.", "Count to two."]
+    readme = (loop / "README.md").read_text()
+    assert "win % vs pi_0" in readme and "plots/iterations.png" in readme and "judge consistency" in readme
+    assert "Not evaluated" not in readme
+    assert (loop / "plots" / "iterations.png").stat().st_size > 1000
+
+    from selfpref.cli.iterate import eval_note, summary_table
+
+    table = summary_table(rows)
+    assert "win %" in table and "LC win" in table and f"{rows[1]['eval_win_rate']:.1f}" in table
+    assert "pi_t's" in eval_note(rows)
+
+    # a rerun skips finished evaluations (the cards keep one Evaluation section)
+    answered.clear(), judges.clear()
+    again = iterate(with_eval, notify=log.append)
+    assert answered == [] and judges == [] and again == rows
+    assert log.count("iteration 2/2: evaluation finished earlier, skipped") == 1
+    assert (loop / "iter-1" / "model" / "README.md").read_text().count("## Evaluation") == 1
+    # an interrupted evaluation is redone with pi_0's cached answers
+    import shutil
+
+    shutil.rmtree(loop / "iter-2" / "eval")
+    iterate(with_eval, notify=log.append)
+    assert answered == [models[1]]
+    # other settings would mix two evaluations in one table: refused before anything runs
+    answered.clear()
+    other = dataclasses.replace(cfg, evaluation=dataclasses.replace(evaluation, max_new_tokens=5))
+    with pytest.raises(SelfprefError, match=r"iter-1/eval was evaluated with other settings \(max new tokens 6 there, 5 now"):
+        iterate(other, notify=log.append)
+    assert answered == []
+
+
+def test_eval_flags_are_checked_up_front(tmp_path):
+    out = tmp_path / "loop"
+    cases = [
+        (["--eval-judge", "text"], "--eval-judge: evaluates the loop, which needs --eval-prompts"),
+        (["--eval-prompts", str(tmp_path / "none.jsonl")], "--eval-prompts .*none.jsonl"),
+        (["--eval-prompts", "default", "--eval-judge", "nope"], "--eval-judge 'nope': use one of"),
+        (["--eval-prompts", "default", "--eval-judge", "length", "--eval-judge-model", "x/y"],
+         "--eval-judge length is a rule .* takes no --eval-judge-model"),
+        (["--eval-prompts", "default", "--eval-judge-model", str(tmp_path)], "--eval-judge-model .*config.json"),
+    ]
+    for args, message in cases:
+        result = CliRunner().invoke(app, ["iterate", "--output", str(out), *args])
+        assert isinstance(result.exception, SelfprefError), (args, result.output, result.exception)
+        assert re.search(message, str(result.exception)), (message, str(result.exception))
+        assert "\n" not in str(result.exception)
+    result = CliRunner().invoke(app, ["iterate", "--output", str(out), "--eval-prompts", "default",
+                                      "--eval-num-prompts", "0"])
+    assert result.exit_code == 2 and "0 is not >= 1" in result.output
+    assert not out.exists()
+
+
+def test_model_card_evaluation_section_is_replaced(tmp_path):
+    from selfpref.trainers.run import record_evaluation
+
+    (tmp_path / "README.md").write_text("---\ntags: [selfpref]\n---\n\n# SIMPO model\n\nReproduce: `x`\n")
+    e = {"baseline": "pi_0 = base", "judge": "logits:j", "prompts": "p", "n": 4, "win_rate": 25.0,
+         "lose_rate": 50.0, "tie_rate": 25.0, "lc_win_rate": 40.0,
+         "ci95": {"win_rate": [0.0, 75.0], "lc_win_rate": [10.0, 70.0]}, "judge_consistency": 0.0,
+         "mean_len": 120.0, "mean_len_baseline": 100.0, "note": "A note."}
+    assert record_evaluation(tmp_path, e)
+    assert not record_evaluation(tmp_path, e)  # the same figures: the card is left as it is
+    assert record_evaluation(tmp_path, {**e, "win_rate": 75.0})
+    card = (tmp_path / "README.md").read_text()
+    assert card.startswith("---\ntags: [selfpref]") and "Reproduce: `x`" in card
+    assert card.count("## Evaluation") == 1 and "| win rate % | 75.0 | 0.0 to 75.0 |" in card
+    assert "| mean answer length, this model / baseline (characters) | 120 / 100 | |" in card

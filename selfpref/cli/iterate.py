@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import typer
 
+from selfpref import SelfprefError
 from selfpref.cli.app import app, bounded, check_models, check_push_target, console, number_list
 
 
@@ -39,6 +40,14 @@ def iterate(
     seed: int = typer.Option(0, help="Seed for prompt splits, sampling and training."),
     name: Optional[str] = typer.Option(None, help="Dataset name (default: the output folder's name); iteration t is name@0.t.0."),
     push_to_hub: Optional[str] = typer.Option(None, help="Push each iteration's dataset to this Hub repo, tagged v0.t.0."),
+    eval_prompts: Optional[str] = typer.Option(None, help="After each iteration, judge pi_t against pi_0 on these prompts ('default' or 'shipped': selfpref's 104 held-out prompts; or any prompt set). Not part of the loop's arguments: rerun a finished loop with it to evaluate it."),
+    eval_num_prompts: Optional[int] = typer.Option(None, callback=bounded(1), help="Evaluate on at most N of --eval-prompts (taken in turn from each category when the set has them)."),
+    eval_judge: Optional[str] = typer.Option(None, help="Judge of the evaluation: logits (default: forced choice), text, length, length:longer or random."),
+    eval_judge_model: Optional[str] = typer.Option(None, help="Judge model: folder, Hub id or 'default' (the embedded model, the default), or the endpoint's model name."),
+    eval_judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for the evaluation's judge (…/v1)."),
+    eval_judge_api_key_env: Optional[str] = typer.Option(None, help="NAME of the environment variable holding the endpoint's key."),
+    eval_max_new_tokens: Optional[int] = typer.Option(None, callback=bounded(1), help="Most new tokens per evaluation answer, pi_0 and pi_t alike (default 256)."),
+    eval_temperature: Optional[float] = typer.Option(None, callback=bounded(0), help="Evaluation decoding, pi_0 and pi_t alike: 0 (default) is greedy; above 0 samples with --seed."),
 ) -> None:
     """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
     from selfpref.data.recipes import load_yaml_mapping
@@ -55,6 +64,10 @@ def iterate(
     train = {k: v for k, v in dict(max_steps=max_steps, per_device_train_batch_size=train_batch_size,
                                    learning_rate=learning_rate, max_length=max_length, seed=seed).items()
              if v is not None}
+    evaluation = loop_eval(eval_prompts, num_prompts=eval_num_prompts, judge=eval_judge,
+                           judge_model=eval_judge_model, judge_base_url=eval_judge_base_url,
+                           judge_api_key_env=eval_judge_api_key_env, max_new_tokens=eval_max_new_tokens,
+                           temperature=eval_temperature, batch_size=batch_size, seed=seed)
     cfg = IterateConfig(method=method, iterations=iterations, output=str(output), model=model,
                         prompts=prompts, num_prompts=num_prompts, reference_model=reference_model,
                         seed_data=seed_data, name=name, seed=seed, filters=steps,
@@ -62,7 +75,7 @@ def iterate(
                         lambdas=number_list(lambdas, "--lambdas", float, "0.5,0.25"), build=build, train=train,
                         train_recipe=str(train_config) if train_config else None,
                         seed_train_recipe=str(seed_train_config) if seed_train_config else None,
-                        push_to_hub=push_to_hub, prompt_column=prompt_column)
+                        push_to_hub=push_to_hub, prompt_column=prompt_column, evaluation=evaluation)
     # --- everything that can be checked before the first build
     for key, value in cfg.filters or []:
         make_filter(key, value, cfg.filter_options)
@@ -79,13 +92,54 @@ def iterate(
 
         parse_ref(seed_data, flag="--seed-data")
     check_push_target(push_to_hub)
+    if evaluation is not None:
+        if not evaluation.judge_base_url and evaluation.judge in ("logits", "text"):
+            check_models([("--eval-judge-model", evaluation.judge_model)])
+        evaluation.check()  # the prompts load, the judge's spec holds (nothing is loaded)
     check_output_folder(output)
     if not (output / "iterate.json").is_file():
         plan_splits(cfg)  # enough prompts for every iteration (a resumed loop has its plan)
     rows = run_loop(cfg, notify=console.print)
     console.print(summary_table(rows), markup=False, highlight=False, soft_wrap=True)
+    note = eval_note(rows)
+    if note:
+        console.print(note, markup=False, highlight=False)
     console.print(f"summary written to {output / 'summary.json'}; final model: {rows[-1]['model']}",
                   markup=False, highlight=False)
+
+
+def loop_eval(prompts: str | None, **options: Any) -> Any:
+    """The loop's evaluation options, or None; an --eval-* flag without --eval-prompts is refused."""
+    from selfpref.loop.evaluate import LoopEval
+
+    given = {k: v for k, v in options.items() if v is not None}
+    if prompts is None:
+        stray = [f"--eval-{k.replace('_', '-')}" for k in given if k not in ("batch_size", "seed")]
+        if stray:
+            raise SelfprefError(f"{stray[0]}: evaluates the loop, which needs --eval-prompts REF "
+                                "('default' for selfpref's held-out prompts)")
+        return None
+    return LoopEval(prompts=prompts, **given)
+
+
+def eval_note(rows: list[dict[str, Any]]) -> str | None:
+    """Under the table: what the eval columns are, and what the judge's verdicts are worth."""
+    from selfpref.eval.report import consistency_note
+
+    evaluated = [r for r in rows if r.get("eval_win_rate") is not None]
+    if not evaluated:
+        return None
+    n = evaluated[-1]["eval_n"]
+    consistency = sum(r["eval_judge_consistency"] for r in evaluated) / len(evaluated)
+    return (f"eval: pi_t against pi_0 on {n} prompts, judge {evaluated[-1]['eval_judge']}; win and "
+            f"LC win are pi_t's (LC 50 = no change; ties count for neither side in win). "
+            + consistency_note(consistency, n, fix="--eval-judge-model",
+                               scope=" (mean over iterations)" if len(evaluated) > 1 else ""))
+
+
+def _ci(row: dict[str, Any]) -> str | None:
+    ci = (row.get("eval_ci95") or {}).get("win_rate")
+    return f"{ci[0]:.1f}-{ci[1]:.1f}" if ci else None
 
 
 SUMMARY_COLUMNS = [("iteration", "", "iter"), ("dataset", "", "dataset"), ("rows_kept", "rows", "kept"),
@@ -94,18 +148,33 @@ SUMMARY_COLUMNS = [("iteration", "", "iter"), ("dataset", "", "dataset"), ("rows
                    ("train_loss", "train", "loss")]
 
 
+# Shown when any iteration was evaluated: pi_t's figures over pi_0 (cell text from the row).
+EVAL_COLUMNS = [("eval_win_rate", "win %", "vs pi0"), ("eval_ci95", "win", "95% CI"),
+                ("eval_lc_win_rate", "LC win", "%"), ("eval_judge_consistency", "judge", "consist. %"),
+                ("eval_mean_len_b", "answer", "chars")]
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = _ci(row) if key == "eval_ci95" else row.get(key)
+    if value is None:
+        return "-"
+    if key.startswith("eval_") and isinstance(value, float):
+        return f"{value:.0f}" if key == "eval_mean_len_b" else f"{value:.1f}"
+    return str(value)
+
+
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """One line per iteration, every column as wide as its longest cell: never clipped or wrapped,
     whatever the terminal's width or the dataset names' length."""
-    cells = [["-" if row.get(key) is None else str(row[key]) for key, _, _ in SUMMARY_COLUMNS]
-             for row in rows]
+    columns = SUMMARY_COLUMNS + (EVAL_COLUMNS if any(r.get("eval_win_rate") is not None for r in rows) else [])
+    cells = [[_cell(row, key) for key, _, _ in columns] for row in rows]
     widths = [max([len(top), len(bottom), *(len(r[i]) for r in cells)])
-              for i, (_, top, bottom) in enumerate(SUMMARY_COLUMNS)]
+              for i, (_, top, bottom) in enumerate(columns)]
 
     def line(values: list[str]) -> str:
         return "  ".join(v.ljust(w) if key == "dataset" else v.rjust(w)
-                         for (key, _, _), v, w in zip(SUMMARY_COLUMNS, values, widths)).rstrip()
+                         for (key, _, _), v, w in zip(columns, values, widths)).rstrip()
 
-    out = [line([top for _, top, _ in SUMMARY_COLUMNS]), line([b for _, _, b in SUMMARY_COLUMNS]),
+    out = [line([top for _, top, _ in columns]), line([b for _, _, b in columns]),
            "-" * (sum(widths) + 2 * (len(widths) - 1))]
     return "\n".join(["selfpref iterate", *out, *(line(r) for r in cells)])

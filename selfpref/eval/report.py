@@ -29,6 +29,23 @@ ROWS = (  # (summary key, label, ci95 key)
 )
 
 
+def consistency_note(consistency: float | None, n: int, *, fix: str = "--judge-model",
+                     scope: str = "") -> str:
+    """One honest sentence on what a judge's verdicts are worth at this self-consistency rate
+    (``scope``: words after the prompt count, e.g. " (mean over iterations)")."""
+    if consistency is None:
+        return "No judge consistency was measured."
+    if consistency < LOW_CONSISTENCY:
+        return (f"The judge picked the same answer in both orders on only {consistency:.0f}% of "
+                f"{n} prompts{scope}: its verdicts mostly follow which answer is shown first, so these "
+                f"win rates measure position bias, not quality (a larger {fix} or an endpoint "
+                "gives numbers that mean something).")
+    tail = (f"with {n} prompts the 95% intervals are wide, so read a trend, not one number" if n < 50
+            else "read each rate with its 95% interval")
+    return (f"The judge picked the same answer in both orders on {consistency:.0f}% of {n} "
+            f"prompts{scope}; {tail}.")
+
+
 def _column(judgments: Any, name: str) -> np.ndarray:
     try:
         return np.asarray(judgments[name], dtype=float).reshape(-1)

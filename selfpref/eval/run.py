@@ -108,8 +108,9 @@ Notify = Callable[[str], None]
 Files = dict[str, tuple[dict[str, str], str | None]]
 
 
-class _Models:
-    """Local models by resolved reference, each loaded once and shared."""
+class ModelPool:
+    """Local models by resolved reference, each loaded once and shared (A, B, the judge, and
+    across evaluations when one pool is passed to several `run_eval` calls)."""
 
     def __init__(self, batch_size: int) -> None:
         self.batch_size, self.loaded = batch_size, {}
@@ -126,6 +127,10 @@ class _Models:
         if key not in self.loaded:
             self.loaded[key] = LocalModel(key, batch_size=self.batch_size).load()
         return self.loaded[key]
+
+    def drop(self, ref: str | None) -> None:
+        """Forget a loaded model (its memory is freed once nothing else holds it)."""
+        self.loaded.pop(self.key(ref), None)
 
 
 def _chats(prompts: Sequence[str]) -> list[list[dict[str, str]]]:
@@ -173,7 +178,15 @@ def read_answer_files(cfg: EvalConfig) -> Files:
     return files
 
 
-def _steer_plan(cfg: EvalConfig, models: _Models) -> tuple[Any, Any, list[int]]:
+def answer_prompts(models: ModelPool, ref: str | None, prompts: Sequence[str], *, max_new_tokens: int,
+                   temperature: float = 0.0, top_p: float = 1.0, seed: int = 0) -> list[str]:
+    """One answer per prompt from model ``ref`` (loaded through ``models``), decoded as `run_eval`
+    decodes: greedy unless ``temperature`` > 0, the same seed."""
+    return [g[0] for g in models.get(ref).generate(_chats(prompts), max_new_tokens=max_new_tokens,
+                                                   temperature=temperature, top_p=top_p, seed=seed)]
+
+
+def _steer_plan(cfg: EvalConfig, models: ModelPool) -> tuple[Any, Any, list[int]]:
     """(base model, directions, layers) for --steer-b, validated against the base model."""
     from selfpref.steer import load_directions
 
@@ -187,7 +200,7 @@ def _steer_plan(cfg: EvalConfig, models: _Models) -> tuple[Any, Any, list[int]]:
     return base, directions, layers
 
 
-def generate_answers(cfg: EvalConfig, prompts: Sequence[str], files: Files, models: _Models,
+def generate_answers(cfg: EvalConfig, prompts: Sequence[str], files: Files, models: ModelPool,
                      notify: Notify) -> tuple[list[str], list[str], dict[str, Any], dict[str, Any]]:
     """(answers A, answers B, description of A, description of B)."""
     from selfpref.models import model_label
@@ -210,7 +223,7 @@ def generate_answers(cfg: EvalConfig, prompts: Sequence[str], files: Files, mode
                 notify(f"model {side.upper()} ({model_label(model_ref)}) is model A: same answers")
             else:
                 notify(f"model {side.upper()} ({model_label(model_ref)}): answering {len(prompts)} prompts")
-                written[key] = [g[0] for g in models.get(model_ref).generate(_chats(prompts), **kwargs)]
+                written[key] = answer_prompts(models, model_ref, prompts, **kwargs)
             sides[side] = (written[key], {"source": "model", "model": model_label(model_ref),
                                           "label": model_label(model_ref), "decoding": decoding})
     if steer is not None:
@@ -236,7 +249,7 @@ def answers_fingerprint(prompts: Sequence[str], answers: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()
 
 
-def build_judge(cfg: EvalConfig, models: _Models) -> Any:
+def build_judge(cfg: EvalConfig, models: ModelPool) -> Any:
     """The judge of ``cfg``; a local judge model already loaded for A or B is reused."""
     from selfpref.judges import make_judge
     from selfpref.models import model_label
@@ -331,13 +344,15 @@ def write_eval_folder(folder: str | Path, table: Any, summary: dict[str, Any], a
 
 
 def run_eval(cfg: EvalConfig, *, notify: Notify | None = None, judge: Any = None,
-             command: str | None = None) -> dict[str, Any]:
+             command: str | None = None, models: ModelPool | None = None) -> dict[str, Any]:
     """Answer, judge, summarize and write ``cfg.output``; returns eval.json's content.
 
-    ``judge`` replaces the one ``cfg`` describes (tests pass scripted judges).
+    ``judge`` replaces the one ``cfg`` describes (tests pass scripted judges; a loop passes the
+    judge it built once). ``models``: a pool shared with other evaluations, so a base model or
+    judge used by several runs in one process is loaded once.
     """
     notify = notify or (lambda _msg: None)
-    models = _Models(cfg.batch_size)
+    models = models if models is not None else ModelPool(cfg.batch_size)
     files = read_answer_files(cfg)
     prompt_set = _prompt_set(cfg, files)
     judge = judge or build_judge(cfg, models)  # before generating: a bad judge spec fails at once

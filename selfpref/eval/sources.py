@@ -5,6 +5,8 @@
   (``prompts.jsonl`` beside this module: 104 prompts written for selfpref in eight categories,
   13 each: writing, roleplay, reasoning, math, coding, extraction, stem, humanities). Exact
   duplicates are dropped and counted.
+- `spread(prompts, n)`: at most n prompts, in turn from each category when the set names them;
+  `write_prompts` writes a set back as jsonl (what a loop or the demo evaluates, kept beside it).
 - `read_answers(ref, flag)`: jsonl / json / parquet / csv with ``prompt`` and ``answer`` columns,
   or AlpacaEval's model-output layout (``instruction``, ``output``, optional ``generator``).
 
@@ -79,6 +81,34 @@ def load_prompts(ref: str | None = None, *, column: str | None = None) -> Prompt
     if duplicates:
         skipped = {**skipped, "duplicate": duplicates}
     return PromptSet(texts, name, fingerprint(texts), dict(skipped), categories)
+
+
+def spread(prompts: PromptSet, n: int) -> PromptSet:
+    """At most ``n`` prompts: with categories, taken in turn from each category (in file order within
+    it), so 8 of the shipped set are one per category; without, the first ``n``."""
+    if n >= len(prompts.prompts):
+        return prompts
+    if prompts.categories:
+        queues: dict[str, list[int]] = {}
+        for i, c in enumerate(prompts.categories):
+            queues.setdefault(c, []).append(i)
+        order = [q[r] for r in range(max(map(len, queues.values()))) for q in queues.values() if r < len(q)]
+        keep = sorted(order[:n])
+    else:
+        keep = list(range(n))
+    texts = [prompts.prompts[i] for i in keep]
+    cats = [prompts.categories[i] for i in keep] if prompts.categories else None
+    return PromptSet(texts, f"{prompts.id}[spread:{n}]" if cats else f"{prompts.id}[:{n}]",
+                     fingerprint(texts), prompts.skipped, cats)
+
+
+def write_prompts(prompts: PromptSet, path: str | Path) -> Path:
+    """The prompt set as a jsonl file `load_prompts` reads back (``prompt``, and ``category``)."""
+    path = Path(path)
+    rows = [{"prompt": p, **({"category": prompts.categories[i]} if prompts.categories else {})}
+            for i, p in enumerate(prompts.prompts)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
 
 
 def read_answers(ref: str | Path, flag: str) -> tuple[dict[str, str], str | None]:

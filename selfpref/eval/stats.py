@@ -200,6 +200,36 @@ def summarize_scores(scores: ArrayLike, len_a: ArrayLike, len_b: ArrayLike, cons
     return summary
 
 
+def b_side(summary: Mapping[str, Any], scores: ArrayLike) -> dict[str, Any]:
+    """B's figures over the base A, from A's `summarize_scores` summary and the same scores.
+
+    B's win rate is A's lose rate (ties stay ties), B's net win is -net_win, B's LC win rate is
+    100 - lc_win_rate (the length fit of 1 - score on -dlen mirrors A's), B's mean score is
+    100 - mean_score. The intervals use the summary's own bootstrap resamples (same ``seed`` and
+    count), so B's win-rate interval is the interval of A's lose rate, not a mirror of A's win
+    rate's. Keys: n, win_rate, lose_rate, tie_rate, net_win, mean_score, lc_win_rate, ci95
+    ({win_rate, net_win, lc_win_rate} or None), judge_consistency, mean_len (B's), mean_len_base (A's).
+    """
+    s = _scores(scores)
+    if s.size != summary["n"]:
+        raise SelfprefError(f"b_side: {s.size} scores for a summary of {summary['n']} prompts")
+    out: dict[str, Any] = {
+        "n": summary["n"], "win_rate": summary["lose_rate"], "lose_rate": summary["win_rate"],
+        "tie_rate": summary["tie_rate"], "net_win": -summary["net_win"],
+        "mean_score": 100.0 - summary["mean_score"], "lc_win_rate": 100.0 - summary["lc_win_rate"],
+        "ci95": None, "judge_consistency": summary["judge_consistency"],
+        "mean_len": summary["mean_len_b"], "mean_len_base": summary["mean_len_a"]}
+    ci = summary.get("ci95")
+    if ci:
+        idx = np.random.default_rng(summary["seed"]).integers(0, s.size, size=(summary["bootstrap"], s.size))
+        loses = (s < 0.5 - TIE_TOLERANCE)[idx].mean(axis=1) * 100
+        lo_nw, hi_nw = ci["net_win"]
+        lo_lc, hi_lc = ci["lc_win_rate"]
+        out["ci95"] = {"win_rate": _interval(loses), "net_win": [-hi_nw, -lo_nw],
+                       "lc_win_rate": [100.0 - hi_lc, 100.0 - lo_lc]}
+    return out
+
+
 def summarize_aspects(scores_by_aspect: Mapping[str, ArrayLike]) -> dict[str, dict[str, Any]]:
     """`outcome_rates` per aspect (AlignEZ judges Engagement, Helpfulness, ... separately)."""
     if not scores_by_aspect:

@@ -10,6 +10,11 @@ is pi_init; with neither, iteration 1 uses the reference-free judgment (Table 5)
 Every stage writes atomically and is skipped when its output exists, so rerunning the same
 command after a crash skips finished iterations and resumes the one that was running (its build
 resumes chunk by chunk; an interrupted training run restarts, since training writes atomically).
+
+With an evaluation (`selfpref.loop.evaluate`), each pi_t is judged against pi_0 on held-out
+prompts after its iteration; the summary gains pi_t's win rate, LC win rate and intervals, pi_t's
+model card an Evaluation section, and the loop folder's README.md (`selfpref.loop.report`) plots
+them across iterations.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any, Callable
 
 from selfpref import SelfprefError
 from selfpref.data.store import write_json_atomic
+from selfpref.loop.evaluate import LoopEval
 
 TRAINER = {"sao": "simpo", "sso": "sso", "selfee": "selfee"}
 # SAO: dedup + judge consistency; SSO: A.1.4 steps 1 and 3 (step 2 when judge models are given);
@@ -64,6 +70,9 @@ class IterateConfig:
     seed_train_recipe: str | None = None  # the seed DPO stage's recipe (default: SELFEE_SEED_SETTINGS)
     push_to_hub: str | None = None
     prompt_column: str | None = None
+    # pi_t vs pi_0 after each iteration (selfpref.loop.evaluate); not part of the fingerprint, so
+    # rerunning a finished loop with it evaluates that loop
+    evaluation: LoopEval | None = None
 
     def __post_init__(self) -> None:
         if self.method not in TRAINER:
@@ -101,9 +110,14 @@ class IterateConfig:
         """
         return 4 if any(k == "balance_length" for k, _ in self.filters or []) else 2
 
+    def plan_config(self) -> dict[str, Any]:
+        """The options that make the loop's data and models (iterate.json's config)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "evaluation"}
+
     def fingerprint(self) -> str:
-        """What must match for a rerun to resume: everything but where results are pushed."""
-        data = {k: v for k, v in dataclasses.asdict(self).items()
+        """What must match for a rerun to resume: everything but where results are pushed and
+        how the models are evaluated."""
+        data = {k: v for k, v in self.plan_config().items()
                 if k != "push_to_hub" and not (k == "prompt_column" and v is None)}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -163,7 +177,7 @@ def _plan(cfg: IterateConfig, out: Path) -> dict[str, Any]:
         return plan
     splits = plan_splits(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    plan = {"fingerprint": cfg.fingerprint(), "config": dataclasses.asdict(cfg), "splits": splits}
+    plan = {"fingerprint": cfg.fingerprint(), "config": cfg.plan_config(), "splits": splits}
     write_json_atomic(path, plan, indent=2)
     return plan
 
@@ -320,11 +334,23 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
 
 
 def iterate(cfg: IterateConfig, notify: Notify | None = None) -> list[dict[str, Any]]:
-    """Run (or resume) the loop; returns one summary row per iteration."""
+    """Run (or resume) the loop; returns one summary row per iteration.
+
+    With ``cfg.evaluation``, pi_t is judged against pi_0 after each iteration (`LoopEvaluator`)
+    and the rows gain its eval_* figures. The loop folder's README.md and plots/ are written last.
+    """
+    from selfpref.loop.evaluate import LoopEvaluator
+    from selfpref.loop.report import write_loop_report
+
     say = notify or print
     out = Path(cfg.output)
     check_output_folder(out)
+    evaluator = None
+    if cfg.evaluation is not None:  # prompts, judge spec and finished evals checked before any work
+        evaluator = LoopEvaluator(cfg.evaluation, out, _policy(cfg, out, 0), cfg.iterations, say)
     plan = _plan(cfg, out)
+    if evaluator is not None:
+        evaluator.prepare()
     if cfg.seed_data:
         _seed_model(cfg, out, say)
     rows = []
@@ -332,8 +358,13 @@ def iterate(cfg: IterateConfig, notify: Notify | None = None) -> list[dict[str, 
         done = out / f"iter-{t}" / "summary.json"
         if done.exists():
             say(f"iteration {t}/{cfg.iterations}: finished earlier, skipped")
-            rows.append(json.loads(done.read_text()))
-            continue
-        rows.append(_iteration(cfg, plan, t, out, say))
+            row = json.loads(done.read_text())
+        else:
+            if evaluator is not None:
+                evaluator.release()  # no judge held in memory while building and training
+            row = _iteration(cfg, plan, t, out, say)
+        rows.append(evaluator.evaluate(t, row) if evaluator is not None else row)
     write_json_atomic(out / "summary.json", rows, indent=2)
+    write_loop_report(out, rows, method=cfg.method, pi0=_policy(cfg, out, 0),
+                      prompts_id=evaluator.prompts.id if evaluator is not None else None)
     return rows

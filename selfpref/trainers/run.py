@@ -6,6 +6,7 @@ Sections as in alignment-handbook's scripts/dpo.py: config, data, model, trainer
 from __future__ import annotations
 
 import json
+import os
 import time
 from enum import Enum
 from pathlib import Path
@@ -186,6 +187,57 @@ datasets:
 
 Reproduce: `{reproduce}
 """
+
+
+CARD_EVAL_START, CARD_EVAL_END = "<!-- selfpref:evaluation -->", "<!-- /selfpref:evaluation -->"
+
+
+def render_evaluation(e: dict[str, Any]) -> str:
+    """The card's Evaluation section from this model's figures against a baseline (percent, 0-100).
+
+    ``e``: baseline, judge, prompts, n, win_rate, lose_rate, tie_rate, lc_win_rate, ci95
+    ({win_rate, lc_win_rate: [lo, hi]} or None), judge_consistency, mean_len, mean_len_baseline,
+    and optionally folder (where the judgments are) and note (a sentence on the judge).
+    """
+    ci = e.get("ci95") or {}
+
+    def interval(key: str) -> str:
+        return f"{ci[key][0]:.1f} to {ci[key][1]:.1f}" if key in ci else ""
+
+    lines = [CARD_EVAL_START, "## Evaluation", "",
+             f"This model (B) against `{e['baseline']}` (A) on {e['n']} prompts (`{e['prompts']}`), "
+             f"each pair judged in both orders by `{e['judge']}`; the rates are this model's.", "",
+             "| figure | value | 95% CI |", "|---|---:|---:|",
+             f"| win rate % | {e['win_rate']:.1f} | {interval('win_rate')} |",
+             f"| length-controlled win rate % | {e['lc_win_rate']:.1f} | {interval('lc_win_rate')} |",
+             f"| lose / tie % | {e['lose_rate']:.1f} / {e['tie_rate']:.1f} | |",
+             f"| judge consistency % (same side in both orders) | {e['judge_consistency']:.1f} | |",
+             f"| mean answer length, this model / baseline (characters) | {e['mean_len']:.0f} / "
+             f"{e['mean_len_baseline']:.0f} | |", ""]
+    if e.get("note"):
+        lines += [e["note"], ""]
+    if e.get("folder"):
+        lines += [f"Answers and judgments: `{e['folder']}` (eval.json, judgments.parquet).", ""]
+    return "\n".join(lines + [CARD_EVAL_END, ""])
+
+
+def record_evaluation(model_dir: str | Path, evaluation: dict[str, Any]) -> bool:
+    """Add the Evaluation section (`render_evaluation`) to the model card in ``model_dir``, or
+    replace the one there; atomic. Returns whether the card changed."""
+    card = Path(model_dir) / "README.md"
+    text = card.read_text() if card.is_file() else ""
+    section = render_evaluation(evaluation)
+    if CARD_EVAL_START in text and CARD_EVAL_END in text:
+        head, rest = text.split(CARD_EVAL_START, 1)
+        new = head + section + rest.split(CARD_EVAL_END, 1)[1].lstrip("\n")
+    else:
+        new = text.rstrip("\n") + ("\n\n" if text else "") + section
+    if new == text:
+        return False
+    tmp = card.with_name(f".{card.name}.tmp-{os.getpid()}")
+    tmp.write_text(new)
+    os.replace(tmp, card)
+    return True
 
 
 def push_model(folder: Path, repo: str) -> str:
