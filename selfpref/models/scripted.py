@@ -3,12 +3,15 @@
 It offers the interface of ``local.LocalModel`` (generate, option_probabilities). Texts and
 option probabilities are returned in order, cycling, and start again at every chunk, so a chunk
 that is redone after a crash gets the texts the killed run got. ``fail`` makes a call raise,
-to test how a build reports a step that breaks.
+to test how a build reports a step that breaks; ``kill`` SIGKILLs the process at a chosen point
+(the start of a chunk, or a step's call), to test resume.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,24 +25,36 @@ class ScriptedModel:
     """``outputs``: texts in order (an empty string stands for a failed generation);
     ``option_probs``: P(first option) per forced-choice call; ``delay``: seconds per call;
     ``fail``: ``{"message": ..., "chunk": n}`` raises RuntimeError(message) in chunk n
-    (1-based; every chunk when n is absent)."""
+    (1-based; every chunk when n is absent); ``kill``: ``{"chunk": n, "at": "start" | "call"}``
+    SIGKILLs this process when chunk n starts, or at this model's first call in chunk n."""
 
     def __init__(self, outputs: Sequence[str] = (), option_probs: Sequence[float] = (), *,
-                 delay: float = 0.0, fail: dict[str, Any] | None = None, name: str = "scripted") -> None:
+                 delay: float = 0.0, fail: dict[str, Any] | None = None,
+                 kill: dict[str, Any] | None = None, name: str = "scripted") -> None:
         self.outputs = [str(t or "") for t in outputs]
         self.option_probs = [float(p) for p in option_probs]
         self.delay, self.fail, self.name = float(delay), dict(fail or {}), name
+        self.kill = dict(kill or {})
         self.calls: list[tuple[str, int]] = []  # (kind, number of chats), for tests
-        self.start_chunk(0)
+        self._rewind(0)
 
-    def start_chunk(self, index: int) -> None:
-        """Begin chunk ``index`` (0-based): the script starts again from its first text."""
+    def _rewind(self, index: int) -> None:
         self._chunk = index
         self._texts = itertools.cycle(self.outputs or [""])
         self._probs = itertools.cycle(self.option_probs or [0.5])
 
+    def start_chunk(self, index: int) -> None:
+        """Begin chunk ``index`` (0-based): the script starts again from its first text."""
+        self._rewind(index)
+        self._kill_if("start")
+
+    def _kill_if(self, at: str) -> None:
+        if self.kill and self.kill.get("at", "call") == at and int(self.kill["chunk"]) == self._chunk + 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     def _call(self, kind: str, n: int) -> None:
         self.calls.append((kind, n))
+        self._kill_if("call")
         if self.delay:
             time.sleep(self.delay)
         chunk = self.fail.get("chunk")
@@ -59,10 +74,19 @@ class ScriptedModel:
 
 def scripted_model(script: dict[str, Any], step: str) -> ScriptedModel:
     """The model a step of a scripted build talks to. The script maps step names to texts, and
-    may hold ``option_probs: {step: [...]}``, ``delay: seconds`` and
-    ``raise: {step: message}`` or ``raise: {step: {message: ..., chunk: n}}``."""
+    may hold ``option_probs: {step: [...]}``, ``delay: seconds``,
+    ``raise: {step: message}`` or ``raise: {step: {message: ..., chunk: n}}``, and
+    ``kill: {chunk: n, step: name}`` (SIGKILL at that step's first call in chunk n) or
+    ``kill: {chunk: n, step: start}`` (SIGKILL as chunk n starts, after chunk n-1's part)."""
     fail = (script.get("raise") or {}).get(step)
     if isinstance(fail, str):
         fail = {"message": fail}
+    kill = script.get("kill") or {}
+    if kill.get("step") == "start":
+        kill = {"chunk": kill["chunk"], "at": "start"}
+    elif kill.get("step") == step:
+        kill = {"chunk": kill["chunk"], "at": "call"}
+    else:
+        kill = None
     return ScriptedModel(script.get(step) or [], (script.get("option_probs") or {}).get(step) or [],
-                         delay=float(script.get("delay", 0.0)), fail=fail)
+                         delay=float(script.get("delay", 0.0)), fail=fail, kill=kill)
