@@ -12,7 +12,6 @@ import yaml
 
 from selfpref.data.refs import read_dataset
 from selfpref.pipelines.config import BuildConfig
-from selfpref.pipelines.engine import BuildStepError
 from selfpref.pipelines.run import build
 
 
@@ -61,8 +60,9 @@ def changes(before, after):
     out = {{}}
     for key in before:
         a, b = before[key], after[key]
-        if isinstance(a, dict):
-            diff = sorted(k for k in set(a) | set(b) if k in a and a.get(k) != b.get(k))
+        if isinstance(a, dict):  # loggers new since the snapshot are the modules' own, not changes
+            diff = sorted(k for k in set(a) | set(b)
+                          if (k in a or key == "environment") and a.get(k) != b.get(k))
         elif isinstance(a, list):
             diff = [x for x in b if x not in a]
         else:
@@ -124,7 +124,6 @@ def test_a_step_that_raises_fails_the_build_and_keeps_finished_parts(tmp_path):
     log = errors[0].split("traceback: ")[1].rstrip(")")
     assert "RuntimeError: boom" in open(log).read() and "Traceback" in open(log).read()
     assert not out.exists()
-    first = (parts / "part-00000.json").stat().st_mtime_ns
 
     script.write_text(yaml.safe_dump(texts))  # the backend is back
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -148,6 +147,7 @@ def test_debug_prints_the_traceback(tmp_path):
 
 def test_an_exception_in_the_selfee_scorer_is_not_a_drop(tmp_path, tiny_model_path, monkeypatch):
     from selfpref.models.local import LocalModel
+    from selfpref.pipelines.engine import BuildStepError
 
     def broken(self, prompts, answers):
         raise RuntimeError("scorer crashed")

@@ -8,8 +8,9 @@ Importing this package changes no process-wide state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 LLMFactory = Callable[[str, dict], Any]  # (step name, generation kwargs) -> LLM face
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from selfpref import SelfprefError
 from selfpref.models.pool import ModelPool
@@ -52,6 +53,8 @@ class BuildStepError(SelfprefError):
 def describe(exc: BaseException) -> str:
     """``Type: first line of the message``: one line, whatever the exception says."""
     lines = str(exc).strip().splitlines()
+    if isinstance(exc, SelfprefError) and lines:  # already a sentence for the user
+        return lines[0]
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 

@@ -14,7 +14,7 @@ import hashlib
 import importlib.util
 import json
 import os
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import Field, PrivateAttr
 
@@ -108,7 +108,7 @@ class DistilabelOpenAIModel:
     """``--backend openai`` through distilabel's OpenAILLM, used only while
     ``selfpref.models.openai_compat`` is not there. Texts only: no forced choice."""
 
-    def __init__(self, ref: str, base_url: str | None, api_key_env: Optional[str]) -> None:
+    def __init__(self, ref: str, base_url: str | None, api_key_env: str | None) -> None:
         from selfpref.pipelines._distilabel import quiet_import
 
         if not base_url:

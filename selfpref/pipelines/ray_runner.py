@@ -10,7 +10,8 @@ the step, the chunk and the error, like a local one.
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from selfpref import SelfprefError
 from selfpref.pipelines.engine import BuildStepError, Engine, describe

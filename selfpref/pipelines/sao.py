@@ -12,8 +12,13 @@ from typing import Any
 from selfpref.data.schema import make_row
 from selfpref.judges.pairwise import both_orders, decide
 from selfpref.pipelines._distilabel import StepInput
-from selfpref.pipelines.prompting import (PERSONA_TEMPLATE, PROMPT_TEMPLATE, WritePersona,  # noqa: F401
-                                          WritePrompt, prompt_steps)
+from selfpref.pipelines.prompting import (  # noqa: F401
+    PERSONA_TEMPLATE,
+    PROMPT_TEMPLATE,
+    WritePersona,
+    WritePrompt,
+    prompt_steps,
+)
 from selfpref.pipelines.tasks import AnswerPair, Chat, MultiConversationTask
 
 

@@ -9,7 +9,7 @@ reference-free judgment), so short answers are not favoured by length alone.
 
 import collections
 import math
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import PrivateAttr
 
@@ -28,7 +28,7 @@ class ImplicitRewardScores(Step):
     """
 
     policy_model: str
-    reference_model: Optional[str] = None
+    reference_model: str | None = None
     backend: str = "transformers"
 
     _policy: Any = PrivateAttr(None)
