@@ -164,18 +164,23 @@ def test_an_exception_in_the_selfee_scorer_is_not_a_drop(tmp_path, tiny_model_pa
 
 def test_sao_loads_its_model_once_for_every_step_and_chunk(tmp_path, tiny_model_path, monkeypatch):
     import selfpref.models.load as load
+    from selfpref.models.local import LocalModel
 
     loads, real = [], load.load_causal_lm
     monkeypatch.setattr(load, "load_causal_lm", lambda ref, *a, **k: loads.append(ref) or real(ref, *a, **k))
+    calls, generate = [], LocalModel.generate
+    monkeypatch.setattr(LocalModel, "generate", lambda self, chats, **k: calls.append(len(chats)) or generate(self, chats, **k))
     states = []
     build(BuildConfig(method="sao", model=str(tiny_model_path), judge_mode="logits", num_prompts=4,
-                      chunk_size=1, max_new_tokens=6, prompt_max_new_tokens=6),
+                      chunk_size=1, batch_size=2, max_new_tokens=6, prompt_max_new_tokens=6),
           tmp_path / "out", progress=lambda s: states.append((s.chunks_done, dict(s.done))))
     assert loads == [str(tiny_model_path)]  # persona, prompt, answers, judge; 4 chunks: one load
+    # chunks of 1 run two at a time, so batches stay full: 2 chats per call, never 1
+    assert calls and all(n == 2 for n in calls[:2])
     steps = ["write_persona", "write_prompt", "answer_pair", "self_judge"]
     assert states[0] == (0, dict.fromkeys(steps, 0))
-    assert (1, dict.fromkeys(steps, 1)) in states
-    assert (0, {"write_persona": 1, "write_prompt": 1, "answer_pair": 0, "self_judge": 0}) in states
+    assert (0, {"write_persona": 2, "write_prompt": 0, "answer_pair": 0, "self_judge": 0}) in states
+    assert (2, dict.fromkeys(steps, 2)) in states
     assert states[-1] == (4, dict.fromkeys(steps, 4))
 
 

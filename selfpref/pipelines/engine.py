@@ -128,10 +128,26 @@ class Engine:
     def step_names(self) -> list[str]:
         return [s.name for s in self.steps]
 
-    def run_chunk(self, index: int, chunks: int, rows: list[dict[str, Any]],
-                  progress: StepProgress | None = None) -> list[dict[str, Any]]:
-        """The chunk's rows through every step; a step that raises stops it (BuildStepError)."""
-        self.pool.start_chunk(index)
+    def groups(self, pending: list[int], chunks: list[list[Any]]) -> list[list[int]]:
+        """Pending chunks run together until a group fills a batch: a chunk smaller than
+        ``--batch-size`` would otherwise cut every step's batches short (half-full batches cost
+        nearly as much as full ones), and chunk size must not set the cost. Each chunk still
+        gets its own part. Scripted models start their script at every chunk, so they run one
+        chunk at a time."""
+        if self.config.backend == "scripted":
+            return [[i] for i in pending]
+        out: list[list[int]] = []
+        for index in pending:
+            if out and sum(len(chunks[i]) for i in out[-1]) < self.config.batch_size:
+                out[-1].append(index)
+            else:
+                out.append([index])
+        return out
+
+    def run_rows(self, rows: list[dict[str, Any]], where: Callable[[int], int], chunks: int,
+                 progress: StepProgress | None = None) -> list[dict[str, Any]]:
+        """Rows through every step; ``where(row offset)`` is the chunk a row belongs to, for the
+        error message. A step that raises stops it (BuildStepError)."""
         for step in self.steps:
             size = max(1, int(getattr(step, "input_batch_size", 0) or self.config.batch_size))
             out: list[dict[str, Any]] = []
@@ -141,26 +157,41 @@ class Engine:
                 try:
                     result = [row for part in step.process(batch) for row in part]
                 except Exception as exc:
-                    raise BuildStepError(step.name, index, chunks, describe(exc)) from exc
+                    raise BuildStepError(step.name, where(start), chunks, describe(exc)) from exc
                 self.seconds[step.name] += time.perf_counter() - began
                 if len(result) != len(batch):
-                    raise BuildStepError(step.name, index, chunks, f"returned {len(result)} rows "
-                                         f"for {len(batch)} inputs")
+                    raise BuildStepError(step.name, where(start), chunks, f"returned "
+                                         f"{len(result)} rows for {len(batch)} inputs")
                 out += result
                 if progress:
                     progress(step.name, len(batch))
             rows = out
         return rows
 
+    def run_parts(self, indices: list[int], chunks: int, inputs: list[list[dict[str, Any]]],
+                  progress: StepProgress | None = None) -> list[dict[str, Any]]:
+        """Chunks ``indices`` (their ``inputs``) run together; one assembled part per chunk."""
+        self.pool.start_chunk(indices[0])
+        owner = [index for index, rows in zip(indices, inputs) for _ in rows]
+        flat = [dict(r) for rows in inputs for r in rows]
+        done = self.run_rows(flat, lambda offset: owner[min(offset, len(owner) - 1)], chunks, progress)
+        parts, start = [], 0
+        for rows in inputs:
+            parts.append(self._part(done[start : start + len(rows)]))
+            start += len(rows)
+        return parts
+
     def run_part(self, index: int, chunks: int, inputs: list[dict[str, Any]],
                  progress: StepProgress | None = None) -> dict[str, Any]:
         """One chunk, assembled: what its part file holds."""
-        rows = self.run_chunk(index, chunks, [dict(r) for r in inputs], progress)
+        return self.run_parts([index], chunks, [inputs], progress)[0]
+
+    def _part(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         config = self.config
         records, dropped = self.module.assemble(rows, generator=model_label(config.model),
                                                 judge_mode=config.judge_mode, beta=config.beta,
                                                 reference=config.reference_model)
-        return {"inputs": len(inputs), "records": records, "dropped": dict(dropped),
+        return {"inputs": len(rows), "records": records, "dropped": dict(dropped),
                 "prompts": [r["prompt"] for r in rows if r.get("prompt")]}
 
     def pipeline_yaml(self, folder: Any) -> str:

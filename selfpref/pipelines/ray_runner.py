@@ -23,9 +23,9 @@ class ChunkWorker:
     def __init__(self, config: Any, source: str) -> None:
         self.engine = Engine(config, source)
 
-    def run(self, index: int, chunks: int, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    def run(self, indices: list[int], chunks: int, inputs: list[list[dict[str, Any]]]) -> dict[str, Any]:
         try:
-            return {"part": self.engine.run_part(index, chunks, inputs)}
+            return {"parts": self.engine.run_parts(indices, chunks, inputs)}
         except BuildStepError as exc:
             trace = "".join(traceback.format_exception(exc.__cause__ or exc))
             return {"error": exc, "traceback": trace}
@@ -49,9 +49,10 @@ def worker_count(config: Any, ray: Any, pending: int) -> int:
     return max(1, min(wanted, pending))
 
 
-def run_on_ray(config: Any, source: str, chunks: list[list[dict[str, Any]]], pending: list[int],
+def run_on_ray(config: Any, source: str, chunks: list[list[dict[str, Any]]], groups: list[list[int]],
                on_part: Callable[[int, dict[str, Any]], None]) -> None:
-    """Run the ``pending`` chunks on Ray workers; ``on_part(index, part)`` as each one finishes."""
+    """Run the pending chunks (``groups`` of them, see ``Engine.groups``) on Ray workers;
+    ``on_part(index, part)`` as each one finishes."""
     ray = _ray()
     started = not ray.is_initialized()
     if started:
@@ -60,28 +61,31 @@ def run_on_ray(config: Any, source: str, chunks: list[list[dict[str, Any]]], pen
     try:
         resources = {"num_gpus": 1} if config.backend == "vllm" else {"num_cpus": 1}
         worker = ray.remote(**resources)(ChunkWorker)
-        actors = [worker.remote(config, source)
-                  for _ in range(worker_count(config, ray, len(pending)))]
-        queue, running = list(pending), {}
+        actors = [worker.remote(config, source) for _ in range(worker_count(config, ray, len(groups)))]
+        queue, running = list(groups), {}
+
+        def submit(actor: Any) -> None:
+            group = queue.pop(0)
+            running[actor.run.remote(group, len(chunks), [chunks[i] for i in group])] = (actor, group)
+
         for actor in actors:
             if queue:
-                index = queue.pop(0)
-                running[actor.run.remote(index, len(chunks), chunks[index])] = (actor, index)
+                submit(actor)
         while running:
             [ref], _ = ray.wait(list(running), num_returns=1)
-            actor, index = running.pop(ref)
+            actor, group = running.pop(ref)
             try:
                 result = ray.get(ref)
             except Exception as exc:  # the worker itself died (out of memory, lost node, ...)
-                raise BuildStepError("ray worker", index, len(chunks), describe(exc)) from exc
+                raise BuildStepError("ray worker", group[0], len(chunks), describe(exc)) from exc
             if "error" in result:
                 error = result["error"]
                 error.remote_traceback = result["traceback"]
                 raise error
-            on_part(index, result["part"])
+            for index, part in zip(group, result["parts"]):
+                on_part(index, part)
             if queue:
-                nxt = queue.pop(0)
-                running[actor.run.remote(nxt, len(chunks), chunks[nxt])] = (actor, nxt)
+                submit(actor)
     finally:
         for actor in actors:
             ray.kill(actor)

@@ -151,10 +151,12 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
                     state.done[step] += len(chunks[index])
                 part_done(index, part)
 
-            run_on_ray(config, source, chunks, pending, ray_part)
+            run_on_ray(config, source, chunks, engine.groups(pending, chunks), ray_part)
         else:
-            for index in pending:
-                part_done(index, engine.run_part(index, len(chunks), chunks[index], step_done))
+            for group in engine.groups(pending, chunks):
+                done = engine.run_parts(group, len(chunks), [chunks[i] for i in group], step_done)
+                for index, part in zip(group, done):
+                    part_done(index, part)
         pipeline_yaml = engine.pipeline_yaml(parts)
     except BuildStepError as exc:
         trace = getattr(exc, "remote_traceback", None) or "".join(
