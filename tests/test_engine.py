@@ -204,11 +204,11 @@ def test_selfee_with_a_reference_loads_two_models(tmp_path, tiny_model_path, mon
 
 
 def test_rows_do_not_depend_on_chunk_or_batch_size(tmp_path, tiny_model_path):
-    """Every sampled answer is seeded from its own conversation: chunk 1 / batch 1 and one chunk
+    """Every sampled answer is seeded from its own conversation: chunks of 1 at batch 2 and one chunk
     of 5 at batch 4 make the same dataset."""
     prompts = _prompts(tmp_path, [f"Question {i}?" for i in range(5)])
     frames = []
-    for chunk, batch in ((1, 1), (5, 4)):
+    for chunk, batch in ((1, 2), (5, 4)):  # chunks of 1 run two at a time; one chunk of 5
         out = tmp_path / f"out-{chunk}"
         build(BuildConfig(method="alignez", model=str(tiny_model_path), prompts=prompts, seed=3,
                           chunk_size=chunk, batch_size=batch, max_new_tokens=8,

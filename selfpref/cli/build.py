@@ -32,7 +32,7 @@ class _Lines:
         self.last, self.chunks_seen = now, state.chunks_done
         console.print(f"build {self.method}: chunk {state.chunks_done}/{state.chunks} · {state.line()} "
                       f"· {_clock(now - state.started)} elapsed, ~{_clock(state.eta())} left",
-                      markup=False, highlight=False)
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 def _progress(method: str) -> tuple[Any, Callable[[Any], None]]:

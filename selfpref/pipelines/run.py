@@ -97,11 +97,11 @@ def prompt_source(config: BuildConfig, source: str) -> str:
     if source == "prompt":
         return f"file {config.prompts}"
     if source == "persona":
-        return f"model-written from personas {config.personas} (SAO §3.1)"
+        return f"model-written from personas {config.personas} (SAO sec. 3.1)"
     from selfpref.pipelines.domains import DOMAINS
 
     return (f"self-written: personas from {len(DOMAINS)} domains, then one prompt per persona, "
-            "by the model itself (SAO §3.1)")
+            "by the model itself (SAO sec. 3.1)")
 
 
 def _log_failure(exc: BuildStepError, parts: Path, trace: str) -> BuildStepError:
