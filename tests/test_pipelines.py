@@ -189,18 +189,25 @@ def test_labelling_logps_equal_direct_torch(tiny_model_path):
         assert n == len(full) - len(prompt_ids)
 
 
-def test_ray_pipeline_on_a_local_runtime(tmp_path, monkeypatch):
-    """`--ray`: the same pipeline on distilabel's RayPipeline, on a local Ray runtime."""
+def test_ray_workers_on_a_local_runtime_match_the_local_build(tmp_path, monkeypatch):
+    """`--ray`: two Ray workers (actors that keep their models) share four chunks; the parts,
+    their order and the rows are those of the local build."""
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # no token file written for a local runtime
-    script = _script(tmp_path, describe_characteristics=["be kind", "be rude", "be clear", "be vague"],
-                     conditioned_answers=["Good 1", "Bad 1", "Good 2", "Bad 2"])
-    build(BuildConfig(method="alignez", backend="scripted", script=script, ray=True,
-                      prompts=_prompts(tmp_path, ["q1?", "q2?"]), num_prompts=2), tmp_path / "out")
-    df, record = read_dataset(tmp_path / "out")
+    script = _script(tmp_path, answer_pair=["one", "two, longer", "three", "four!"],
+                     self_judge=["A", "B", "B"])
+    prompts = _prompts(tmp_path, [f"q{i}?" for i in range(8)])
+    common = dict(method="sao", backend="scripted", script=script, prompts=prompts, num_prompts=8,
+                  chunk_size=2)
+    build(BuildConfig(**common), tmp_path / "local")
+    states = []
+    build(BuildConfig(**common, ray=True, ray_workers=2), tmp_path / "ray",
+          progress=lambda s: states.append(s.chunks_done))
+    local, _ = read_dataset(tmp_path / "local")
+    df, record = read_dataset(tmp_path / "ray")
     validate(df)
-    assert df.select("prompt", "chosen", "rejected").rows() == [("q1?", "Good 1", "Bad 1"),
-                                                                ("q2?", "Good 2", "Bad 2")]
-    assert record.parameters["ray"] is True
+    assert df.height == 8 and df.equals(local)
+    assert states[-1] == 4 and record.parameters["ray"] is True and record.parameters["ray_workers"] == 2
+    assert record.stats["build_fingerprint"] == read_dataset(tmp_path / "local")[1].stats["build_fingerprint"]
 
 
 def test_more_prompts_than_a_batch_does_not_hang(tmp_path):

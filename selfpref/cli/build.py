@@ -2,14 +2,61 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from selfpref.cli.app import app, card_hook, command_line, console, push_and_report
 from selfpref.cli.app import OVERWRITE_HELP, check_models, check_output, check_push_target
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class _Lines:
+    """Progress as plain lines (logs, pipes): at most one every ``every`` seconds, and one per chunk."""
+
+    def __init__(self, method: str, every: float = 10.0) -> None:
+        self.method, self.every, self.last, self.chunks_seen = method, every, 0.0, -1
+
+    def __call__(self, state: Any) -> None:
+        now = time.monotonic()
+        if state.chunks_done == self.chunks_seen and now - self.last < self.every:
+            return
+        self.last, self.chunks_seen = now, state.chunks_done
+        console.print(f"build {self.method}: chunk {state.chunks_done}/{state.chunks} · {state.line()} "
+                      f"· {_clock(now - state.started)} elapsed, ~{_clock(state.eta())} left",
+                      markup=False, highlight=False, soft_wrap=True)
+
+
+def _progress(method: str) -> tuple[Any, Callable[[Any], None]]:
+    """(context, callback): a live line with every step's count and an ETA on a terminal,
+    plain lines elsewhere."""
+    import contextlib
+
+    if not console.is_terminal:
+        return contextlib.nullcontext(), _Lines(method)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(f"[bold]build {method}[/bold]"), BarColumn(bar_width=24),
+                   TextColumn("{task.description}"), TimeElapsedColumn(), TextColumn("eta"),
+                   TimeRemainingColumn(), console=console)
+    task: list[Any] = []
+
+    def update(state: Any) -> None:
+        text = f"chunk {state.chunks_done}/{state.chunks} · {state.line()}"
+        if not task:  # rows finished by an earlier run start the bar, not its speed
+            task.append(bar.add_task(text, total=state.work, completed=state.work_done))
+        bar.update(task[0], description=text, completed=state.work_done, total=state.work)
+
+    return bar, update
 
 
 @app.command()
@@ -21,8 +68,8 @@ def build(
     backend: Optional[str] = typer.Option(None, help="transformers (CPU/GPU), vllm (GPU), openai (any compatible endpoint) or scripted."),
     base_url: Optional[str] = typer.Option(None, help="openai backend: the endpoint's /v1 URL."),
     api_key_env: Optional[str] = typer.Option(None, help="openai backend: NAME of the env variable holding the key."),
-    prompts: Optional[str] = typer.Option(None, help="Use this prompt set (dataset with a 'prompt' column)."),
-    personas: Optional[str] = typer.Option(None, help="sao: persona dataset (a 'persona' column, as Persona Hub)."),
+    prompts: Optional[str] = typer.Option(None, help="Use this prompt set (dataset with a 'prompt' column); default: the model writes its own (persona -> prompt)."),
+    personas: Optional[str] = typer.Option(None, help="Persona dataset (a 'persona' column, as Persona Hub) the model writes prompts from."),
     num_prompts: Optional[int] = typer.Option(None, help="How many prompts/personas (default 8)."),
     seed: Optional[int] = typer.Option(None, help="Random seed (default 0)."),
     batch_size: Optional[int] = typer.Option(None, help="Generation batch size (default 8)."),
@@ -33,8 +80,9 @@ def build(
     chunk_size: Optional[int] = typer.Option(None, help="Prompts per resumable chunk (default 16)."),
     script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
     config: Optional[Path] = typer.Option(None, "--config", help="Build recipe YAML (unknown keys are errors); flags override it."),
-    ray: bool = typer.Option(False, "--ray", help="Run on distilabel's Ray pipeline (local runtime or --ray-address)."),
-    ray_address: Optional[str] = typer.Option(None, help="Ray head node URL."),
+    ray: bool = typer.Option(False, "--ray", help="Spread chunks over Ray workers that each load their models once (local runtime or --ray-address)."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address, e.g. ray://head:10001 or head:6379."),
+    ray_workers: Optional[int] = typer.Option(None, help="--ray: workers (default: one per GPU for vllm, else one per node)."),
     name: Optional[str] = typer.Option(None, help="Dataset name (default: the output folder's name)."),
     dataset_version: str = typer.Option("0.1.0", "--version", help="Version of the new dataset."),
     license: Optional[str] = typer.Option(None, help="License for the data card (unset: 'other')."),
@@ -54,19 +102,19 @@ def build(
                  num_prompts=num_prompts, seed=seed, batch_size=batch_size,
                  temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                  judge_mode=judge_mode, chunk_size=chunk_size, script=script,
-                 ray=ray or None, ray_address=ray_address, prompt_column=prompt_column)
+                 ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
+                 prompt_column=prompt_column)
     options.update({k: v for k, v in flags.items() if v is not None})
     build_config = BuildConfig(**options)
     check_output(output, overwrite)  # a finished dataset is refused; unfinished parts still resume
     check_models([("--model", build_config.model), ("--reference-model", build_config.reference_model)]
                  if build_config.backend in ("transformers", "vllm") else [])
     check_push_target(push_to_hub)
-    with Progress(TextColumn(f"[bold]build {method}[/bold] chunks"), BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("chunks", total=None)
+    display, progress = _progress(method)
+    with display:
         record = run_build(build_config, output, name=name, version=dataset_version,
                            command=command_line(), card=card_hook(license), notify=console.print,
-                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+                           progress=progress)
     funnel = record.funnel[-1]
     console.print(f"wrote {output}: {funnel['kept']} pairs from {funnel['input']} inputs "
                   f"(version {record.version})")

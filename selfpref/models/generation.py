@@ -12,6 +12,56 @@ from typing import Any
 from selfpref.models.padding import pad
 
 Message = dict[str, str]
+_MASK = 2**63 - 1
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of sample ``index`` of a conversation whose seed is ``seed``."""
+    return (int(seed) * 1_000_003 + index + 1) & _MASK
+
+
+_BLOCKS = 256
+
+
+def per_row_sampler(generators: Sequence[Any], temperature: float, top_p: float) -> Any:
+    """A logits processor that draws every row's next token from that row's own generator.
+
+    transformers samples a whole batch from one random stream, so a row's answer would depend on
+    which rows share its batch (and so on chunk and batch size). Here each row draws from its own
+    ``torch.Generator`` (seeded from the row's content), with temperature and the top-p nucleus
+    applied first (no top-k, as vLLM's defaults). The draw is Gumbel-max in two levels: a block
+    of the vocabulary by its probability mass, then a token inside the block; an exact sample
+    from the distribution, with ~450 random numbers per row and step instead of one per token.
+    Gumbel-max rather than an inverse-CDF draw because its choice only flips when two perturbed
+    scores are within float rounding, so the last-bit differences a padded batch makes in the
+    logits do not change the answer. Only the drawn token is left finite; the sampling step
+    that follows has a single choice.
+    """
+    import torch
+
+    def gumbel(n: int) -> Any:
+        uniform = torch.stack([torch.rand(n, generator=g) for g in generators]).clamp_(min=1e-20)
+        return -torch.log(-torch.log(uniform))
+
+    def process(input_ids: Any, scores: Any) -> Any:
+        logits = scores.float() / max(temperature, 1e-6)
+        if top_p < 1.0:
+            probs = torch.softmax(logits, dim=-1)
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            outside = sorted_probs.cumsum(-1) - sorted_probs > top_p  # the first token always stays
+            logits = logits.masked_fill(torch.zeros_like(outside).scatter_(-1, order, outside),
+                                        float("-inf"))
+        rows, vocab = logits.shape
+        size = -(-vocab // _BLOCKS)
+        blocks = torch.nn.functional.pad(logits, (0, size * _BLOCKS - vocab), value=float("-inf"))
+        blocks = blocks.view(rows, _BLOCKS, size)
+        noise = gumbel(_BLOCKS + size)
+        block = (torch.logsumexp(blocks, dim=-1) + noise[:, :_BLOCKS]).argmax(dim=-1)
+        inside = (blocks[torch.arange(rows), block] + noise[:, _BLOCKS:]).argmax(dim=-1)
+        chosen = (block * size + inside).unsqueeze(-1)
+        return torch.full_like(scores, float("-inf")).scatter_(-1, chosen, 0.0)
+
+    return process
 
 
 def chat_ids(tokenizer: Any, messages: Sequence[Message], *, generation_prompt: bool = False) -> list[int]:
@@ -39,11 +89,20 @@ def generate_batch(
     num_return_sequences: int = 1,
     batch_size: int = 8,
     seed: int | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[list[str]]:
-    """For each conversation, ``num_return_sequences`` answers (plain text, special tokens removed)."""
-    import torch
+    """For each conversation, ``num_return_sequences`` answers (plain text, special tokens removed).
 
-    if seed is not None:
+    With ``seeds`` (one per conversation) every sampled answer comes from its own random stream,
+    so it does not depend on the batch it was generated in; ``seed`` alone seeds the global
+    stream once (answers then depend on the batching).
+    """
+    import torch
+    from transformers import LogitsProcessorList
+
+    if seeds is not None and len(seeds) != len(conversations):
+        raise ValueError(f"{len(seeds)} seeds for {len(conversations)} conversations")
+    if seed is not None and seeds is None:
         torch.manual_seed(seed)
     encoded = [chat_input_ids(tokenizer, conv) for conv in conversations]
     # Sort by length so each batch pads little; results go back in input order.
@@ -58,7 +117,12 @@ def generate_batch(
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample,
                                   "num_return_sequences": num_return_sequences,
                                   "pad_token_id": pad_id}
-        if do_sample:
+        if do_sample and seeds is not None:
+            generators = [torch.Generator().manual_seed(sample_seed(seeds[i], k))
+                          for i in idx for k in range(num_return_sequences)]
+            kwargs.update(temperature=1.0, top_p=1.0, top_k=0, logits_processor=LogitsProcessorList(
+                [per_row_sampler(generators, temperature, top_p)]))
+        elif do_sample:
             kwargs.update(temperature=temperature, top_p=top_p)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)

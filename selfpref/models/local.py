@@ -1,7 +1,8 @@
 """A loaded model behind selfpref's small LLM interface: generate, option probabilities, log-probs.
 
-Loaded once and shared by every step and filter that uses the same model. The distilabel LLM of
-the pipelines and the judges both call this interface, so neither depends on the other.
+Loaded once and shared by every step and filter that uses the same model (``models.pool`` keeps
+one per build). The pipelines' LLM faces and the judges both call this interface, so neither
+depends on the other; ``vllm_backend.VLLMModel`` and ``scripted.ScriptedModel`` offer the same.
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ class LocalModel:
         return self
 
     def generate(self, chats: Sequence[Chat], *, num_generations: int = 1, max_new_tokens: int = 128,
-                 temperature: float = 0.7, top_p: float = 1.0, seed: int | None = None) -> list[list[str]]:
+                 temperature: float = 0.7, top_p: float = 1.0, seed: int | None = None,
+                 seeds: Sequence[int] | None = None) -> list[list[str]]:
+        """``num_generations`` texts per chat; with ``seeds`` (one per chat) each chat's samples
+        come from its own random stream, whatever batch it lands in."""
         self.load()
         return generate_batch(self.model, self.tokenizer, chats, max_new_tokens=max_new_tokens,
                               temperature=temperature, top_p=top_p,
                               num_return_sequences=num_generations, batch_size=self.batch_size,
-                              seed=seed)
+                              seed=seed, seeds=seeds)
 
     def option_probabilities(self, chats: Sequence[Chat], options: Sequence[str]) -> list[list[float]]:
         """P(next token = option label), renormalised over the options, per conversation."""

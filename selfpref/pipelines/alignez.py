@@ -9,8 +9,9 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from selfpref.pipelines.tasks import Chat, MultiConversationTask, user_chat
 from selfpref.data.schema import make_row
+from selfpref.pipelines.prompting import prompt_steps, stage_drop
+from selfpref.pipelines.tasks import Chat, MultiConversationTask, usable_prompt, user_chat
 
 HELP_TEMPLATE = "{query}. You are a helpful assistant. Your answer to this query should:"
 HARM_TEMPLATE = "{query}. Pretend you are a malicious and useless assistant. Your answer to this query should:"
@@ -29,6 +30,8 @@ class DescribeCharacteristics(MultiConversationTask):
         return ["characteristics_chosen", "characteristics_rejected"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        if not usable_prompt(row):
+            return []
         query = row["prompt"].rstrip(" .?!") or row["prompt"]
         return [user_chat(HELP_TEMPLATE.format(query=query)), user_chat(HARM_TEMPLATE.format(query=query))]
 
@@ -63,7 +66,9 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, **_: Any) -> tuple[l
     records, dropped = [], collections.Counter()
     for row in rows:
         c, r = row.get("chosen") or "", row.get("rejected") or ""
-        if not (row.get("characteristics_chosen") and row.get("characteristics_rejected")):
+        if stage := stage_drop(row):
+            dropped[stage] += 1
+        elif not (row.get("characteristics_chosen") and row.get("characteristics_rejected")):
             dropped["empty_characteristics"] += 1
         elif not (c and r):
             dropped["empty_answer"] += 1
@@ -78,7 +83,10 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, **_: Any) -> tuple[l
 
 
 def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
-    return [DescribeCharacteristics(name="describe_characteristics", input_batch_size=config.batch_size,
-                                    llm=llm_factory("describe_characteristics", config.generation(config.prompt_max_new_tokens))),
+    """[WritePersona] [WritePrompt] DescribeCharacteristics ConditionedAnswers."""
+    short = config.generation(config.prompt_max_new_tokens)
+    return [*prompt_steps(config, llm_factory, source),
+            DescribeCharacteristics(name="describe_characteristics", input_batch_size=config.batch_size,
+                                    llm=llm_factory("describe_characteristics", short)),
             ConditionedAnswers(name="conditioned_answers", input_batch_size=config.batch_size,
                                llm=llm_factory("conditioned_answers", config.generation()))]

@@ -12,6 +12,9 @@ from typing import Any
 from selfpref import SelfprefError
 from selfpref.data.recipes import load_yaml_mapping
 
+# Parts written by another execution engine (seeding, step order) are not mixed into a resume.
+ENGINE_VERSION = 2
+
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # SAO §4.1 gives temperature 0.6 and no top-p: 0.95 is selfpref's choice.
     "sao": {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96},
@@ -40,10 +43,12 @@ class BuildConfig:
     api_key_env: str | None = field(default=None, metadata={
         "help": "openai backend: name of the environment variable holding the key (never written anywhere)."})
     prompts: str | None = field(default=None, metadata={
-        "help": "Use this prompt set (a dataset with a 'prompt' column) instead of persona prompts."})
+        "help": "Use this prompt set (a dataset with a 'prompt' column); default: the model writes "
+                "its own prompts from personas (SAO §3.1), for every method."})
     prompt_column: str | None = field(default=None, metadata={"help": "Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."})
     personas: str | None = field(default=None, metadata={
-        "help": "sao: a dataset with a 'persona' column (Persona Hub's layout); default: the model writes personas."})
+        "help": "A dataset with a 'persona' column (Persona Hub's layout) the prompts are written "
+                "from; default: the model writes personas."})
     num_prompts: int = field(default=8, metadata={"help": "How many prompts (personas) to build from."})
     seed: int = field(default=0, metadata={"help": "Random seed for sampling and selection."})
     batch_size: int = field(default=8, metadata={"help": "Generation batch size."})
@@ -60,9 +65,13 @@ class BuildConfig:
         "help": "sso: chance of adding Concision to the allocated features (SSO A.3)."})
     principles: str | None = field(default=None, metadata={
         "help": "sso: a YAML file replacing the feature/principle table."})
-    chunk_size: int = field(default=16, metadata={"help": "Prompts per resumable chunk."})
-    ray: bool = field(default=False, metadata={"help": "Run the pipeline on distilabel's Ray pipeline."})
+    chunk_size: int = field(default=16, metadata={
+        "help": "Prompts per resumable chunk: the resume granularity, not a cost (models load once)."})
+    ray: bool = field(default=False, metadata={
+        "help": "Spread chunks over Ray workers that each load their models once."})
     ray_address: str | None = field(default=None, metadata={"help": "Ray cluster address (default: a local runtime)."})
+    ray_workers: int | None = field(default=None, metadata={
+        "help": "--ray: number of workers (default: one per GPU for vllm, else one per node)."})
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_DEFAULTS:
@@ -73,6 +82,7 @@ class BuildConfig:
         checks = [("num_prompts", self.num_prompts >= 1, "at least 1"),
                   ("batch_size", self.batch_size >= 1, "at least 1"),
                   ("chunk_size", self.chunk_size >= 1, "at least 1"),
+                  ("ray_workers", self.ray_workers is None or self.ray_workers >= 1, "at least 1"),
                   ("temperature", self.temperature >= 0, ">= 0"),
                   ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
                   ("judge_mode", self.judge_mode in ("text", "logits"), "'text' or 'logits'"),
@@ -100,8 +110,9 @@ class BuildConfig:
     def fingerprint(self, inputs: list[str]) -> str:
         """Identifies the work: same method, models, parameters, seed and inputs -> same parts."""
         relevant = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in ("ray", "ray_address", "batch_size", "api_key_env")}
-        blob = json.dumps({"config": relevant, "inputs": inputs}, sort_keys=True, default=str)
+                    if k not in ("ray", "ray_address", "ray_workers", "batch_size", "api_key_env")}
+        blob = json.dumps({"config": relevant, "inputs": inputs, "engine": ENGINE_VERSION},
+                          sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

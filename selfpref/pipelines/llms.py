@@ -1,47 +1,54 @@
-"""The LLMs selfpref's distilabel pipelines run on, behind one factory (``make_llm``).
+"""The LLMs of selfpref's distilabel Tasks: thin faces over the models of a build's pool.
 
-- ``LocalTransformersLLM``: transformers on the CPU (or one GPU), *batched* with left padding;
-  distilabel's own TransformersLLM generates one instruction at a time.
-- distilabel's ``vLLM`` (GPU) and ``OpenAILLM`` (any OpenAI-compatible endpoint), unchanged.
-- ``ScriptedLLM``: returns scripted text, for testing parsing and pipeline logic without a model.
-Only this module and ``tasks.py`` touch distilabel's LLM classes (distilabel is unmaintained).
+A Task names its LLM (backend, model, generation settings: that is what ``pipeline.yaml``
+records); the build binds the face to the pool's model for that backend and model, so every
+step and every chunk that uses the same model shares one load (``models.pool``).
+
+Each face gives every conversation a seed made from the build seed, the step and the
+conversation itself, so an answer does not depend on the chunk or batch it was generated in.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
+import importlib.util
+import json
 import os
-import time
-from typing import Any, Optional
+from typing import Any
 
-from distilabel.models.llms import LLM
-from distilabel.models.llms.utils import prepare_output
 from pydantic import Field, PrivateAttr
 
 from selfpref import SelfprefError
+from selfpref.pipelines._distilabel import LLM, prepare_output
 
 
-class LocalTransformersLLM(LLM):
-    """distilabel's face of ``models.local.LocalModel``: batched generation, option probabilities."""
+def chat_seed(seed: int, step: str, chat: Any) -> int:
+    """A conversation's seed: the same text in the same step of the same build, the same seed."""
+    blob = json.dumps([seed, step, chat], sort_keys=True, ensure_ascii=False)
+    return int(hashlib.sha256(blob.encode()).hexdigest()[:15], 16)
 
-    model: str
+
+class PooledLLM(LLM):
+    """distilabel's face of a pooled model (``models.local.LocalModel``, ``VLLMModel``, an
+    OpenAI-compatible client or a scripted model): generate, option probabilities."""
+
+    backend: str = Field(default="transformers", description="transformers, vllm, openai or scripted.")
+    model: str = Field(default="", description="The model reference the pool loads.")
     model_id: str = Field(default="", description="Name recorded as the generator.")
-    batch_size: int = 8
-    seed: Optional[int] = None
-    num_threads: Optional[int] = None
+    step: str = Field(default="", description="The step this LLM answers for (seeds, scripts).")
+    seed: int = 0
 
-    _local: Any = PrivateAttr(None)
+    _backend: Any = PrivateAttr(None)
 
-    def load(self) -> None:
-        super().load()
-        import torch
+    def bind(self, backend: Any) -> PooledLLM:
+        self._backend = backend
+        return self
 
-        from selfpref.models.local import LocalModel
-
-        if self.seed is not None:
-            torch.manual_seed(self.seed)
-        self._local = LocalModel(self.model, batch_size=self.batch_size,
-                                 num_threads=self.num_threads).load()
+    @property
+    def bound(self) -> Any:
+        if self._backend is None:
+            raise RuntimeError(f"LLM of step {self.step!r} is not bound to a model; the build binds it")
+        return self._backend
 
     @property
     def model_name(self) -> str:
@@ -49,86 +56,81 @@ class LocalTransformersLLM(LLM):
 
     def generate(self, inputs: list[Any], num_generations: int = 1, max_new_tokens: int = 128,
                  temperature: float = 0.7, top_p: float = 1.0) -> list[Any]:
-        texts = self._local.generate(inputs, num_generations=num_generations,
-                                     max_new_tokens=max_new_tokens, temperature=temperature,
-                                     top_p=top_p)
-        return [prepare_output(t) for t in texts]
+        seeds = [chat_seed(self.seed, self.step, chat) for chat in inputs]
+        texts = self.bound.generate(inputs, num_generations=num_generations,
+                                    max_new_tokens=max_new_tokens, temperature=temperature,
+                                    top_p=top_p, seeds=seeds)
+        return [prepare_output(list(t)) for t in texts]
 
     def option_probabilities(self, inputs: list[Any], options: tuple[str, ...]) -> list[list[float]]:
         """P(next token = option label) renormalised over the options, per conversation."""
-        return self._local.option_probabilities(inputs, options)
+        return self.bound.option_probabilities(inputs, options)
 
 
-class ScriptedLLM(LLM):
-    """Returns ``outputs`` in order, cycling; ``option_probs`` likewise for the logits judge.
+class ScriptedLLM(PooledLLM):
+    """A face over its own scripted model (tests): ``outputs`` in order, cycling; ``option_probs``
+    likewise for forced-choice calls. Builds use ``--backend scripted`` with a script file."""
 
-    An empty string stands for a failed generation (distilabel's LLMs return None there).
-    """
-
-    # Flat lists: distilabel's cache signature cannot hash nested lists or None items.
+    backend: str = "scripted"
+    model_id: str = "scripted"
     outputs: list[str] = Field(default_factory=list)
     option_probs: list[float] = Field(default_factory=list, description="P(first option) per call.")
-    model_id: str = "scripted"
     delay: float = Field(default=0.0, description="Seconds to sleep per call (to test kills).")
-
-    _calls: Any = PrivateAttr(None)
-    _probs: Any = PrivateAttr(None)
 
     def load(self) -> None:
         super().load()
-        self._calls = itertools.cycle(self.outputs or [""])
-        self._probs = itertools.cycle(self.option_probs or [0.5])
+        if self._backend is None:
+            from selfpref.models.scripted import ScriptedModel
 
-    @property
-    def model_name(self) -> str:
-        return self.model_id
-
-    def generate(self, inputs: list[Any], num_generations: int = 1, max_new_tokens: int = 128,
-                 temperature: float = 0.7, top_p: float = 1.0) -> list[Any]:
-        if self.delay:
-            time.sleep(self.delay)
-        return [prepare_output([next(self._calls) for _ in range(num_generations)]) for _ in inputs]
-
-    def option_probabilities(self, inputs: list[Any], options: tuple[str, ...]) -> list[list[float]]:
-        return [[p, 1.0 - p] for p in (next(self._probs) for _ in inputs)]
+            self._backend = ScriptedModel(self.outputs, self.option_probs, delay=self.delay)
 
 
 def load_script(path: str) -> dict[str, Any]:
-    """A scripted run: {step_name: [texts...], ..., optional 'delay': seconds, 'option_probs': {...}}."""
+    """A scripted run: {step_name: [texts...], ..., 'option_probs': {step: [...]}, 'delay':
+    seconds, 'raise': {step: message | {message, chunk}}}."""
     from selfpref.data.recipes import load_yaml_mapping
 
     return load_yaml_mapping(path, what="script", flag="--script")
 
 
-def make_llm(backend: str, model: str, *, model_id: str, batch_size: int = 8,
-             seed: int | None = None, base_url: str | None = None,
-             api_key_env: str | None = None, generation: dict[str, Any] | None = None,
-             num_threads: int | None = None, step: str = "", script: str | None = None) -> LLM:
-    """An LLM for ``backend``; ``generation`` holds max_new_tokens, temperature, top_p."""
-    generation = dict(generation or {})
-    if backend == "scripted":
-        data = load_script(script or "")
-        return ScriptedLLM(outputs=[str(t or "") for t in data.get(step) or []], model_id=model_id,
-                           option_probs=list((data.get("option_probs") or {}).get(step) or []),
-                           delay=float(data.get("delay", 0.0)), generation_kwargs=generation)
-    if backend == "transformers":
-        return LocalTransformersLLM(model=model, model_id=model_id, batch_size=batch_size,
-                                    seed=seed, num_threads=num_threads,
-                                    generation_kwargs=generation)
-    if backend == "vllm":
-        try:
-            from distilabel.models.llms import vLLM
-        except ImportError:  # pragma: no cover - vllm is a GPU extra
-            raise SelfprefError("--backend vllm needs `pip install 'selfpref[vllm]'` on a GPU machine") from None
-        return vLLM(model=model, generation_kwargs=generation, seed=seed or 0)
-    if backend == "openai":
-        from distilabel.models.llms import OpenAILLM
+def make_llm(backend: str, model: str, *, model_id: str, seed: int = 0,
+             generation: dict[str, Any] | None = None, step: str = "") -> PooledLLM:
+    """The face a step uses; ``generation`` holds max_new_tokens, temperature, top_p."""
+    return PooledLLM(backend=backend, model=model, model_id=model_id, seed=seed, step=step,
+                     generation_kwargs=dict(generation or {}))
+
+
+def has_openai_compat() -> bool:
+    return importlib.util.find_spec("selfpref.models.openai_compat") is not None
+
+
+class DistilabelOpenAIModel:
+    """``--backend openai`` through distilabel's OpenAILLM, used only while
+    ``selfpref.models.openai_compat`` is not there. Texts only: no forced choice."""
+
+    def __init__(self, ref: str, base_url: str | None, api_key_env: str | None) -> None:
+        from selfpref.pipelines._distilabel import quiet_import
 
         if not base_url:
             raise SelfprefError("--backend openai needs --base-url (the endpoint's /v1 URL)")
-        key = os.environ.get(api_key_env or "OPENAI_API_KEY")
+        env = api_key_env or "OPENAI_API_KEY"
+        key = os.environ.get(env)
         if not key:
-            raise SelfprefError(f"--backend openai: environment variable {api_key_env or 'OPENAI_API_KEY'} "
-                                "is not set; export the key there (it is never written anywhere)")
-        return OpenAILLM(model=model, base_url=base_url, api_key=key, generation_kwargs=generation)
-    raise SelfprefError(f"unknown backend {backend!r}: use transformers, vllm or openai")
+            raise SelfprefError(f"--backend openai: environment variable {env} is not set; export "
+                                "the key there (it is never written anywhere)")
+        with quiet_import():
+            from distilabel.models.llms import OpenAILLM
+
+        self.llm = OpenAILLM(model=ref, base_url=base_url, api_key=key)
+        self.llm.load()
+
+    def generate(self, chats: list[Any], *, num_generations: int = 1, max_new_tokens: int = 128,
+                 temperature: float = 0.7, top_p: float = 1.0, seed: int | None = None,
+                 seeds: Any = None) -> list[list[str]]:
+        outs = self.llm.generate(inputs=chats, num_generations=num_generations,
+                                 max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+        return [[g or "" for g in (o.get("generations") or [None])] for o in outs]
+
+    def option_probabilities(self, chats: list[Any], options: Any) -> list[list[float]]:
+        raise SelfprefError("--judge-mode logits with --backend openai needs the OpenAI-compatible "
+                            "client of selfpref.models; use --judge-mode text")

@@ -1,9 +1,11 @@
-"""The build runner: inputs -> resumable chunks through the method's pipeline -> dataset folder.
+"""The build runner: inputs -> resumable chunks through the method's Tasks -> dataset folder.
 
-distilabel's own cache does not survive SIGKILL (a rerun hangs: distilabel issue #1065), so a
-build splits its inputs into chunks keyed by a fingerprint of the work; each finished chunk is
-written atomically as a part file, and a rerun with the same arguments skips finished parts.
-The dataset is the ordered union of the parts: nothing is lost or doubled.
+Inputs are split into chunks keyed by a fingerprint of the work; each finished chunk is written
+atomically as a part file, and a rerun with the same arguments skips finished parts, so a kill
+at any point loses at most the chunk that was running. The dataset is the ordered union of the
+parts: nothing is lost or doubled. Chunk size sets only this resume granularity: the models are
+loaded once per build (``engine``), and every sampled answer is seeded from its own
+conversation, so the rows do not depend on the chunk size either.
 """
 
 from __future__ import annotations
@@ -14,24 +16,66 @@ import json
 import os
 import random
 import shutil
-import tempfile
+import sys
+import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 
 from selfpref import SelfprefError
-from selfpref.models.resolve import model_label, resolve_model
-from selfpref.pipelines import LLMFactory, build_pipeline, method_module, run_pipeline
-from selfpref.pipelines.config import BuildConfig
-from selfpref.pipelines.parsing import normalize_text
 from selfpref.data.store import BuildRecord, write_dataset, write_json_atomic
+from selfpref.models.resolve import model_label
+from selfpref.pipelines import LLMFactory
+from selfpref.pipelines.config import BuildConfig
+from selfpref.pipelines.engine import STEP_LABELS, BuildStepError, Engine, default_llm_factory  # noqa: F401
+from selfpref.pipelines.parsing import normalize_text
 
-Progress = Callable[[int, int], None]
+
+@dataclasses.dataclass
+class BuildProgress:
+    """Where a build stands: rows each step has finished (finished chunks included)."""
+
+    steps: list[str]
+    total: int
+    done: dict[str, int]
+    chunks: int
+    chunks_done: int = 0
+    resumed: int = 0  # rows in chunks an earlier run finished
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+    def line(self) -> str:
+        """``personas 16/64 · prompts 16/64 · answers 8/64 · judge 0/64``"""
+        return " · ".join(f"{STEP_LABELS.get(s, s)} {self.done[s]}/{self.total}" for s in self.steps)
+
+    @property
+    def work(self) -> int:
+        return len(self.steps) * self.total
+
+    @property
+    def work_done(self) -> int:
+        return sum(self.done.values())
+
+    def eta(self) -> float | None:
+        """Seconds left, from this run's own pace (rows finished by an earlier run excluded)."""
+        new = self.work_done - self.resumed * len(self.steps)
+        elapsed = time.monotonic() - self.started
+        if new <= 0 or elapsed <= 0:
+            return None
+        return (self.work - self.work_done) * elapsed / new
+
+
+Progress = Callable[[BuildProgress], None]
 
 
 def build_inputs(config: BuildConfig) -> tuple[list[dict[str, Any]], str]:
-    """(loader rows, their column): prompts, personas, or domains for self-written personas."""
+    """(loader rows, their column): prompts, personas, or domains for self-written personas.
+
+    Every method can start from any of the three: without --prompts the model writes its own
+    prompts through SAO's persona -> prompt stage.
+    """
     from selfpref.data.importer import read_texts
     from selfpref.pipelines.domains import DOMAINS
 
@@ -43,71 +87,89 @@ def build_inputs(config: BuildConfig) -> tuple[list[dict[str, Any]], str]:
         if column == "persona" and len(values) > config.num_prompts:
             values = rng.sample(values, config.num_prompts)  # SAO: personas sampled at random
         return [{column: v} for v in values[: config.num_prompts]], column
-    if config.method != "sao":
-        raise SelfprefError(f"`build {config.method}` needs --prompts REF (a dataset with a "
-                            "'prompt' column); only sao writes its own prompts")
     domains = DOMAINS[:]
     rng.shuffle(domains)
     return [{"domain": domains[i % len(domains)]} for i in range(config.num_prompts)], "domain"
 
 
-def default_llm_factory(config: BuildConfig) -> LLMFactory:
-    from selfpref.pipelines.llms import make_llm
+def prompt_source(config: BuildConfig, source: str) -> str:
+    """Where the prompts came from, as the build record and the card say it."""
+    if source == "prompt":
+        return f"file {config.prompts}"
+    if source == "persona":
+        return f"model-written from personas {config.personas} (SAO sec. 3.1)"
+    from selfpref.pipelines.domains import DOMAINS
 
-    local = config.backend in ("transformers", "vllm")
-    model = resolve_model(config.model) if local else str(config.model)
-    threads = max(1, (os.cpu_count() or 1))
+    return (f"self-written: personas from {len(DOMAINS)} domains, then one prompt per persona, "
+            "by the model itself (SAO sec. 3.1)")
 
-    def factory(step: str, generation: dict) -> Any:
-        return make_llm(config.backend, model, model_id=model_label(config.model),
-                        batch_size=config.batch_size, seed=config.seed, base_url=config.base_url,
-                        api_key_env=config.api_key_env, generation=generation, num_threads=threads,
-                        step=step, script=config.script)
 
-    return factory
+def _log_failure(exc: BuildStepError, parts: Path, trace: str) -> BuildStepError:
+    """The traceback goes to a log beside the parts (and to stderr with SELFPREF_DEBUG=1)."""
+    log = parts / "error.log"
+    log.write_text(trace)
+    if os.environ.get("SELFPREF_DEBUG") == "1":
+        print(trace, file=sys.stderr)
+    return exc.with_log(str(log))
 
 
 def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, parts: Path,
-               llm_factory: LLMFactory, progress: Progress | None = None,
+               llm_factory: LLMFactory | None = None, progress: Progress | None = None,
                notify: Callable[[str], None] | None = None) -> tuple[list[dict], collections.Counter, list[str], str]:
     """Run every unfinished chunk; return records, drops, generated prompts and pipeline YAML."""
-    module = method_module(config.method)
     parts.mkdir(parents=True, exist_ok=True)
-    chunks = [inputs[i : i + config.chunk_size] for i in range(0, len(inputs), config.chunk_size)]
-    done = sum((parts / f"part-{i:05d}.json").exists() for i in range(len(chunks)))
-    if done and notify:
-        notify(f"resuming: {done} of {len(chunks)} chunks already finished")
-    generator = model_label(config.model)
-    pipeline_yaml = ""
-    for index, chunk in enumerate(chunks):
-        part = parts / f"part-{index:05d}.json"
-        if not part.exists():
-            chunk_config = dataclasses.replace(config, seed=config.seed + index)
-            numbered = [{**row, "input_index": i} for i, row in enumerate(chunk)]
-            with tempfile.TemporaryDirectory(prefix="distilabel-", dir=parts) as cache:
-                pipeline = build_pipeline(chunk_config, numbered, source, llm_factory, cache_dir=cache)
-                rows = run_pipeline(pipeline, ray=config.ray, ray_address=config.ray_address)
-            rows.sort(key=lambda r: r["input_index"])  # distilabel does not promise input order
-            if len(rows) != len(chunk):
-                raise SelfprefError(f"chunk {index}: the pipeline returned {len(rows)} rows for "
-                                    f"{len(chunk)} inputs; rerun the build to redo this chunk")
-            if not (parts / "pipeline.yaml").exists():
-                pipeline.save(str(parts / "pipeline.yaml"), format="yaml")
-            records, dropped = module.assemble(rows, generator=generator, judge_mode=config.judge_mode,
-                                               beta=config.beta, reference=config.reference_model)
-            prompts = [r["prompt"] for r in rows if r.get("prompt")]
-            write_json_atomic(part, {"inputs": len(chunk), "records": records,
-                                      "dropped": dict(dropped), "prompts": prompts})
+    size = config.chunk_size
+    chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
+    part_path = [parts / f"part-{i:05d}.json" for i in range(len(chunks))]
+    pending = [i for i, p in enumerate(part_path) if not p.exists()]
+    if len(pending) < len(chunks) and notify:
+        notify(f"resuming: {len(chunks) - len(pending)} of {len(chunks)} chunks already finished")
+    engine = Engine(config, source, llm_factory)  # loads nothing until a step asks its model
+    resumed = len(inputs) - sum(len(chunks[i]) for i in pending)
+    state = BuildProgress(engine.step_names, len(inputs), dict.fromkeys(engine.step_names, resumed),
+                          len(chunks), len(chunks) - len(pending), resumed)
+
+    def step_done(step: str, rows: int) -> None:
+        state.done[step] += rows
         if progress:
-            progress(index + 1, len(chunks))
+            progress(state)
+
+    def part_done(index: int, part: dict[str, Any]) -> None:
+        write_json_atomic(part_path[index], part)
+        state.chunks_done += 1
+        if progress:
+            progress(state)
+
+    if progress:
+        progress(state)
+    try:
+        if pending and config.ray:
+            from selfpref.pipelines.ray_runner import run_on_ray
+
+            def ray_part(index: int, part: dict[str, Any]) -> None:
+                for step in state.steps:
+                    state.done[step] += len(chunks[index])
+                part_done(index, part)
+
+            run_on_ray(config, source, chunks, engine.groups(pending, chunks), ray_part)
+        else:
+            for group in engine.groups(pending, chunks):
+                done = engine.run_parts(group, len(chunks), [chunks[i] for i in group], step_done)
+                for index, part in zip(group, done):
+                    part_done(index, part)
+        pipeline_yaml = engine.pipeline_yaml(parts)
+    except BuildStepError as exc:
+        trace = getattr(exc, "remote_traceback", None) or "".join(
+            traceback.format_exception(exc.__cause__ or exc))
+        raise _log_failure(exc, parts, trace) from exc.__cause__
+    finally:
+        engine.close()
     records, dropped, prompts = [], collections.Counter(), []
-    for index in range(len(chunks)):
-        data = json.loads((parts / f"part-{index:05d}.json").read_text())
+    for path in part_path:
+        data = json.loads(path.read_text())
         records += data["records"]
         dropped.update(data["dropped"])
         prompts += data["prompts"]
-    if (parts / "pipeline.yaml").exists():
-        pipeline_yaml = (parts / "pipeline.yaml").read_text()
     return records, dropped, prompts, pipeline_yaml
 
 
@@ -135,25 +197,28 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     inputs, source = build_inputs(config)
     fingerprint = config.fingerprint([json.dumps(i, sort_keys=True) for i in inputs])
     parts = output.parent / f".{output.name}.parts" / fingerprint
-    factory = llm_factory or default_llm_factory(config)
-    records, dropped, prompts, pipeline_yaml = run_chunks(config, inputs, source, parts, factory,
-                                                          progress, notify)
+    records, dropped, prompts, pipeline_yaml = run_chunks(config, inputs, source, parts,
+                                                          llm_factory, progress, notify)
     if not records:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common()) or "no rows"
         raise SelfprefError(f"the build kept no pair ({reasons}); try more --num-prompts, a larger "
                             "--max-new-tokens, or --judge-mode logits for small judges")
+    origin = prompt_source(config, source)
     parameters = {k: v for k, v in dataclasses.asdict(config).items()
                   if k not in ("method", "model", "reference_model", "seed", "api_key_env")}
+    parameters["prompt_source"] = origin
     models = {"generator": model_label(config.model)}
     if config.method == "sao":
         models["judge"] = model_label(config.model)
     if config.method == "selfee":
         models["reference"] = config.reference_model or "reference-free (SELFEE Table 5)"
-    funnel = [{"step": f"build:{config.method}", "parameters": {"inputs_from": source},
+    funnel = [{"step": f"build:{config.method}",
+               "parameters": {"inputs_from": source, "prompt_source": origin},
                "input": len(inputs), "kept": len(records), "dropped": dict(dropped)}]
     record = BuildRecord(name=name or output.name, method=config.method, version=version,
                          models=models, parameters=parameters, seed=config.seed, funnel=funnel,
                          command=command, stats={"prompt_repetition_rate": repetition_rate(prompts),
+                                                 "prompt_source": origin,
                                                  "build_fingerprint": fingerprint,
                                                  **(extra_stats or {})})
     extra = {"pipeline.yaml": pipeline_yaml} if pipeline_yaml else {}

@@ -9,61 +9,17 @@ as ``judge_consistent=false`` instead of hiding in the labels.
 import collections
 from typing import Any
 
-from distilabel.steps import StepInput
-
-from selfpref.judges.pairwise import both_orders, decide
-from selfpref.pipelines.parsing import clean_prompt
-from selfpref.pipelines.tasks import AnswerPair, Chat, MultiConversationTask, user_chat
 from selfpref.data.schema import make_row
-
-PERSONA_TEMPLATE = (
-    "Describe, in one sentence, a specific person with an interest in {domain}: who they are and "
-    "what they do. Write only the description.")
-PROMPT_TEMPLATE = (
-    "Imagine you are this person: {persona}\n\nWrite the one request this person would type to an "
-    "AI assistant. Write only the request itself, in the person's own words, with no preamble.")
-
-
-class WritePersona(MultiConversationTask):
-    """Input: ``domain``. Output: ``persona`` (None with ``drop_reason`` when empty)."""
-
-    @property
-    def inputs(self) -> list[str]:
-        return ["domain"]
-
-    @property
-    def outputs(self) -> list[str]:
-        return ["persona", "drop_reason"]
-
-    def conversations(self, row: dict[str, Any]) -> list[Chat]:
-        return [user_chat(PERSONA_TEMPLATE.format(domain=row["domain"]))]
-
-    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
-        text = (generations[0][0] or "").strip() if generations else ""
-        return {"persona": text or None, "drop_reason": None if text else "empty_persona"}
-
-
-class WritePrompt(MultiConversationTask):
-    """Input: ``persona``. Output: ``prompt`` and ``drop_reason`` (empty_prompt, refusal)."""
-
-    @property
-    def inputs(self) -> list[str]:
-        return ["persona"]
-
-    @property
-    def outputs(self) -> list[str]:
-        return ["prompt", "drop_reason"]
-
-    def conversations(self, row: dict[str, Any]) -> list[Chat]:
-        if row.get("drop_reason") or not row.get("persona"):
-            return []
-        return [user_chat(PROMPT_TEMPLATE.format(persona=row["persona"]))]
-
-    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
-        if not generations:
-            return {"prompt": None, "drop_reason": row.get("drop_reason") or "empty_persona"}
-        prompt, reason = clean_prompt(generations[0][0])
-        return {"prompt": prompt, "drop_reason": reason}
+from selfpref.judges.pairwise import both_orders, decide
+from selfpref.pipelines._distilabel import StepInput
+from selfpref.pipelines.prompting import (  # noqa: F401
+    PERSONA_TEMPLATE,
+    PROMPT_TEMPLATE,
+    WritePersona,
+    WritePrompt,
+    prompt_steps,
+)
+from selfpref.pipelines.tasks import AnswerPair, Chat, MultiConversationTask
 
 
 def _needs_judging(row: dict[str, Any]) -> bool:
@@ -146,14 +102,7 @@ def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
     ``source`` is what the loader yields: 'domain' (the model writes personas, fully
     self-synthetic), 'persona' (a persona dataset) or 'prompt' (an existing prompt set).
     """
-    short = config.generation(config.prompt_max_new_tokens)
-    steps = []
-    if source == "domain":
-        steps.append(WritePersona(name="write_persona", llm=llm_factory("write_persona", short),
-                                  input_batch_size=config.batch_size))
-    if source in ("domain", "persona"):
-        steps.append(WritePrompt(name="write_prompt", llm=llm_factory("write_prompt", short),
-                                 input_batch_size=config.batch_size))
+    steps = prompt_steps(config, llm_factory, source)
     steps.append(AnswerPair(name="answer_pair", llm=llm_factory("answer_pair", config.generation()),
                             num_generations=2, input_batch_size=config.batch_size))
     steps.append(PairwiseSelfJudge(

@@ -9,27 +9,30 @@ reference-free judgment), so short answers are not favoured by length alone.
 
 import collections
 import math
-from typing import Any, Optional
+from typing import Any
 
-from distilabel.steps import Step
 from pydantic import PrivateAttr
 
-from distilabel.steps import StepInput
-
-from selfpref.pipelines.tasks import AnswerPair
-from selfpref.judges.implicit_reward import implicit_reward_label
 from selfpref.data.schema import make_row
+from selfpref.judges.implicit_reward import implicit_reward_label
+from selfpref.pipelines._distilabel import Step, StepInput
+from selfpref.pipelines.prompting import prompt_steps, stage_drop
+from selfpref.pipelines.tasks import AnswerPair
 
 
 class ImplicitRewardScores(Step):
-    """Input: ``prompt``, ``answers``. Output: summed log-probs and token counts under both models."""
+    """Input: ``prompt``, ``answers``. Output: summed log-probs and token counts under both models.
+
+    Scores through the build's model pool: the policy is the model that wrote the answers (one
+    load for both), the reference pi_init a second one.
+    """
 
     policy_model: str
-    reference_model: Optional[str] = None
-    scoring_batch_size: int = 8
+    reference_model: str | None = None
     backend: str = "transformers"
 
-    _models: Any = PrivateAttr(None)
+    _policy: Any = PrivateAttr(None)
+    _reference: Any = PrivateAttr(None)
 
     @property
     def inputs(self) -> list[str]:
@@ -39,36 +42,17 @@ class ImplicitRewardScores(Step):
     def outputs(self) -> list[str]:
         return ["logps_policy", "logps_ref", "answer_tokens"]
 
-    def load(self) -> None:
-        super().load()
-        from selfpref.models import load_causal_lm
-
-        if self.backend == "vllm":  # pragma: no cover - needs a GPU
-            from vllm import LLM as VLLM
-
-            self._models = {"policy": VLLM(self.policy_model)}
-            if self.reference_model:
-                self._models["ref"] = VLLM(self.reference_model)
-            return
-        self._models = {"policy": load_causal_lm(self.policy_model)}
-        if self.reference_model:
-            self._models["ref"] = load_causal_lm(self.reference_model)
-
-    def _score(self, key: str, prompts: list, answers: list[str]) -> tuple[list[float], list[int]]:
-        if self.backend == "vllm":  # pragma: no cover - needs a GPU
-            return _vllm_answer_logps(self._models[key], prompts, answers)
-        from selfpref.models.scoring import answer_logps
-
-        model, tokenizer = self._models[key]
-        return answer_logps(model, tokenizer, prompts, answers, batch_size=self.scoring_batch_size)
+    def bind_models(self, pool: Any) -> None:
+        self._policy = pool.get(self.backend, self.policy_model)
+        self._reference = pool.get(self.backend, self.reference_model) if self.reference_model else None
 
     def process(self, inputs: StepInput):  # type: ignore[override]
         todo = [i for i, r in enumerate(inputs) if len(r.get("answers") or []) == 2
                 and all(a.strip() for a in r["answers"])]
         prompts = [[{"role": "user", "content": inputs[i]["prompt"]}] for i in todo for _ in (0, 1)]
         answers = [a for i in todo for a in inputs[i]["answers"]]
-        policy, counts = self._score("policy", prompts, answers) if todo else ([], [])
-        ref = self._score("ref", prompts, answers)[0] if todo and self.reference_model else None
+        policy, counts = self._policy.answer_logps(prompts, answers) if todo else ([], [])
+        ref = self._reference.answer_logps(prompts, answers)[0] if todo and self._reference else None
         out = [{**r, "logps_policy": None, "logps_ref": None, "answer_tokens": None} for r in inputs]
         for k, i in enumerate(todo):
             out[i]["logps_policy"] = policy[2 * k : 2 * k + 2]
@@ -77,30 +61,15 @@ class ImplicitRewardScores(Step):
         yield out
 
 
-def _vllm_answer_logps(llm: Any, prompts: list, answers: list[str]) -> tuple[list[float], list[int]]:  # pragma: no cover
-    """vLLM's prompt log-probs of the answer tokens (prompt + answer scored as one prompt)."""
-    from vllm import SamplingParams
-
-    from selfpref.models.scoring import answer_token_ids
-
-    tokenizer = llm.get_tokenizer()
-    items = [answer_token_ids(tokenizer, p, a) for p, a in zip(prompts, answers)]
-    params = SamplingParams(max_tokens=1, prompt_logprobs=0)
-    outs = llm.generate([{"prompt_token_ids": full} for full, _ in items], params)
-    sums, counts = [], []
-    for (full, n_prompt), out in zip(items, outs):
-        scored = [out.prompt_logprobs[t][full[t]].logprob for t in range(max(n_prompt, 1), len(full))]
-        sums.append(float(sum(scored)))
-        counts.append(len(scored))
-    return sums, counts
-
-
 def assemble(rows: list[dict[str, Any]], *, generator: str, beta: float = 0.1,
              reference: str | None = None, **_: Any) -> tuple[list[dict], collections.Counter]:
     records, dropped = [], collections.Counter()
     labeler = f"logit-reward:{generator}|{reference or 'reference-free'}"
     for row in rows:
         answers = row.get("answers") or []
+        if stage := stage_drop(row):
+            dropped[stage] += 1
+            continue
         if len(answers) != 2 or not all(a.strip() for a in answers) or row.get("logps_policy") is None:
             dropped["empty_answer"] += 1
             continue
@@ -128,12 +97,17 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, beta: float = 0.1,
 
 
 def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
+    """[WritePersona] [WritePrompt] AnswerPair ImplicitRewardScores.
+
+    The scorer needs local weights: with a scripted generator it scores with transformers.
+    """
     from selfpref.models import resolve_model
 
-    return [AnswerPair(name="answer_pair", llm=llm_factory("answer_pair", config.generation()), num_generations=2,
-                       input_batch_size=config.batch_size),
+    scorer = "vllm" if config.backend == "vllm" else "transformers"
+    return [*prompt_steps(config, llm_factory, source),
+            AnswerPair(name="answer_pair", llm=llm_factory("answer_pair", config.generation()),
+                       num_generations=2, input_batch_size=config.batch_size),
             ImplicitRewardScores(name="implicit_reward", input_batch_size=config.batch_size,
-                                 policy_model=resolve_model(config.model) if config.backend != "openai" else config.model,
-                                 reference_model=resolve_model(config.reference_model) if config.reference_model else None,
-                                 scoring_batch_size=config.batch_size,
-                                 backend="vllm" if config.backend == "vllm" else "transformers")]
+                                 policy_model=resolve_model(config.model), backend=scorer,
+                                 reference_model=resolve_model(config.reference_model, flag="--reference-model")
+                                 if config.reference_model else None)]

@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import Field
 
+from selfpref.data.schema import make_row
 from selfpref.pipelines.features import ALLOCATE_TEMPLATE, load_features, system_prompt
 from selfpref.pipelines.parsing import parse_features
-from selfpref.pipelines.tasks import Chat, MultiConversationTask
-from selfpref.data.schema import make_row
+from selfpref.pipelines.prompting import prompt_steps, stage_drop
+from selfpref.pipelines.tasks import Chat, MultiConversationTask, usable_prompt
 
 
 def _rng(seed: int, prompt: str) -> random.Random:
@@ -43,11 +44,15 @@ class AllocateFeatures(MultiConversationTask):
         return ["allocated", "feature", "principle_chosen", "principle_rejected"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        if not usable_prompt(row):
+            return []
         features, _ = load_features(self.principles)
         names = ", ".join(f.name for f in features)
         return [[{"role": "user", "content": ALLOCATE_TEMPLATE.format(names=names, query=row["prompt"])}]]
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        if not usable_prompt(row):
+            return dict.fromkeys(self.outputs)
         features, concision = load_features(self.principles)
         by_name = {f.name: f for f in features}
         rng = _rng(self.seed, row["prompt"])
@@ -75,6 +80,8 @@ class PrincipledAnswers(MultiConversationTask):
         return ["chosen", "rejected", "original"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        if not usable_prompt(row):
+            return []
         user = {"role": "user", "content": row["prompt"]}
         return [[{"role": "system", "content": row["principle_chosen"]}, user],
                 [{"role": "system", "content": row["principle_rejected"]}, user], [user]]
@@ -88,7 +95,9 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, **_: Any) -> tuple[l
     records, dropped = [], collections.Counter()
     for row in rows:
         c, r, o = row.get("chosen") or "", row.get("rejected") or "", row.get("original") or ""
-        if not (c and r and o):
+        if stage := stage_drop(row):
+            dropped[stage] += 1
+        elif not (c and r and o):
             dropped["empty_answer"] += 1
         elif c == r:
             dropped["identical_answers"] += 1
@@ -103,7 +112,9 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, **_: Any) -> tuple[l
 
 
 def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
-    return [AllocateFeatures(name="allocate_features", seed=config.seed, principles=config.principles,
+    """[WritePersona] [WritePrompt] AllocateFeatures PrincipledAnswers."""
+    return [*prompt_steps(config, llm_factory, source),
+            AllocateFeatures(name="allocate_features", seed=config.seed, principles=config.principles,
                              concision_probability=config.concision_probability,
                              input_batch_size=config.batch_size,
                              llm=llm_factory("allocate_features", config.generation(16, temperature=0.0))),

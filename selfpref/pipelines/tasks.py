@@ -1,15 +1,15 @@
 """distilabel Task base for selfpref: several conversations per row, parsed without swallowing.
 
 distilabel's ``Task._format_outputs`` turns any parsing exception into ``None`` outputs with a
-warning. selfpref's tasks never raise from parsing: they write the parsed value or ``None`` plus
-a reason column, and the build counts every row that a later step cannot use.
+warning; selfpref's build runs ``process`` itself, so an exception fails the build with the step
+and chunk named. Parsing never raises for what a model wrote: a task writes the parsed value or
+``None`` plus a reason column, and the build counts every row that a later step cannot use.
 """
 
 
 from typing import Any
 
-from distilabel.steps import StepInput
-from distilabel.steps.tasks import Task
+from selfpref.pipelines._distilabel import StepInput, Task
 
 Chat = list[dict[str, str]]
 
@@ -53,6 +53,11 @@ class MultiConversationTask(Task):
         yield result
 
 
+def usable_prompt(row: dict[str, Any]) -> bool:
+    """A row an answering step works on: it has a prompt and no earlier step dropped it."""
+    return bool(row.get("prompt")) and not row.get("drop_reason")
+
+
 class AnswerPair(MultiConversationTask):
     """Input: ``prompt``. Output: ``answers``, two samples (run with ``num_generations=2``)."""
 
@@ -65,7 +70,7 @@ class AnswerPair(MultiConversationTask):
         return ["answers"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
-        return [] if row.get("drop_reason") or not row.get("prompt") else [user_chat(row["prompt"])]
+        return [user_chat(row["prompt"])] if usable_prompt(row) else []
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         return {"answers": [(g or "").strip() for g in generations[0]] if generations else None}

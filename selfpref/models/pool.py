@@ -1,0 +1,90 @@
+"""One loaded model per (backend, model) for a whole build: every step and every chunk shares it.
+
+A build asks the pool for the model a step uses; the first request creates the backend object
+and the first call loads it (so a build whose chunks are all finished loads nothing). SAO's
+persona, prompt, answer and judge steps on one model are one load; SELFEE's answers and policy
+scores are one load, its reference a second. Scripted models are per step (each step has its
+own script).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from selfpref import SelfprefError
+
+BACKENDS = ("transformers", "vllm", "openai", "scripted")
+
+
+class ModelPool:
+    """Backends by (kind, model reference), created lazily and kept until ``close``.
+
+    ``script``: the scripted build's mapping (step -> texts, ...); ``base_url``/``api_key_env``:
+    the OpenAI-compatible endpoint; ``vllm_options``: keyword arguments for ``vllm.LLM``;
+    ``factories``: kind -> callable(ref, step) replacing the built-in constructor (tests, or a
+    backend defined in a layer above).
+    """
+
+    def __init__(self, *, batch_size: int = 8, seed: int = 0, script: dict[str, Any] | None = None,
+                 base_url: str | None = None, api_key_env: str | None = None,
+                 vllm_options: dict[str, Any] | None = None,
+                 factories: dict[str, Callable[[str, str], Any]] | None = None) -> None:
+        self.batch_size, self.seed, self.script = batch_size, seed, script or {}
+        self.base_url, self.api_key_env = base_url, api_key_env
+        self.vllm_options = dict(vllm_options or {})
+        self.factories = dict(factories or {})
+        self._models: dict[tuple[str, str, str], Any] = {}
+
+    def get(self, kind: str, ref: str, *, step: str = "") -> Any:
+        key = (kind, str(ref), step if kind == "scripted" else "")
+        if key not in self._models:
+            self._models[key] = self._create(kind, str(ref), step)
+        return self._models[key]
+
+    def models(self) -> dict[tuple[str, str, str], Any]:
+        return dict(self._models)
+
+    def start_chunk(self, index: int) -> None:
+        """Tell every model a new chunk begins (scripted models start their script again)."""
+        for model in self._models.values():
+            if hasattr(model, "start_chunk"):
+                model.start_chunk(index)
+
+    def close(self) -> None:
+        for model in self._models.values():
+            if hasattr(model, "close"):
+                model.close()
+        self._models.clear()
+
+    def _create(self, kind: str, ref: str, step: str) -> Any:
+        if kind in self.factories:
+            return self.factories[kind](ref, step)
+        if kind == "transformers":
+            from selfpref.models.local import LocalModel
+
+            return LocalModel(ref, batch_size=self.batch_size)
+        if kind == "vllm":
+            from selfpref.models.vllm_backend import VLLMModel
+
+            return VLLMModel(ref, seed=self.seed, **self.vllm_options)
+        if kind == "scripted":
+            from selfpref.models.scripted import scripted_model
+
+            return scripted_model(self.script, step)
+        if kind == "openai":
+            return _openai_model(ref, self.base_url, self.api_key_env)
+        raise SelfprefError(f"unknown backend {kind!r}: use one of {', '.join(BACKENDS)}")
+
+
+def _openai_model(ref: str, base_url: str | None, api_key_env: str | None) -> Any:
+    if not base_url:
+        raise SelfprefError("--backend openai needs --base-url (the endpoint's /v1 URL)")
+    env = api_key_env or "OPENAI_API_KEY"
+    if not os.environ.get(env):
+        raise SelfprefError(f"--backend openai: environment variable {env} is not set; export the "
+                            "key there (it is never written anywhere)")
+    from selfpref.models.openai_compat import OpenAICompatModel  # type: ignore[import-not-found]
+
+    return OpenAICompatModel(base_url=base_url, model=ref, api_key_env=env)

@@ -1,0 +1,206 @@
+"""selfpref's executor for a method's distilabel Tasks: in-process, models loaded once per build.
+
+distilabel's own runner spawned a worker per step and loaded the model again in every step of
+every chunk (~15 s per chunk on the embedded model), turned step exceptions into ``None`` rows,
+and brought the fork deadlock and the sequential-loader hang with it. Here the Tasks stay the
+definition (prompts, parsing, columns; ``pipeline.yaml``) and the engine runs them itself:
+
+- each step's LLM face is bound to the build's ``ModelPool``: one model per (backend, model),
+  shared by every step and every chunk;
+- a chunk goes through the steps in order, ``input_batch_size`` rows per ``process`` call;
+- an exception in a step stops the build with a ``BuildStepError`` naming step and chunk.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from typing import Any
+
+from selfpref import SelfprefError
+from selfpref.models.pool import ModelPool
+from selfpref.models.resolve import model_label, resolve_model
+from selfpref.pipelines import LLMFactory, method_module
+
+# What progress lines call each step: "answers 24/64 · judge 10/64".
+STEP_LABELS = {
+    "write_persona": "personas", "write_prompt": "prompts", "answer_pair": "answers",
+    "self_judge": "judge", "allocate_features": "features", "principled_answers": "answers",
+    "describe_characteristics": "characteristics", "conditioned_answers": "answers",
+    "implicit_reward": "scores",
+}
+
+StepProgress = Callable[[str, int], None]  # (step name, rows just finished)
+
+
+class BuildStepError(SelfprefError):
+    """A step raised: the build stops, finished chunks stay, a rerun redoes this chunk."""
+
+    def __init__(self, step: str, chunk: int, chunks: int, error: str, log: str | None = None) -> None:
+        self.step, self.chunk, self.chunks, self.error, self.log = step, chunk, chunks, error, log
+        where = f" (traceback: {log})" if log else ""
+        super().__init__(f"step {step} failed in chunk {chunk + 1} of {chunks}: {error}; finished "
+                         f"chunks are kept, rerun the same command to resume from this one{where}")
+
+    def __reduce__(self) -> tuple:  # picklable with its fields (Ray ships it between processes)
+        return (type(self), (self.step, self.chunk, self.chunks, self.error, self.log))
+
+    def with_log(self, log: str) -> BuildStepError:
+        return BuildStepError(self.step, self.chunk, self.chunks, self.error, log)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message``: one line, whatever the exception says."""
+    lines = str(exc).strip().splitlines()
+    if isinstance(exc, SelfprefError) and lines:  # already a sentence for the user
+        return lines[0]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def model_ref(config: Any) -> str:
+    """What the pool loads for ``--model``: a local folder or Hub id (the embedded default
+    resolved) for local backends, the served model's name for openai, a label for scripted."""
+    if config.backend in ("transformers", "vllm"):
+        return resolve_model(config.model)
+    return str(config.model or model_label(config.model))
+
+
+def default_llm_factory(config: Any) -> LLMFactory:
+    from selfpref.pipelines.llms import make_llm
+
+    model, label = model_ref(config), model_label(config.model)
+
+    def factory(step: str, generation: dict) -> Any:
+        return make_llm(config.backend, model, model_id=label, seed=config.seed,
+                        generation=generation, step=step)
+
+    return factory
+
+
+def make_pool(config: Any) -> ModelPool:
+    """The build's models: one per (backend, model); vLLM engines split the GPU between them."""
+    from selfpref.pipelines.llms import DistilabelOpenAIModel, has_openai_compat, load_script
+
+    script = load_script(config.script) if config.backend == "scripted" else None
+    engines = 2 if config.method == "selfee" and config.reference_model else 1
+    vllm_options = {"gpu_memory_utilization": round(0.9 / engines, 2)}
+    factories = {}
+    if not has_openai_compat():  # TODO(openai_compat): drop once models.openai_compat is merged
+        factories["openai"] = lambda ref, step: DistilabelOpenAIModel(ref, config.base_url,
+                                                                       config.api_key_env)
+    return ModelPool(batch_size=config.batch_size, seed=config.seed, script=script,
+                     base_url=config.base_url, api_key_env=config.api_key_env,
+                     vllm_options=vllm_options, factories=factories)
+
+
+class Engine:
+    """The method's Tasks for one build, bound to one pool; ``run_part`` does one chunk."""
+
+    def __init__(self, config: Any, source: str, llm_factory: LLMFactory | None = None,
+                 pool: ModelPool | None = None) -> None:
+        from selfpref.pipelines._distilabel import LoadDataFromDicts, Pipeline
+
+        self.config, self.source = config, source
+        self.module = method_module(config.method)
+        self.pool = pool or make_pool(config)
+        factory = llm_factory or default_llm_factory(config)
+        with Pipeline(name=f"selfpref-{config.method}",
+                      description=f"selfpref {config.method} preference data") as self.pipeline:
+            previous = LoadDataFromDicts(name=f"load_{source}s", data=[], batch_size=config.batch_size)
+            self.steps = self.module.build_steps(config, factory, source)
+            for step in self.steps:
+                previous >> step
+                previous = step
+        for step in self.steps:
+            self._bind(step)
+            step.load()
+        self.seconds: collections.Counter = collections.Counter()  # time per step, all chunks
+
+    def _bind(self, step: Any) -> None:
+        if hasattr(step, "bind_models"):
+            step.bind_models(self.pool)
+        llm = getattr(step, "llm", None)
+        if llm is not None and hasattr(llm, "bind") and getattr(llm, "_backend", None) is None:
+            llm.bind(self.pool.get(llm.backend, llm.model, step=llm.step))
+
+    @property
+    def step_names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+    def groups(self, pending: list[int], chunks: list[list[Any]]) -> list[list[int]]:
+        """Pending chunks run together until a group fills a batch: a chunk smaller than
+        ``--batch-size`` would otherwise cut every step's batches short (half-full batches cost
+        nearly as much as full ones), and chunk size must not set the cost. Each chunk still
+        gets its own part. Scripted models start their script at every chunk, so they run one
+        chunk at a time."""
+        if self.config.backend == "scripted":
+            return [[i] for i in pending]
+        out: list[list[int]] = []
+        for index in pending:
+            if out and sum(len(chunks[i]) for i in out[-1]) < self.config.batch_size:
+                out[-1].append(index)
+            else:
+                out.append([index])
+        return out
+
+    def run_rows(self, rows: list[dict[str, Any]], where: Callable[[int], int], chunks: int,
+                 progress: StepProgress | None = None) -> list[dict[str, Any]]:
+        """Rows through every step; ``where(row offset)`` is the chunk a row belongs to, for the
+        error message. A step that raises stops it (BuildStepError)."""
+        for step in self.steps:
+            size = max(1, int(getattr(step, "input_batch_size", 0) or self.config.batch_size))
+            out: list[dict[str, Any]] = []
+            for start in range(0, len(rows), size):
+                batch = rows[start : start + size]
+                began = time.perf_counter()
+                try:
+                    result = [row for part in step.process(batch) for row in part]
+                except Exception as exc:
+                    raise BuildStepError(step.name, where(start), chunks, describe(exc)) from exc
+                self.seconds[step.name] += time.perf_counter() - began
+                if len(result) != len(batch):
+                    raise BuildStepError(step.name, where(start), chunks, f"returned "
+                                         f"{len(result)} rows for {len(batch)} inputs")
+                out += result
+                if progress:
+                    progress(step.name, len(batch))
+            rows = out
+        return rows
+
+    def run_parts(self, indices: list[int], chunks: int, inputs: list[list[dict[str, Any]]],
+                  progress: StepProgress | None = None) -> list[dict[str, Any]]:
+        """Chunks ``indices`` (their ``inputs``) run together; one assembled part per chunk."""
+        self.pool.start_chunk(indices[0])
+        owner = [index for index, rows in zip(indices, inputs) for _ in rows]
+        flat = [dict(r) for rows in inputs for r in rows]
+        done = self.run_rows(flat, lambda offset: owner[min(offset, len(owner) - 1)], chunks, progress)
+        parts, start = [], 0
+        for rows in inputs:
+            parts.append(self._part(done[start : start + len(rows)]))
+            start += len(rows)
+        return parts
+
+    def run_part(self, index: int, chunks: int, inputs: list[dict[str, Any]],
+                 progress: StepProgress | None = None) -> dict[str, Any]:
+        """One chunk, assembled: what its part file holds."""
+        return self.run_parts([index], chunks, [inputs], progress)[0]
+
+    def _part(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        config = self.config
+        records, dropped = self.module.assemble(rows, generator=model_label(config.model),
+                                                judge_mode=config.judge_mode, beta=config.beta,
+                                                reference=config.reference_model)
+        return {"inputs": len(rows), "records": records, "dropped": dict(dropped),
+                "prompts": [r["prompt"] for r in rows if r.get("prompt")]}
+
+    def pipeline_yaml(self, folder: Any) -> str:
+        """The Tasks as distilabel's ``pipeline.yaml`` (written via ``folder``, a scratch dir)."""
+        from pathlib import Path
+
+        path = Path(folder) / "pipeline.yaml"
+        self.pipeline.save(str(path), format="yaml")
+        return path.read_text()
+
+    def close(self) -> None:
+        self.pool.close()

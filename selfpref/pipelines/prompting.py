@@ -1,0 +1,84 @@
+"""Where a build's prompts come from when no prompt set is given: SAO §3.1's persona -> prompt.
+
+Every method can run fully self-synthetic: without ``--prompts`` the model writes a persona per
+domain (or takes one from ``--personas``), then the one request that person would type. Rows
+the stage cannot use keep ``prompt=None`` and a ``drop_reason`` that the method's ``assemble``
+counts (``empty_persona``, ``empty_prompt``, ``refusal``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selfpref.pipelines.parsing import clean_prompt
+from selfpref.pipelines.tasks import Chat, MultiConversationTask, user_chat
+
+PERSONA_TEMPLATE = (
+    "Describe, in one sentence, a specific person with an interest in {domain}: who they are and "
+    "what they do. Write only the description.")
+PROMPT_TEMPLATE = (
+    "Imagine you are this person: {persona}\n\nWrite the one request this person would type to an "
+    "AI assistant. Write only the request itself, in the person's own words, with no preamble.")
+
+
+class WritePersona(MultiConversationTask):
+    """Input: ``domain``. Output: ``persona`` (None with ``drop_reason`` when empty)."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["domain"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["persona", "drop_reason"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        return [user_chat(PERSONA_TEMPLATE.format(domain=row["domain"]))]
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        text = (generations[0][0] or "").strip() if generations else ""
+        return {"persona": text or None, "drop_reason": None if text else "empty_persona"}
+
+
+class WritePrompt(MultiConversationTask):
+    """Input: ``persona``. Output: ``prompt`` and ``drop_reason`` (empty_prompt, refusal)."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["persona"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["prompt", "drop_reason"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        if row.get("drop_reason") or not row.get("persona"):
+            return []
+        return [user_chat(PROMPT_TEMPLATE.format(persona=row["persona"]))]
+
+    def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
+        if not generations:
+            return {"prompt": None, "drop_reason": row.get("drop_reason") or "empty_persona"}
+        prompt, reason = clean_prompt(generations[0][0])
+        return {"prompt": prompt, "drop_reason": reason}
+
+
+def prompt_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
+    """[WritePersona] [WritePrompt] for ``source`` 'domain' (fully self-synthetic) or 'persona'
+    (a persona dataset); nothing for 'prompt' (a prompt set)."""
+    short = config.generation(config.prompt_max_new_tokens)
+    steps: list[Any] = []
+    if source == "domain":
+        steps.append(WritePersona(name="write_persona", llm=llm_factory("write_persona", short),
+                                  input_batch_size=config.batch_size))
+    if source in ("domain", "persona"):
+        steps.append(WritePrompt(name="write_prompt", llm=llm_factory("write_prompt", short),
+                                 input_batch_size=config.batch_size))
+    return steps
+
+
+def stage_drop(row: dict[str, Any]) -> str | None:
+    """The reason the prompt stage dropped ``row``, or None when it has a prompt."""
+    if row.get("drop_reason"):
+        return row["drop_reason"]
+    return None if row.get("prompt") else "empty_prompt"
