@@ -132,6 +132,8 @@ CASES = [
     ("iterate-zero-iterations", ["iterate", "--iterations", "0", "-o", "loop"], ["--iterations", "0"]),
     ("iterate-model-missing", ["iterate", "--model", "out/pi1", "-o", "loop"], ["--model out/pi1"]),
     ("iterate-into-users-folder", ["iterate", "-o", "userdir"], ["--output userdir"]),
+    ("iterate-selfee-reference-not-selfee", ["iterate", "--method", "sao", "--selfee-reference", "previous", "-o", "loop"], ["--selfee-reference", "--method selfee"]),
+    ("iterate-selfee-reference-unknown", ["iterate", "--method", "selfee", "--prompts", "prompts4.jsonl", "--selfee-reference", "latest", "-o", "loop"], ["--selfee-reference 'latest'", "initial, previous, none"]),
     ("iterate-no-prompt-column", ["iterate", "--method", "sso", "--prompts", "text.jsonl", "-o", "loop"], ["text.jsonl", "--prompt-column"]),
     ("iterate-bad-lambdas", ["iterate", "--method", "selfee", "--prompts", "prompts12.jsonl", "--lambdas", "a,b", "-o", "loop"], ["--lambdas"]),
     ("iterate-judge-model-missing", ["iterate", "--method", "sso", "--prompts", "prompts12.jsonl", "--judge-models", "./j", "-o", "loop"], ["--judge-models ./j"]),

@@ -20,7 +20,8 @@ def iterate(
     prompts: Optional[str] = typer.Option(None, help="Prompt set (a 'prompt' column, or see --prompt-column), split into disjoint parts, one per iteration."),
     prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
     num_prompts: Optional[int] = typer.Option(None, callback=bounded(1), help="Prompts per iteration (sao without --prompts: personas the model writes)."),
-    reference_model: Optional[str] = typer.Option(None, help="selfee: a separate pi_init to label against (Eq. 7)."),
+    reference_model: Optional[str] = typer.Option(None, help="selfee: a separate pi_init to label against (Eq. 7); default: --model."),
+    selfee_reference: Optional[str] = typer.Option(None, help="selfee: Eq. 7's reference, SELFEE Table 5's variants: initial (default, the paper's: pi_init every iteration), previous (pi_{t-2}, the model before the generating policy; pi_init at t=1) or none (per-token policy log-likelihood). Without --seed-data or --reference-model, pi_0 is pi_init, so t=1 is reference-free under initial and previous."),
     seed_data: Optional[str] = typer.Option(None, help="selfee: human-labelled seed set; pi_0 = DPO of --model on it (SELFEE Alg. 1)."),
     lambdas: Optional[str] = typer.Option(None, help="selfee: lambda per iteration, e.g. 0.5,0.25 (default 1/2, 1/4, 1/8, ...)."),
     filters: Optional[Path] = typer.Option(None, help="Filter recipe YAML ({filters: [...]}, as `filter --config`); default: the method's (sao: minhash + consistent judge; sso: minhash, length diff, balance; selfee: none)."),
@@ -70,7 +71,7 @@ def iterate(
                            temperature=eval_temperature, batch_size=batch_size, seed=seed)
     cfg = IterateConfig(method=method, iterations=iterations, output=str(output), model=model,
                         prompts=prompts, num_prompts=num_prompts, reference_model=reference_model,
-                        seed_data=seed_data, name=name, seed=seed, filters=steps,
+                        selfee_reference=selfee_reference, seed_data=seed_data, name=name, seed=seed, filters=steps,
                         filter_options=filter_options, judge_models=judge_models,
                         lambdas=number_list(lambdas, "--lambdas", float, "0.5,0.25"), build=build, train=train,
                         train_recipe=str(train_config) if train_config else None,
@@ -142,6 +143,8 @@ def _ci(row: dict[str, Any]) -> str | None:
     return f"{ci[0]:.1f}-{ci[1]:.1f}" if ci else None
 
 
+# selfee loops: the model each iteration's labels were judged against (Eq. 7, Table 5)
+REFERENCE_COLUMN = ("reference", "Eq. 7", "reference")
 SUMMARY_COLUMNS = [("iteration", "", "iter"), ("dataset", "", "dataset"), ("rows_kept", "rows", "kept"),
                    ("mean_chosen_chars", "chosen", "chars"), ("mean_rejected_chars", "rejected", "chars"),
                    ("mean_confidence", "mean", "confidence"), ("separability", "separa-", "bility"),
@@ -166,7 +169,8 @@ def _cell(row: dict[str, Any], key: str) -> str:
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """One line per iteration, every column as wide as its longest cell: never clipped or wrapped,
     whatever the terminal's width or the dataset names' length."""
-    columns = SUMMARY_COLUMNS + (EVAL_COLUMNS if any(r.get("eval_win_rate") is not None for r in rows) else [])
+    columns = SUMMARY_COLUMNS + ([REFERENCE_COLUMN] if any("reference" in r for r in rows) else [])
+    columns += (EVAL_COLUMNS if any(r.get("eval_win_rate") is not None for r in rows) else [])
     cells = [[_cell(row, key) for key, _, _ in columns] for row in rows]
     widths = [max([len(top), len(bottom), *(len(r[i]) for r in cells)])
               for i, (_, top, bottom) in enumerate(columns)]

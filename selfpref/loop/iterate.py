@@ -6,6 +6,7 @@ refined DPO with lambda 1/2, 1/4, 1/8, ...). Iterations see disjoint prompts (SS
 prompts 1:1:1; SELFEE §5.1 gives each iteration new prompts). SELFEE labels against pi_init
 (Alg. 1): with --seed-data, pi_0 is DPO on that seed set first; with --reference-model, that model
 is pi_init; with neither, iteration 1 uses the reference-free judgment (Table 5).
+--selfee-reference picks Table 5's other judgment variants (`selfpref.loop.reference`).
 
 Every stage writes atomically and is skipped when its output exists, so rerunning the same
 command after a crash skips finished iterations and resumes the one that was running (its build
@@ -32,6 +33,7 @@ from typing import Any, Callable
 from selfpref import SelfprefError
 from selfpref.data.store import write_json_atomic
 from selfpref.loop.evaluate import LoopEval
+from selfpref.loop.reference import check_selfee_reference, policy_path, selfee_reference
 
 TRAINER = {"sao": "simpo", "sso": "sso", "selfee": "selfee"}
 # SAO: dedup + judge consistency; SSO: A.1.4 steps 1 and 3 (step 2 when judge models are given);
@@ -58,6 +60,9 @@ class IterateConfig:
     num_prompts: int | None = None
     reference_model: str | None = None
     seed_data: str | None = None
+    # SELFEE Table 5's judgment reference: initial (pi_init, the paper's), previous, none;
+    # None: initial for selfee, and nothing for the other methods
+    selfee_reference: str | None = None
     name: str | None = None
     seed: int = 0
     filters: list[tuple[str, Any]] | None = None  # None: the method's default recipe
@@ -86,6 +91,10 @@ class IterateConfig:
                                 "'prompt' column); only sao writes its own prompts")
         if self.method != "selfee" and (self.seed_data or self.reference_model):
             raise SelfprefError("--seed-data and --reference-model are for --method selfee")
+        if self.selfee_reference is not None:
+            check_selfee_reference(self.selfee_reference, self.method, self.reference_model)
+        elif self.method == "selfee":
+            self.selfee_reference = "initial"
         if self.seed_train_recipe and not self.seed_data:
             raise SelfprefError("--seed-train-config is the recipe of the --seed-data stage: give "
                                 "--seed-data too, or drop it")
@@ -116,9 +125,11 @@ class IterateConfig:
 
     def fingerprint(self) -> str:
         """What must match for a rerun to resume: everything but where results are pushed and
-        how the models are evaluated."""
+        how the models are evaluated. Options left at their default before they existed
+        (prompt_column None, selfee_reference initial) are left out, so older loops still resume."""
         data = {k: v for k, v in self.plan_config().items()
-                if k != "push_to_hub" and not (k == "prompt_column" and v is None)}
+                if k != "push_to_hub" and not (k == "prompt_column" and v is None)
+                and not (k == "selfee_reference" and v in (None, "initial"))}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def lam(self, t: int) -> float:
@@ -209,20 +220,14 @@ def no_pair_hint(cfg: IterateConfig, funnel: list[dict[str, Any]], prompts: int)
 
 def _policy(cfg: IterateConfig, out: Path, t: int) -> str | None:
     """pi_t: the starting model, the seed-trained pi_0, or iteration t's model."""
-    if t == 0:
-        return str(out / "seed-model") if cfg.seed_data else cfg.model
-    return str(out / f"iter-{t}" / "model")
+    return policy_path(out, t, cfg.model, bool(cfg.seed_data))
 
 
-def _labelling_reference(cfg: IterateConfig, t: int) -> str | None:
-    """SELFEE's pi_init for Eq. 7 at iteration t (None: the reference-free judgment)."""
-    from selfpref.models import resolve_model
-
-    if cfg.reference_model:
-        return cfg.reference_model
-    if cfg.seed_data or t > 1:
-        return resolve_model(cfg.model)  # pi_init is the starting model
-    return None  # pi_0 == pi_init: every margin would be zero
+def labelling_reference(cfg: IterateConfig, out: Path, t: int) -> tuple[str | None, str]:
+    """SELFEE's pi_ref for Eq. 7 at iteration t under cfg.selfee_reference (None: reference-free),
+    and its name ('pi_init', 'pi_0', ... or 'none')."""
+    return selfee_reference(cfg.selfee_reference or "initial", t, out, cfg.model,
+                            cfg.reference_model, bool(cfg.seed_data))
 
 
 def _train_atomic(method: str, dataset: str, target: Path, model: str | None, cfg: IterateConfig,
@@ -266,6 +271,10 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
     raw = folder / "raw"
     data = folder / "data" if steps else raw
     head = f"iteration {t}/{cfg.iterations}"
+    judged: dict[str, Any] = {}
+    if cfg.method == "selfee":
+        ref, role = labelling_reference(cfg, out, t)
+        judged = {"selfee_reference": cfg.selfee_reference, "reference": role, "reference_model": ref}
     if not is_dataset_folder(raw):
         options = {**cfg.build, "method": cfg.method, "model": policy, "seed": cfg.seed + t}
         if plan["splits"]:
@@ -275,12 +284,17 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
         elif cfg.num_prompts:
             options["num_prompts"] = cfg.num_prompts
         if cfg.method == "selfee":
-            options["reference_model"] = _labelling_reference(cfg, t)
-        notify(f"{head}: build {cfg.method} with {policy or 'the embedded model'}")
+            options["reference_model"] = judged["reference_model"]
+        labels = ""
+        if judged:
+            labels = (f", labelled against {judged['reference']} ({judged['reference_model']})"
+                      if judged["reference_model"] else ", labelled reference-free (SELFEE Table 5)")
+        notify(f"{head}: build {cfg.method} with {policy or 'the embedded model'}{labels}")
         build(BuildConfig(**options), raw, name=f"{name}-raw" if steps else name, version=version,
               command=f"selfpref iterate (iteration {t})", card=card_writer(), notify=notify,
               extra_stats={"iteration": {"index": t, "of": cfg.iterations, "policy": policy,
-                                         "previous_dataset": f"{name}@0.{t - 1}.0" if t > 1 else None}})
+                                         "previous_dataset": f"{name}@0.{t - 1}.0" if t > 1 else None,
+                                         **judged}})
     if steps and not is_dataset_folder(data):
         # near-duplicates of earlier iterations' prompts go too: iterations see disjoint prompts
         against = [str(out / f"iter-{s}" / "data") for s in range(1, t)] if ("dedup", "minhash") in steps else []
@@ -328,7 +342,7 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
            "mean_confidence": (None if df["confidence"].null_count() == df.height
                                else round(float(df["confidence"].mean()), 3)),
            "separability": round(sep["accuracy"], 3) if "accuracy" in sep else None,
-           "train_loss": round(float(summary["train_loss"]), 4), "model": str(model_dir)}
+           "train_loss": round(float(summary["train_loss"]), 4), "model": str(model_dir), **judged}
     write_json_atomic(folder / "summary.json", row, indent=2)
     return row
 
