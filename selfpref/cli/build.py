@@ -64,7 +64,7 @@ def build(
     method: str = typer.Argument(..., help="sao, sso, alignez or selfee."),
     output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to write (atomically)."),
     model: Optional[str] = typer.Option(None, help="Generator model (folder or Hub id); default: embedded SmolLM2-135M-Instruct."),
-    reference_model: Optional[str] = typer.Option(None, help="selfee: the reference pi_init; omit for the reference-free judgment."),
+    reference_model: Optional[str] = typer.Option(None, help="selfee: Eq. 7's reference, one of SELFEE Table 5's variants: the initial SFT model pi_init (the paper's), the model before --model (Table 5's 'previous model'), or omit it for the judgment without reference model (per-token policy log-likelihood)."),
     backend: Optional[str] = typer.Option(None, help="transformers (CPU/GPU), vllm (GPU), openai (any compatible endpoint) or scripted."),
     base_url: Optional[str] = typer.Option(None, help="openai backend: the endpoint's /v1 URL."),
     api_key_env: Optional[str] = typer.Option(None, help="openai backend: NAME of the env variable holding the key."),

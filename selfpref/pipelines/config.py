@@ -34,7 +34,8 @@ class BuildConfig:
     model: str | None = field(default=None, metadata={
         "help": "Generator (and judge) model: folder or Hub id; default the embedded SmolLM2-135M-Instruct."})
     reference_model: str | None = field(default=None, metadata={
-        "help": "selfee: the reference pi_init; without it the reference-free judgment of SELFEE Table 5."})
+        "help": "selfee: Eq. 7's reference (SELFEE Table 5: pi_init, the paper's, or the previous "
+                "model); without it Table 5's judgment without reference model."})
     backend: str = field(default="transformers", metadata={
         "help": "transformers, vllm, openai, or scripted (a dry run from --script, no model)."})
     script: str | None = field(default=None, metadata={
