@@ -135,6 +135,17 @@ def generate_batch(
     return results
 
 
+def option_token_ids(tokenizer: Any, options: Sequence[str]) -> list[int]:
+    """The token id each option label is scored by: the first token of its text."""
+    option_ids = []
+    for text in options:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if not ids:
+            raise ValueError(f"option {text!r} encodes to no token")
+        option_ids.append(ids[0])
+    return option_ids
+
+
 def next_token_probabilities(model: Any, tokenizer: Any, conversations: Sequence[Sequence[Message]],
                              options: Sequence[str], *, batch_size: int = 8) -> list[list[float]]:
     """Probability of each option label as the next token, renormalised over the options.
@@ -144,12 +155,7 @@ def next_token_probabilities(model: Any, tokenizer: Any, conversations: Sequence
     """
     import torch
 
-    option_ids = []
-    for text in options:
-        ids = tokenizer.encode(text, add_special_tokens=False)
-        if not ids:
-            raise ValueError(f"option {text!r} encodes to no token")
-        option_ids.append(ids[0])
+    option_ids = option_token_ids(tokenizer, options)
     encoded = [chat_input_ids(tokenizer, conv) for conv in conversations]
     # Sorted by length so each batch pads little (a judge's prompts vary with the answers'
     # lengths); results go back in input order.

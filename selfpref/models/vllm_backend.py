@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from selfpref import SelfprefError
-from selfpref.models.generation import Message, chat_input_ids, sample_seed
+from selfpref.models.generation import Message, chat_input_ids, option_token_ids, sample_seed
 from selfpref.models.scoring import answer_token_ids
 
 Chat = Sequence[Message]
@@ -94,12 +94,7 @@ class VLLMModel:
         if not chats:
             return []
         tokenizer = self.engine.get_tokenizer()
-        option_ids = []
-        for text in options:
-            ids = tokenizer.encode(text, add_special_tokens=False)
-            if not ids:
-                raise ValueError(f"option {text!r} encodes to no token")
-            option_ids.append(ids[0])
+        option_ids = option_token_ids(tokenizer, options)
         prompts = [chat_input_ids(tokenizer, c) for c in chats]
         params = self._params(max_tokens=1, temperature=0.0, logprobs=TOP_LOGPROBS,
                               allowed_token_ids=option_ids)
