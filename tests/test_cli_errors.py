@@ -112,6 +112,13 @@ CASES = [
     ("build-model-missing", ["build", "sao", "--model", "./pi1", "-o", "b"], ["--model ./pi1"]),
     ("build-recipe-parse-error", ["build", "sao", "--config", "bad.yaml", "-o", "b"], ["bad.yaml", "line"]),
     ("build-judge-mode", ["build", "sao", "--judge-mode", "vibes", "-o", "b"], ["--judge-mode", "vibes"]),
+    ("build-judge-kind", ["build", "sao", "--judge", "vibes", "-o", "b"], ["--judge 'vibes'", "length", "random"]),
+    ("build-judge-model-missing", ["build", "sao", "--judge-model", "./nojudge", "-o", "b"], ["--judge-model ./nojudge"]),
+    ("build-judge-model-hub-offline", ["build", "sao", "--judge-model", "nobody/no-judge", "-o", "b"], ["--judge-model nobody/no-judge", "HF_HUB_OFFLINE"]),
+    ("build-judge-rule-with-model", ["build", "sao", "--judge", "length", "--judge-model", "default", "-o", "b"], ["--judge-model", "--judge length is a rule"]),
+    ("build-judge-not-sao", ["build", "sso", "--judge", "random", "-o", "b"], ["--judge random", "only sao"]),
+    ("build-judge-and-mode-disagree", ["build", "sao", "--judge", "logits", "--judge-mode", "text", "-o", "b"], ["--judge logits", "--judge-mode text"]),
+    ("build-judge-key-without-url", ["build", "sao", "--judge-api-key-env", "K", "-o", "b"], ["--judge-api-key-env", "--judge-base-url"]),
     ("build-push-offline", ["build", "sao", "-o", "b", "--push-to-hub", "org/x"], ["org/x", "HF_HUB_OFFLINE"]),
     ("build-prompts-missing", ["build", "sso", "--prompts", "missing.jsonl", "-o", "b", "--backend", "scripted", "--script", "list.yaml"], ["missing.jsonl"]),
     ("build-prompt-column-missing", ["build", "sso", "--prompts", "prompts4.jsonl", "--prompt-column", "question", "-o", "b", "--backend", "scripted", "--script", "list.yaml"], ["--prompt-column question"]),
@@ -137,6 +144,13 @@ CASES = [
     ("iterate-no-prompt-column", ["iterate", "--method", "sso", "--prompts", "text.jsonl", "-o", "loop"], ["text.jsonl", "--prompt-column"]),
     ("iterate-bad-lambdas", ["iterate", "--method", "selfee", "--prompts", "prompts12.jsonl", "--lambdas", "a,b", "-o", "loop"], ["--lambdas"]),
     ("iterate-judge-model-missing", ["iterate", "--method", "sso", "--prompts", "prompts12.jsonl", "--judge-models", "./j", "-o", "loop"], ["--judge-models ./j"]),
+    # eval
+    ("eval-model-b-missing", ["eval", "--model-b", "./nob", "-o", "e"], ["--model-b ./nob"]),
+    ("eval-model-a-hub-offline", ["eval", "--model-a", "nobody/no-a", "--model-b", "default", "-o", "e"], ["--model-a nobody/no-a", "HF_HUB_OFFLINE"]),
+    ("eval-judge-model-missing", ["eval", "--model-b", "default", "--judge-model", "./noj", "-o", "e"], ["--judge-model ./noj"]),
+    ("eval-judge-kind", ["eval", "--model-b", "default", "--judge", "vibes", "-o", "e"], ["--judge 'vibes'"]),
+    ("eval-prompt-column-without-prompts", ["eval", "--model-b", "default", "--prompt-column", "question", "-o", "e"], ["--prompt-column question", "--prompts"]),
+    ("eval-prompt-column-missing", ["eval", "--model-b", "default", "--prompts", "prompts4.jsonl", "--prompt-column", "question", "-o", "e"], ["--prompt-column question"]),
     # the app itself
     ("unknown-command", ["biuld", "sao"], ["biuld"]),
     ("unknown-flag", ["inspect", "ds", "--jsn"], ["--jsn"]),
@@ -171,7 +185,8 @@ def test_user_mistake_is_one_line(work, monkeypatch, capfd, tmp_path, argv, expe
 def test_the_table_is_big_and_covers_every_command():
     assert len(CASES) >= 40
     commands = {argv[0] if argv[0] != "steer" else "steer" for _, argv, _ in CASES}
-    assert {"import", "inspect", "filter", "card", "push", "train", "build", "steer", "iterate"} <= commands
+    assert {"import", "inspect", "filter", "card", "push", "train", "build", "steer", "iterate",
+            "eval"} <= commands
 
 
 def test_an_unforeseen_error_is_one_line_with_exit_1(work, monkeypatch, capfd):

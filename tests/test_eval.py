@@ -324,3 +324,45 @@ def test_spread_takes_each_category_in_turn(tmp_path):
     assert (back.prompts, back.categories, back.fingerprint) == (eight.prompts, eight.categories, eight.fingerprint)
     plain = load_prompts(str(_answers(tmp_path / "a.jsonl", ANSWERS_A)))
     assert spread(plain, 2).prompts == PROMPTS[:2]
+
+
+def test_compare_json_reaches_stdout_under_the_entry_point(tmp_path, monkeypatch, capfd):
+    """`selfpref eval compare --json` through `main`, where fd 1 is the log while a command runs:
+    the JSON goes to the user's stdout (the app's `out`), not into the log."""
+    from selfpref.cli import main
+
+    base = _answers(tmp_path / "base.jsonl", ["x" * 10] * 5, generator=["base"] * 5)
+    ours = _answers(tmp_path / "ours.jsonl", ["y" * n for n in (5, 5, 5, 20, 20)])
+    for name in ("ours", "aligned"):
+        assert _cli("--answers-a", base, "--answers-b", ours, "--judge", "length", "--bootstrap", 0,
+                    "--output", tmp_path / name).exit_code == 0
+    monkeypatch.setenv("SELFPREF_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as code:
+        main(["eval", "compare", str(tmp_path / "ours"), str(tmp_path / "aligned"), "--json"])
+    out = capfd.readouterr().out
+    assert code.value.code == 0 and json.loads(out)["net_win_ours"] == 20.0
+
+
+def test_eval_reads_the_prompt_column_it_is_told(tmp_path):
+    questions = tmp_path / "questions.jsonl"
+    pl.DataFrame({"id": list(range(5)), "question": PROMPTS}).write_ndjson(questions)
+    a, b = _answers(tmp_path / "a.jsonl", ANSWERS_A), _answers(tmp_path / "b.jsonl", ANSWERS_B)
+    result = _cli("--answers-a", a, "--answers-b", b, "--prompts", questions, "--prompt-column",
+                  "question", "--judge", "length", "--bootstrap", 0, "--output", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert summary["n"] == 5 and summary["prompts"]["id"] == str(questions)
+    assert summary["config"]["prompt_column"] == "question"
+    with pytest.raises(SelfprefError, match="--prompt-column question: it names a column of --prompts"):
+        EvalConfig(output=str(tmp_path / "x"), answers_a=str(a), answers_b=str(b), prompt_column="question")
+
+
+def test_eval_checks_models_before_any_work(tmp_path, monkeypatch):
+    """A bad --judge-model is refused before model A is loaded or any answer is written."""
+    import selfpref.eval.run as run
+
+    monkeypatch.setattr(run, "run_eval", lambda *a, **k: pytest.fail("run_eval started"))
+    result = _cli("--model-b", "default", "--judge-model", str(tmp_path / "nojudge"), "--output",
+                  tmp_path / "out")
+    assert result.exit_code != 0 and "--judge-model" in str(result.exception)
+    assert not (tmp_path / "out").exists()

@@ -126,6 +126,25 @@ def test_judge_dispute_with_scripted_judges():
     assert kept["prompt"].to_list() == ["q1"] and report.dropped == {"judge_disputes": 1}
 
 
+def test_judge_dispute_takes_the_text_kind_through_the_judges_layer():
+    import pytest
+
+    from selfpref import SelfprefError
+    from selfpref.filters.apply import make_filter
+    from selfpref.models.scripted import ScriptedModel
+
+    df = pl.DataFrame(rows_from_prompts(["q1", "q2"]))
+    # per pair: chosen shown first, then second. q1: "A" then "B" -> chosen both times;
+    # q2: "B" then "A" -> rejected both times: a dispute
+    judge = ScriptedModel(["Response A is better.", "B", "Response B is better.", "A"])
+    kept, [report], _ = apply_filters(df, [JudgeDispute(["j"], llms=[judge], kind="text")])
+    assert kept["prompt"].to_list() == ["q1"] and report.dropped == {"judge_disputes": 1}
+    assert report.parameters["judge"] == "text" and judge.calls == [("generate", 4)]
+    assert make_filter("judge_models", ["m"], {"judge": "text"}).kind == "text"
+    with pytest.raises(SelfprefError, match="--judge 'length': the dispute filter's judges are models"):
+        JudgeDispute(["m"], kind="length")
+
+
 def test_onpolicy_stages_by_hand():
     lp = {k: np.array(v) for k, v in {
         "p_c": [-1.0, -1.0, -1.0, -0.5], "o_c": [-2.0, -2.0, -3.0, -1.5], "n_c": [-3.0, -1.5, -4.0, -3.5],

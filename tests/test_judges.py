@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,6 +11,7 @@ from selfpref import SelfprefError
 from selfpref.judges import (ASPECTS, Judgment, LengthJudge, LogitsJudge, PairItem, RandomJudge,
                              TextJudge, judge_chat, make_judge)
 from selfpref.judges.pairwise import decide, forced_choice
+from tests.openai_server import SECRET, serve
 
 ITEMS = [("Q1?", "a good answer", "bad"), ("Q2?", "meh", "a good, long answer"),
          ("Q3?", "good", "good too")]
@@ -193,49 +191,10 @@ def test_logits_and_text_judges_on_the_tiny_model(tiny_model_path):
 
 # --- an OpenAI-compatible endpoint (a local fake server) -----------------------------------
 
-SECRET = "sk-test-0123456789abcdef"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):  # quiet
-        pass
-
-    def _send(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append((self.headers.get("Authorization"), body))
-        if body["model"] == "deny":
-            return self._send(401, {"error": {"message": f"Incorrect API key provided: {SECRET}"}})
-        if body["model"] == "echo":
-            return self._send(400, {"error": {"message": f"bad request for key {SECRET}"}})
-        content = body["messages"][-1]["content"]
-        choice = {"index": 0, "finish_reason": "stop",
-                  "message": {"role": "assistant", "content": f"echo: {content[:12]}"}}
-        if body.get("logprobs"):
-            good_first = "[Response A]\ngood" in content
-            top = [{"token": " A" if good_first else " B", "logprob": math.log(0.6), "bytes": None},
-                   {"token": "B" if good_first else "A", "logprob": math.log(0.2), "bytes": None},
-                   {"token": "The", "logprob": math.log(0.1), "bytes": None}]
-            choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}
-        self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                         "choices": [dict(choice, index=i) for i in range(body.get("n") or 1)]})
-
-
 @pytest.fixture
 def endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    with serve() as (server, url):
+        yield server, url
 
 
 def test_openai_compat_generate_and_forced_choice(endpoint, monkeypatch):

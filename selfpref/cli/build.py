@@ -76,7 +76,11 @@ def build(
     temperature: Optional[float] = typer.Option(None, help="Sampling temperature (method default)."),
     top_p: Optional[float] = typer.Option(None, help="Nucleus top_p (method default)."),
     max_new_tokens: Optional[int] = typer.Option(None, help="Most new tokens per answer."),
-    judge_mode: Optional[str] = typer.Option(None, help="sao: text (parse a verdict) or logits (forced choice, both orders)."),
+    judge: Optional[str] = typer.Option(None, help="sao: text (a written verdict, the default) or logits (forced choice) by a model, both orders; or SAO Table 6's baselines: length (shorter wins), length:longer, random (seeded by --seed)."),
+    judge_mode: Optional[str] = typer.Option(None, help="sao: older name of --judge text|logits."),
+    judge_model: Optional[str] = typer.Option(None, help="sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, 'default', or the endpoint's model name."),
+    judge_base_url: Optional[str] = typer.Option(None, help="sao: the judge's own OpenAI-compatible endpoint (…/v1), with --judge-model naming its model."),
+    judge_api_key_env: Optional[str] = typer.Option(None, help="sao, with --judge-base-url: NAME of the env variable holding that endpoint's key (written nowhere)."),
     chunk_size: Optional[int] = typer.Option(None, help="Prompts per resumable chunk (default 16)."),
     script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
     config: Optional[Path] = typer.Option(None, "--config", help="Build recipe YAML (unknown keys are errors); flags override it."),
@@ -101,14 +105,18 @@ def build(
                  api_key_env=api_key_env, prompts=prompts, personas=personas,
                  num_prompts=num_prompts, seed=seed, batch_size=batch_size,
                  temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                 judge_mode=judge_mode, chunk_size=chunk_size, script=script,
+                 judge=judge, judge_mode=judge_mode, judge_model=judge_model,
+                 judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
+                 chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
                  prompt_column=prompt_column)
     options.update({k: v for k, v in flags.items() if v is not None})
     build_config = BuildConfig(**options)
     check_output(output, overwrite)  # a finished dataset is refused; unfinished parts still resume
-    check_models([("--model", build_config.model), ("--reference-model", build_config.reference_model)]
-                 if build_config.backend in ("transformers", "vllm") else [])
+    if build_config.backend in ("transformers", "vllm"):  # local weights: a bad path fails now
+        check_models([("--model", build_config.model),
+                      ("--reference-model", build_config.reference_model),
+                      ("--judge-model", None if build_config.judge_base_url else build_config.judge_model)])
     check_push_target(push_to_hub)
     display, progress = _progress(method)
     with display:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from selfpref import SelfprefError
-from selfpref.cli.app import app, command_line, console, number_list
+from selfpref.cli.app import app, check_models, command_line, console, number_list, out
 
 eval_app = typer.Typer(help="Judge model A against model B on held-out prompts, both orders.")
 app.add_typer(eval_app, name="eval")
@@ -65,6 +65,10 @@ def evaluate(
         judge_api_key_env=judge_api_key_env, judge_backend=judge_backend,
         judge_max_new_tokens=judge_max_new_tokens, aspects=list(check_aspects(aspects)) or None,
         seed=seed, bootstrap=bootstrap)
+    local_judge = cfg.judge in ("logits", "text") and not cfg.judge_base_url \
+        and cfg.judge_backend in (None, "transformers", "vllm")
+    check_models([("--model-a", None if cfg.answers_a else cfg.model_a), ("--model-b", cfg.model_b),
+                  ("--judge-model", cfg.judge_model if local_judge else None)])  # before any work
     s = run_eval(cfg, notify=console.print, command=command_line())
     ci = s.get("ci95") or {}
 
@@ -95,7 +99,7 @@ def compare(
 
     result = compare_folders(ours, aligned)
     if as_json:
-        print(json.dumps(result, indent=2))
+        out(json.dumps(result, indent=2))  # stdout is the log while a command runs: not print()
         return
     table = Table(title=f"vs base {result['base']} ({result['n']} prompts, judge {result['judge']})")
     for column in ("", "Net Win% ours", "Net Win% aligned", "Relative Improvement%"):

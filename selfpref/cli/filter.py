@@ -51,6 +51,7 @@ def filter_(
     require_consistent_judge: bool = typer.Option(False, "--require-consistent-judge", callback=_remember_order, help="Keep pairs judged the same in both orders."),
     min_confidence: Optional[float] = typer.Option(None, callback=bounded(0, 1, then=_remember_order), help="Drop pairs with lower (or null) confidence; in [0, 1]."),
     judge_models: Optional[list[str]] = typer.Option(None, callback=_remember_order, help="Judge models; drop pairs any of them disputes (repeatable)."),
+    judge: str = typer.Option("logits", help="--judge-models: logits (forced choice) or text (a written verdict), both orders."),
     sso_onpolicy: bool = typer.Option(False, "--sso-onpolicy", callback=_remember_order, help="SSO's on-policy filter (needs SSO columns and the model)."),
     onpolicy_model: Optional[str] = typer.Option(None, help="Model for --sso-onpolicy; default: the embedded one."),
     seed: int = typer.Option(0, help="Seed for length balance."),
@@ -73,7 +74,7 @@ def filter_(
                   judge_models=judge_models, sso_onpolicy=sso_onpolicy)
     flag_steps = ordered_filters(ctx, values)
     opts: dict[str, Any] = {"dedup_field": dedup_field.value, "threshold": threshold, "ngram": ngram,
-                            "seed": seed, "onpolicy_model": onpolicy_model}
+                            "seed": seed, "onpolicy_model": onpolicy_model, "judge": judge}
     if config:
         if flag_steps:
             raise SelfprefError(f"--config {config} lists the filters: give them there or as flags "

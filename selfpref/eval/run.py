@@ -78,6 +78,10 @@ class EvalConfig:
         if self.steer_b and self.answers_a:
             raise SelfprefError("--steer-b edits model A, so A must be a model: give --model-a "
                                 "(or nothing, for the embedded default) instead of --answers-a")
+        if self.prompt_column and not self.prompts:
+            raise SelfprefError(f"--prompt-column {self.prompt_column}: it names a column of --prompts; "
+                                "give --prompts FILE too (the default prompts and answer files "
+                                "have their own columns)")
         if self.steer_layers and not self.steer_b:
             raise SelfprefError("--steer-layers applies only with --steer-b")
         if self.max_new_tokens < 1:

@@ -73,7 +73,8 @@ def load_prompts(ref: str | None = None, *, column: str | None = None) -> Prompt
         try:
             texts, skipped = prompt_texts(frame, column)
         except SelfprefError as exc:
-            raise SelfprefError(f"--prompts {ref}: {exc}") from None
+            named = f" --prompt-column {column}" if column else ""
+            raise SelfprefError(f"--prompts {ref}{named}: {exc}") from None
         categories = (frame["category"].cast(pl.Utf8).to_list()
                       if "category" in frame.columns and not skipped else None)
         name = str(ref)

@@ -41,28 +41,37 @@ class MinConfidence(Filter):
 class JudgeDispute(Filter):
     """SSO A.1.4 step 2: each judge compares the pair in both orders; any dispute drops it.
 
-    Each judge is the judges layer's `LogitsJudge` (option-label probabilities averaged over
-    both orders), so a judge's position bias cannot dispute a pair by itself.
+    Each judge comes from the judges layer (``make_judge``): ``kind='logits'`` (the default: the
+    option-label probabilities averaged over both orders) or ``'text'`` (a written verdict per
+    order), on a model folder, a Hub id or ``default``; a pair is disputed when a judge's
+    P(chosen better), the mean of both orders, is below 0.5, so a judge's position bias cannot
+    dispute a pair by itself.
     """
 
     name = "judge_dispute"
     columns = ("prompt", "chosen", "rejected")
+    KINDS = ("logits", "text")
 
-    def __init__(self, judge_models: list[str], batch_size: int = 8, llms: list[Any] | None = None) -> None:
+    def __init__(self, judge_models: list[str], batch_size: int = 8, llms: list[Any] | None = None,
+                 kind: str = "logits") -> None:
         if not judge_models and not llms:
             raise SelfprefError("--judge-models needs at least one model")
-        self.judge_models, self.batch_size = list(judge_models), batch_size
+        if kind not in self.KINDS:
+            raise SelfprefError(f"--judge {kind!r}: the dispute filter's judges are models; use "
+                                f"{' or '.join(self.KINDS)}")
+        self.judge_models, self.batch_size, self.kind = list(judge_models), batch_size, kind
         self._llms = llms
 
     def parameters(self) -> dict:
-        return {"judge_models": self.judge_models, "mode": "logits, both orders"}
+        return {"judge_models": self.judge_models, "judge": self.kind, "orders": "both"}
 
     def _judges(self) -> list[Any]:
-        from selfpref.judges import LogitsJudge, make_judge
+        from selfpref.judges import make_judge
 
         if self._llms is not None:
-            return [LogitsJudge(llm, model_label=f"judge-{i}") for i, llm in enumerate(self._llms)]
-        return [make_judge("logits", model, batch_size=self.batch_size) for model in self.judge_models]
+            return [make_judge(self.kind, llm, model_label=f"judge-{i}")
+                    for i, llm in enumerate(self._llms)]
+        return [make_judge(self.kind, model, batch_size=self.batch_size) for model in self.judge_models]
 
     def reasons(self, batches: Batches, n: int) -> list[str | None]:
         triples = list(gather(batches).select("prompt", "chosen", "rejected").iter_rows())

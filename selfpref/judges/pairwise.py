@@ -14,8 +14,8 @@ from selfpref.judges.kinds import LogitsJudge, OptionScorer
 from selfpref.judges.prompts import JUDGE_TEMPLATE, Chat, judge_chat
 from selfpref.judges.verdict import OPTIONS, parse_verdict
 
-__all__ = ["JUDGE_TEMPLATE", "OPTIONS", "OptionScorer", "both_orders", "decide", "forced_choice",
-           "judge_chat"]
+__all__ = ["JUDGE_TEMPLATE", "OPTIONS", "OptionScorer", "both_orders", "decide", "decide_scores",
+           "forced_choice", "judge_chat"]
 
 
 def both_orders(prompt: str, a: str, b: str) -> list[Chat]:
@@ -48,3 +48,17 @@ def decide(raw: list[str] | None, mode: str) -> tuple[int | None, bool, float, s
         return None, False, 0.0, "judge_tie" if "tie" in (first, second) else "judge_unparseable"
     consistent = first == second
     return decisive[0], consistent, 1.0 if consistent else 0.5, None
+
+
+def decide_scores(p: Sequence[float] | None) -> tuple[int | None, bool, float, str | None]:
+    """(index of the chosen answer, consistent, confidence, drop reason) from a Judgment's
+    ``[p_a_first, p_a_second]`` (P(answers[0] better) with it shown first, then second): the mean
+    decides, exactly 0.5 is a tie, and both orders on one side is consistent."""
+    if not p or len(p) != 2:
+        return None, False, 0.0, "judge_unparseable"
+    first, second = float(p[0]), float(p[1])
+    score = (first + second) / 2.0
+    if score == 0.5:
+        return None, False, 0.5, "judge_tie"
+    consistent = (first > 0.5 and second > 0.5) or (first < 0.5 and second < 0.5)
+    return (0 if score > 0.5 else 1), consistent, max(score, 1.0 - score), None

@@ -208,7 +208,8 @@ def no_pair_hint(cfg: IterateConfig, funnel: list[dict[str, Any]], prompts: int)
     elif emptied is not None and step not in ("", "build") and emptied is not funnel[0]:
         hints.append(f"the {step} filter dropped every pair: loosen or remove it with --filters FILE")
     unparsed = {r for f in funnel for r in (f.get("dropped") or {}) if r.startswith("judge_")}
-    if cfg.method == "sao" and cfg.build.get("judge_mode", "text") != "logits" and unparsed:
+    judge = cfg.build.get("judge") or cfg.build.get("judge_mode") or "text"
+    if cfg.method == "sao" and judge == "text" and unparsed:
         hints.append(f"--judge-mode logits (a verdict that always parses; the text judge lost pairs "
                      f"to {', '.join(sorted(unparsed))})")
     if cfg.prompts and step != "length_balance":

@@ -89,27 +89,39 @@ class OpenAICompatModel:
             raise SelfprefError(f"{self.label}: {type(exc).__name__}: "
                                 f"{self._redact(str(exc).splitlines()[0])}") from None
 
-    def _map(self, fn: Any, chats: Sequence[Chat]) -> list[Any]:
+    def _map(self, fn: Any, chats: Sequence[Any]) -> list[Any]:
         if len(chats) <= 1 or self.max_workers <= 1:
             return [fn(chat) for chat in chats]
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
             return list(pool.map(fn, chats))
 
     def generate(self, chats: Sequence[Chat], *, num_generations: int = 1, max_new_tokens: int = 128,
-                 temperature: float = 0.7, top_p: float = 1.0, seed: int | None = None) -> list[list[str]]:
-        """``num_generations`` answers per conversation (temperature 0: greedy)."""
-        def one(chat: Chat) -> list[str]:
+                 temperature: float = 0.7, top_p: float = 1.0, seed: int | None = None,
+                 seeds: Sequence[int | None] | None = None) -> list[list[str]]:
+        """``num_generations`` answers per conversation (temperature 0: greedy).
+
+        ``seeds`` (one per conversation, as a build passes them) goes into each request's
+        ``seed``, so a conversation's samples do not depend on the batch it came in; ``seed``
+        is one seed for every request. Servers that honour ``seed`` (vLLM, OpenAI's best
+        effort) then answer the same conversation the same way.
+        """
+        if seeds is not None and len(seeds) != len(chats):
+            raise ValueError(f"{len(seeds)} seeds for {len(chats)} conversations")
+        per_chat = list(seeds) if seeds is not None else [seed] * len(chats)
+
+        def one(item: tuple[Chat, int | None]) -> list[str]:
+            chat, chat_seed = item
             kwargs: dict[str, Any] = {"messages": list(chat), "n": num_generations,
                                       "max_tokens": max_new_tokens, "temperature": temperature}
             if temperature > 0:
                 kwargs["top_p"] = top_p
-            if seed is not None:
-                kwargs["seed"] = seed
+            if chat_seed is not None:
+                kwargs["seed"] = int(chat_seed) % 2**63  # the API's seed is a signed 64-bit integer
             response = self._call(**kwargs)
             texts = [(c.message.content or "").strip() for c in response.choices]
             return (texts + [""] * num_generations)[:num_generations]
 
-        return self._map(one, chats)
+        return self._map(one, list(zip(chats, per_chat)))
 
     def option_probabilities(self, chats: Sequence[Chat], options: Sequence[str]) -> list[list[float]]:
         """P(next token = option), renormalised over the options, from one token's top log-probs.

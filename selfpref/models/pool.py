@@ -22,7 +22,9 @@ class ModelPool:
     """Backends by (kind, model reference), created lazily and kept until ``close``.
 
     ``script``: the scripted build's mapping (step -> texts, ...); ``base_url``/``api_key_env``:
-    the OpenAI-compatible endpoint; ``vllm_options``: keyword arguments for ``vllm.LLM``;
+    the OpenAI-compatible endpoint; ``endpoints``: other endpoints by name (SAO's judge on its
+    own server: ``{"judge": (url, key variable or None, flag prefix)}``), asked for with
+    ``get(..., endpoint=name)``; ``vllm_options``: keyword arguments for ``vllm.LLM``;
     ``factories``: kind -> callable(ref, step) replacing the built-in constructor (tests, or a
     backend defined in a layer above).
     """
@@ -30,20 +32,23 @@ class ModelPool:
     def __init__(self, *, batch_size: int = 8, seed: int = 0, script: dict[str, Any] | None = None,
                  base_url: str | None = None, api_key_env: str | None = None,
                  vllm_options: dict[str, Any] | None = None,
-                 factories: dict[str, Callable[[str, str], Any]] | None = None) -> None:
+                 factories: dict[str, Callable[[str, str], Any]] | None = None,
+                 endpoints: dict[str, tuple[str, str | None, str]] | None = None) -> None:
         self.batch_size, self.seed, self.script = batch_size, seed, script or {}
         self.base_url, self.api_key_env = base_url, api_key_env
+        self.endpoints = dict(endpoints or {})
         self.vllm_options = dict(vllm_options or {})
         self.factories = dict(factories or {})
-        self._models: dict[tuple[str, str, str], Any] = {}
+        self._models: dict[tuple[str, ...], Any] = {}
 
-    def get(self, kind: str, ref: str, *, step: str = "") -> Any:
-        key = (kind, str(ref), step if kind == "scripted" else "")
+    def get(self, kind: str, ref: str, *, step: str = "", endpoint: str = "") -> Any:
+        """The model for (kind, ref): one object per build, whichever steps ask for it."""
+        key = (kind, str(ref), step if kind == "scripted" else "", endpoint if kind == "openai" else "")
         if key not in self._models:
-            self._models[key] = self._create(kind, str(ref), step)
+            self._models[key] = self._create(kind, str(ref), step, endpoint)
         return self._models[key]
 
-    def models(self) -> dict[tuple[str, str, str], Any]:
+    def models(self) -> dict[tuple[str, ...], Any]:
         return dict(self._models)
 
     def start_chunk(self, index: int) -> None:
@@ -58,7 +63,7 @@ class ModelPool:
                 model.close()
         self._models.clear()
 
-    def _create(self, kind: str, ref: str, step: str) -> Any:
+    def _create(self, kind: str, ref: str, step: str, endpoint: str = "") -> Any:
         if kind in self.factories:
             return self.factories[kind](ref, step)
         if kind == "transformers":
@@ -74,6 +79,13 @@ class ModelPool:
 
             return scripted_model(self.script, step)
         if kind == "openai":
+            if endpoint:
+                if endpoint not in self.endpoints:
+                    raise SelfprefError(f"no endpoint named {endpoint!r} in this build")
+                url, env, prefix = self.endpoints[endpoint]
+                from selfpref.models.openai_compat import OpenAICompatModel
+
+                return OpenAICompatModel(url, ref, api_key_env=env, key_flag=f"{prefix}-api-key-env")
             return _openai_model(ref, self.base_url, self.api_key_env)
         raise SelfprefError(f"unknown backend {kind!r}: use one of {', '.join(BACKENDS)}")
 
@@ -85,6 +97,6 @@ def _openai_model(ref: str, base_url: str | None, api_key_env: str | None) -> An
     if not os.environ.get(env):
         raise SelfprefError(f"--backend openai: environment variable {env} is not set; export the "
                             "key there (it is never written anywhere)")
-    from selfpref.models.openai_compat import OpenAICompatModel  # type: ignore[import-not-found]
+    from selfpref.models.openai_compat import OpenAICompatModel
 
     return OpenAICompatModel(base_url=base_url, model=ref, api_key_env=env)

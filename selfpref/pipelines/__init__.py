@@ -12,7 +12,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-LLMFactory = Callable[[str, dict], Any]  # (step name, generation kwargs) -> LLM face
+# (step name, generation kwargs[, role]) -> LLM face; role "judge" is SAO's judge step (its
+# model may differ from the generator's), "generator" (the default) every other step.
+LLMFactory = Callable[..., Any]
 
 METHODS = ("sao", "sso", "alignez", "selfee")
 

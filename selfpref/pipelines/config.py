@@ -11,6 +11,7 @@ from typing import Any
 
 from selfpref import SelfprefError
 from selfpref.data.recipes import load_yaml_mapping
+from selfpref.judges.factory import JUDGE_KINDS
 
 # Parts written by another execution engine (seeding, step order) are not mixed into a resume.
 ENGINE_VERSION = 2
@@ -58,8 +59,21 @@ class BuildConfig:
     max_new_tokens: int | None = field(default=None, metadata={
         "help": "Most new tokens per answer (selfee default 300 as in the paper, else 96)."})
     prompt_max_new_tokens: int = field(default=64, metadata={"help": "Most new tokens for personas, prompts, features."})
-    judge_mode: str = field(default="text", metadata={
-        "help": "sao: 'text' (parse a written verdict) or 'logits' (option-label probabilities, both orders)."})
+    judge: str | None = field(default=None, metadata={
+        "help": "sao: who labels each pair, in both orders: text (a written verdict) or logits (forced "
+                "choice) by a model (the generator unless judge_model), or SAO Table 6's baselines "
+                "length (the shorter answer wins), length:longer, random (a coin seeded by seed). "
+                "Default text."})
+    judge_mode: str | None = field(default=None, metadata={
+        "help": "sao: alias of judge for its model kinds, 'text' or 'logits' (older recipes)."})
+    judge_model: str | None = field(default=None, metadata={
+        "help": "sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, "
+                "'default', or the endpoint's model name."})
+    judge_base_url: str | None = field(default=None, metadata={
+        "help": "sao: judge on this OpenAI-compatible endpoint (its /v1 URL) with judge_model."})
+    judge_api_key_env: str | None = field(default=None, metadata={
+        "help": "sao, with judge_base_url: NAME of the environment variable holding the judge "
+                "endpoint's key (never written anywhere; unset: no key)."})
     judge_max_new_tokens: int = field(default=16, metadata={"help": "sao text judge: most new tokens per verdict."})
     beta: float = field(default=0.1, metadata={"help": "selfee: beta of the implicit reward (Eq. 7)."})
     concision_probability: float = field(default=0.2, metadata={
@@ -86,7 +100,8 @@ class BuildConfig:
                   ("ray_workers", self.ray_workers is None or self.ray_workers >= 1, "at least 1"),
                   ("temperature", self.temperature >= 0, ">= 0"),
                   ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
-                  ("judge_mode", self.judge_mode in ("text", "logits"), "'text' or 'logits'"),
+                  ("judge_mode", self.judge_mode in (None, "text", "logits"), "'text' or 'logits' "
+                   "(an alias of --judge; the baselines are --judge length|length:longer|random)"),
                   ("backend", self.backend in ("transformers", "vllm", "openai", "scripted"),
                    "transformers, vllm, openai or scripted")]
         for name, ok, want in checks:
@@ -97,11 +112,49 @@ class BuildConfig:
                                 "zero; pass the initial model as reference, or omit it for the "
                                 "reference-free judgment")
 
+        self._check_judge()
         if self.backend == "scripted" and not self.script:
             raise SelfprefError("--backend scripted needs --script FILE (step name -> texts)")
         if self.method == "selfee" and self.backend == "openai":
             raise SelfprefError("selfee labels with log-probs of local weights: use --backend "
                                 "transformers or vllm")
+
+    def _check_judge(self) -> None:
+        """Resolve --judge / --judge-mode into ``judge`` and refuse judge flags that cannot work."""
+        if self.judge is not None and self.judge not in JUDGE_KINDS:
+            raise SelfprefError(f"--judge {self.judge!r}: use one of {', '.join(JUDGE_KINDS)}")
+        if self.judge and self.judge_mode and self.judge != self.judge_mode:
+            raise SelfprefError(f"--judge {self.judge} and --judge-mode {self.judge_mode} disagree; "
+                                "give only --judge (--judge-mode is its older name for text|logits)")
+        self.judge, self.judge_mode = self.judge or self.judge_mode or "text", None
+        given = [f for f, v in (("--judge-model", self.judge_model),
+                                ("--judge-base-url", self.judge_base_url),
+                                ("--judge-api-key-env", self.judge_api_key_env)) if v]
+        if self.method != "sao" and (given or self.judge != "text"):
+            flag = given[0] if given else f"--judge {self.judge}"
+            raise SelfprefError(f"{flag}: only sao has a judge step (sso's dispute judges are "
+                                "`selfpref filter --judge-models`)")
+        if self.judge not in ("text", "logits") and given:
+            raise SelfprefError(f"{given[0]}: --judge {self.judge} is a rule (SAO Table 6's baseline) "
+                                "and calls no model; drop it, or use --judge text|logits")
+        if self.judge_api_key_env and not self.judge_base_url:
+            raise SelfprefError("--judge-api-key-env goes with --judge-base-url (the judge's own "
+                                "endpoint); with --backend openai the judge uses --api-key-env")
+        if self.judge_base_url and not self.judge_model:
+            raise SelfprefError("--judge-base-url: also name the endpoint's model with --judge-model")
+
+    @property
+    def judge_is_generator(self) -> bool:
+        """The model that writes the answers also judges them (SAO's self-judge)."""
+        if self.judge_base_url or self.judge not in ("text", "logits"):
+            return False
+        from selfpref.models.resolve import model_label, resolve_model
+
+        if self.judge_model is None or model_label(self.judge_model) == model_label(self.model):
+            return True  # also 'default' for the embedded generator
+        if self.backend in ("transformers", "vllm"):  # ./m and /abs/m
+            return resolve_model(self.judge_model, flag="--judge-model") == resolve_model(self.model)
+        return False
 
     def generation(self, max_new_tokens: int | None = None, temperature: float | None = None) -> dict:
         return {"max_new_tokens": max_new_tokens or self.max_new_tokens,
@@ -111,7 +164,8 @@ class BuildConfig:
     def fingerprint(self, inputs: list[str]) -> str:
         """Identifies the work: same method, models, parameters, seed and inputs -> same parts."""
         relevant = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in ("ray", "ray_address", "ray_workers", "batch_size", "api_key_env")}
+                    if k not in ("ray", "ray_address", "ray_workers", "batch_size", "api_key_env",
+                                 "judge_api_key_env")}
         blob = json.dumps({"config": relevant, "inputs": inputs, "engine": ENGINE_VERSION},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

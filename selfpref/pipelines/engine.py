@@ -26,7 +26,7 @@ from selfpref.pipelines import LLMFactory, method_module
 # What progress lines call each step: "answers 24/64 · judge 10/64".
 STEP_LABELS = {
     "write_persona": "personas", "write_prompt": "prompts", "answer_pair": "answers",
-    "self_judge": "judge", "allocate_features": "features", "principled_answers": "answers",
+    "self_judge": "judge", "rule_judge": "judge", "allocate_features": "features", "principled_answers": "answers",
     "describe_characteristics": "characteristics", "conditioned_answers": "answers",
     "implicit_reward": "scores",
 }
@@ -66,12 +66,33 @@ def model_ref(config: Any) -> str:
     return str(config.model or model_label(config.model))
 
 
+def judge_ref(config: Any) -> tuple[str, str, str, str]:
+    """SAO's judge as (backend, model reference, label, endpoint name): the generator's unless
+    --judge-model / --judge-base-url name another (SAO Table 8)."""
+    if config.judge_base_url:
+        from selfpref.models.openai_compat import mask_url
+
+        return ("openai", str(config.judge_model), f"{config.judge_model}@{mask_url(config.judge_base_url)}",
+                "judge")
+    if config.judge_model is None:
+        return config.backend, model_ref(config), model_label(config.model), ""
+    if config.backend in ("transformers", "vllm"):
+        return config.backend, resolve_model(config.judge_model, flag="--judge-model"), \
+            model_label(config.judge_model), ""
+    return config.backend, str(config.judge_model), model_label(config.judge_model), ""
+
+
 def default_llm_factory(config: Any) -> LLMFactory:
+    """Faces over the build's models: ``role='judge'`` (SAO's judge step) gets the judge model."""
     from selfpref.pipelines.llms import make_llm
 
     model, label = model_ref(config), model_label(config.model)
 
-    def factory(step: str, generation: dict) -> Any:
+    def factory(step: str, generation: dict, role: str = "generator") -> Any:
+        if role == "judge":
+            backend, ref, name, endpoint = judge_ref(config)
+            return make_llm(backend, ref, model_id=name, seed=config.seed, generation=generation,
+                            step=step, endpoint=endpoint)
         return make_llm(config.backend, model, model_id=label, seed=config.seed,
                         generation=generation, step=step)
 
@@ -80,18 +101,42 @@ def default_llm_factory(config: Any) -> LLMFactory:
 
 def make_pool(config: Any) -> ModelPool:
     """The build's models: one per (backend, model); vLLM engines split the GPU between them."""
-    from selfpref.pipelines.llms import DistilabelOpenAIModel, has_openai_compat, load_script
+    from selfpref.pipelines.llms import load_script
 
     script = load_script(config.script) if config.backend == "scripted" else None
-    engines = 2 if config.method == "selfee" and config.reference_model else 1
+    engines = 1 + int(config.method == "selfee" and bool(config.reference_model)) + int(
+        config.method == "sao" and config.judge in ("text", "logits") and not config.judge_is_generator
+        and not config.judge_base_url)
     vllm_options = {"gpu_memory_utilization": round(0.9 / engines, 2)}
-    factories = {}
-    if not has_openai_compat():  # TODO(openai_compat): drop once models.openai_compat is merged
-        factories["openai"] = lambda ref, step: DistilabelOpenAIModel(ref, config.base_url,
-                                                                       config.api_key_env)
+    endpoints = {"judge": (config.judge_base_url, config.judge_api_key_env, "--judge")} \
+        if config.judge_base_url else {}
     return ModelPool(batch_size=config.batch_size, seed=config.seed, script=script,
                      base_url=config.base_url, api_key_env=config.api_key_env,
-                     vllm_options=vllm_options, factories=factories)
+                     vllm_options=vllm_options, endpoints=endpoints)
+
+
+def judge_labeler(config: Any) -> str:
+    """SAO's ``labeler``: ``self-judge:M`` (``|logits`` for the forced choice), ``judge:J`` for
+    another judge model, ``length-judge`` / ``length-judge:longer`` / ``random-judge`` for the
+    baselines of SAO Table 6."""
+    if config.judge in ("length", "length:longer", "random"):
+        return config.judge.replace("length", "length-judge", 1) if config.judge != "random" \
+            else "random-judge"
+    suffix = "" if config.judge == "text" else "|logits"
+    if config.judge_is_generator:
+        return f"self-judge:{model_label(config.model)}{suffix}"
+    return f"judge:{judge_ref(config)[2]}{suffix}"
+
+
+def judge_description(config: Any) -> str:
+    """The build record's ``models.judge``."""
+    if config.judge == "random":
+        return f"random (a coin seeded by seed {config.seed}; SAO Table 6)"
+    if config.judge.startswith("length"):
+        if config.judge == "length:longer":
+            return "length (the longer answer wins; SAO Table 6's rule reversed)"
+        return "length (the shorter answer wins; SAO Table 6)"
+    return judge_ref(config)[2]
 
 
 class Engine:
@@ -122,7 +167,8 @@ class Engine:
             step.bind_models(self.pool)
         llm = getattr(step, "llm", None)
         if llm is not None and hasattr(llm, "bind") and getattr(llm, "_backend", None) is None:
-            llm.bind(self.pool.get(llm.backend, llm.model, step=llm.step))
+            llm.bind(self.pool.get(llm.backend, llm.model, step=llm.step,
+                                   endpoint=getattr(llm, "endpoint", "")))
 
     @property
     def step_names(self) -> list[str]:
@@ -189,8 +235,8 @@ class Engine:
     def _part(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         config = self.config
         records, dropped = self.module.assemble(rows, generator=model_label(config.model),
-                                                judge_mode=config.judge_mode, beta=config.beta,
-                                                reference=config.reference_model)
+                                                judge=config.judge, labeler=judge_labeler(config),
+                                                beta=config.beta, reference=config.reference_model)
         return {"inputs": len(rows), "records": records, "dropped": dict(dropped),
                 "prompts": [r["prompt"] for r in rows if r.get("prompt")]}
 

@@ -11,14 +11,11 @@ conversation itself, so an answer does not depend on the chunk or batch it was g
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
 from typing import Any
 
 from pydantic import Field, PrivateAttr
 
-from selfpref import SelfprefError
 from selfpref.pipelines._distilabel import LLM, prepare_output
 
 
@@ -36,6 +33,8 @@ class PooledLLM(LLM):
     model: str = Field(default="", description="The model reference the pool loads.")
     model_id: str = Field(default="", description="Name recorded as the generator.")
     step: str = Field(default="", description="The step this LLM answers for (seeds, scripts).")
+    endpoint: str = Field(default="", description="openai: a named endpoint of the build's pool "
+                          "('judge': --judge-base-url); empty: --base-url.")
     seed: int = 0
 
     _backend: Any = PrivateAttr(None)
@@ -94,43 +93,7 @@ def load_script(path: str) -> dict[str, Any]:
 
 
 def make_llm(backend: str, model: str, *, model_id: str, seed: int = 0,
-             generation: dict[str, Any] | None = None, step: str = "") -> PooledLLM:
+             generation: dict[str, Any] | None = None, step: str = "", endpoint: str = "") -> PooledLLM:
     """The face a step uses; ``generation`` holds max_new_tokens, temperature, top_p."""
     return PooledLLM(backend=backend, model=model, model_id=model_id, seed=seed, step=step,
-                     generation_kwargs=dict(generation or {}))
-
-
-def has_openai_compat() -> bool:
-    return importlib.util.find_spec("selfpref.models.openai_compat") is not None
-
-
-class DistilabelOpenAIModel:
-    """``--backend openai`` through distilabel's OpenAILLM, used only while
-    ``selfpref.models.openai_compat`` is not there. Texts only: no forced choice."""
-
-    def __init__(self, ref: str, base_url: str | None, api_key_env: str | None) -> None:
-        from selfpref.pipelines._distilabel import quiet_import
-
-        if not base_url:
-            raise SelfprefError("--backend openai needs --base-url (the endpoint's /v1 URL)")
-        env = api_key_env or "OPENAI_API_KEY"
-        key = os.environ.get(env)
-        if not key:
-            raise SelfprefError(f"--backend openai: environment variable {env} is not set; export "
-                                "the key there (it is never written anywhere)")
-        with quiet_import():
-            from distilabel.models.llms import OpenAILLM
-
-        self.llm = OpenAILLM(model=ref, base_url=base_url, api_key=key)
-        self.llm.load()
-
-    def generate(self, chats: list[Any], *, num_generations: int = 1, max_new_tokens: int = 128,
-                 temperature: float = 0.7, top_p: float = 1.0, seed: int | None = None,
-                 seeds: Any = None) -> list[list[str]]:
-        outs = self.llm.generate(inputs=chats, num_generations=num_generations,
-                                 max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
-        return [[g or "" for g in (o.get("generations") or [None])] for o in outs]
-
-    def option_probabilities(self, chats: list[Any], options: Any) -> list[list[float]]:
-        raise SelfprefError("--judge-mode logits with --backend openai needs the OpenAI-compatible "
-                            "client of selfpref.models; use --judge-mode text")
+                     endpoint=endpoint, generation_kwargs=dict(generation or {}))

@@ -30,7 +30,9 @@ from selfpref.data.store import BuildRecord, write_dataset, write_json_atomic
 from selfpref.models.resolve import model_label
 from selfpref.pipelines import LLMFactory
 from selfpref.pipelines.config import BuildConfig
+from selfpref.models.openai_compat import mask_url
 from selfpref.pipelines.engine import STEP_LABELS, BuildStepError, Engine, default_llm_factory  # noqa: F401
+from selfpref.pipelines.engine import judge_description
 from selfpref.pipelines.parsing import normalize_text
 
 
@@ -202,14 +204,21 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     if not records:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common()) or "no rows"
         raise SelfprefError(f"the build kept no pair ({reasons}); try more --num-prompts, a larger "
-                            "--max-new-tokens, or --judge-mode logits for small judges")
+                            "--max-new-tokens, or --judge logits for small judges")
     origin = prompt_source(config, source)
     parameters = {k: v for k, v in dataclasses.asdict(config).items()
-                  if k not in ("method", "model", "reference_model", "seed", "api_key_env")}
+                  if k not in ("method", "model", "reference_model", "seed", "api_key_env",
+                               "judge_api_key_env", "judge_mode")}
+    for key in ("base_url", "judge_base_url"):  # a user:password@ in a URL is never written
+        if parameters.get(key):
+            parameters[key] = mask_url(parameters[key])
+    if config.method != "sao":
+        for key in ("judge", "judge_model", "judge_base_url", "judge_max_new_tokens"):
+            parameters.pop(key, None)
     parameters["prompt_source"] = origin
     models = {"generator": model_label(config.model)}
     if config.method == "sao":
-        models["judge"] = model_label(config.model)
+        models["judge"] = judge_description(config)
     if config.method == "selfee":
         models["reference"] = config.reference_model or "reference-free (SELFEE Table 5)"
     funnel = [{"step": f"build:{config.method}",

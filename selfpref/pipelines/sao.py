@@ -1,17 +1,22 @@
 """SAO (Aligning LLMs via Fully Self-Synthetic Data, §3, Alg. 1) as a distilabel pipeline.
 
-persona -> one prompt per persona (§3.1) -> two sampled answers (§3.2, Eq. 2) -> the same model
-ranks them with a pairwise prompt (§3.3, Eq. 3), asked in both orders so position bias shows up
-as ``judge_consistent=false`` instead of hiding in the labels.
-"""
+persona -> one prompt per persona (§3.1) -> two sampled answers (§3.2, Eq. 2) -> a judge ranks
+them with a pairwise prompt (§3.3, Eq. 3), asked in both orders so position bias shows up as
+``judge_consistent=false`` instead of hiding in the labels.
 
+The judge is the judges layer's (``selfpref.judges``): by default the generator itself (SAO's
+self-judge), ``--judge-model`` another model (SAO Table 8), or one of SAO Table 6's baselines,
+``length`` (the shorter answer wins) and ``random`` (a coin seeded by the build seed), which call
+no model.
+"""
 
 import collections
 from typing import Any
 
 from selfpref.data.schema import make_row
-from selfpref.judges.pairwise import both_orders, decide
-from selfpref.pipelines._distilabel import StepInput
+from selfpref.judges import LogitsJudge, TextJudge, make_judge
+from selfpref.judges.pairwise import both_orders, decide, decide_scores
+from selfpref.pipelines._distilabel import Step, StepInput
 from selfpref.pipelines.prompting import (  # noqa: F401
     PERSONA_TEMPLATE,
     PROMPT_TEMPLATE,
@@ -28,12 +33,39 @@ def _needs_judging(row: dict[str, Any]) -> bool:
             and answers[0] != answers[1])
 
 
-class PairwiseSelfJudge(MultiConversationTask):
-    """Asks the judge in both orders. Input: ``prompt``, ``answers``; output: ``judge_raw``.
+def judge_rows(rows: list[dict[str, Any]], judge: Any) -> list[dict[str, Any]]:
+    """Rows with ``judge_raw`` (both orders' raw outputs, answers[0] shown first, then swapped)
+    and ``judge_p`` (P(answers[0] better) in each order); None for a row with nothing to judge."""
+    todo = [i for i, row in enumerate(rows) if _needs_judging(row)]
+    verdicts = judge.judge([(rows[i]["prompt"], *rows[i]["answers"]) for i in todo]) if todo else []
+    out = [{**row, "judge_raw": None, "judge_p": None} for row in rows]
+    for i, verdict in zip(todo, verdicts):
+        out[i].update(judge_raw=list(verdict.raw), judge_p=[verdict.p_a_first, verdict.p_a_second])
+    return out
 
-    ``judge_raw`` holds the order (answers[0], answers[1]) verdict first, then the swapped one.
-    With ``mode='logits'`` it holds P(first-shown answer is better) for each order, as text.
-    """
+
+class _FaceModel:
+    """The judges layer's model interface over a step's LLM face, so judging goes through the
+    build's pooled model with the face's per-conversation seeds."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+
+    def generate(self, chats: Any, *, num_generations: int = 1, max_new_tokens: int = 128,
+                 temperature: float = 0.7, top_p: float = 1.0, **_: Any) -> list[list[str | None]]:
+        outputs = self.llm.generate(list(chats), num_generations=num_generations,
+                                    max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+        return [list(o.get("generations") or [None]) for o in outputs]
+
+    def option_probabilities(self, chats: Any, options: Any) -> list[list[float]]:
+        return self.llm.option_probabilities(list(chats), tuple(options))
+
+
+class PairwiseSelfJudge(MultiConversationTask):
+    """A model judges each pair in both orders. Input: ``prompt``, ``answers``; output:
+    ``judge_raw`` (``mode='text'``: the two verdicts; ``'logits'``: P(first-shown answer is
+    better) per order, as text) and ``judge_p``. The model is the generator unless the build
+    names another (``--judge-model``)."""
 
     mode: str = "text"
 
@@ -43,7 +75,7 @@ class PairwiseSelfJudge(MultiConversationTask):
 
     @property
     def outputs(self) -> list[str]:
-        return ["judge_raw"]
+        return ["judge_raw", "judge_p"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if not _needs_judging(row):
@@ -53,24 +85,50 @@ class PairwiseSelfJudge(MultiConversationTask):
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         return {"judge_raw": [g[0] for g in generations] if generations else None}
 
-    def process(self, inputs: StepInput):  # type: ignore[override]
+    def judge(self) -> Any:
+        model, label = _FaceModel(self.llm), self.llm.model_name
         if self.mode == "text":
-            yield from super().process(inputs)
-            return
-        per_row = [self.conversations(row) for row in inputs]
-        flat = [c for chats in per_row for c in chats]
-        probs = self.llm.option_probabilities(flat, ("A", "B")) if flat else []
-        out, i = [], 0
-        for row, chats in zip(inputs, per_row):
-            raw = [f"{p[0]:.6f}" for p in probs[i : i + len(chats)]] or None
-            i += len(chats)
-            out.append({**row, "judge_raw": raw, "model_name": self.llm.model_name})
-        yield out
+            tokens = int(self.llm.generation_kwargs.get("max_new_tokens") or 16)
+            return TextJudge(model, max_new_tokens=tokens, model_label=label)
+        return LogitsJudge(model, model_label=label)
+
+    def process(self, inputs: StepInput):  # type: ignore[override]
+        rows = judge_rows(list(inputs), self.judge())
+        yield [{**row, "model_name": self.llm.model_name} for row in rows]
 
 
-def assemble(rows: list[dict[str, Any]], *, generator: str, judge_mode: str = "text",
+class RuleJudge(Step):
+    """SAO Table 6's baselines through the judges layer, no model: ``rule='length'`` (the shorter
+    answer wins; equal lengths tie), ``'length:longer'``, or ``'random'`` (a coin per pair from
+    ``seed`` and the pair itself, so the pick does not depend on chunk, batch or order)."""
+
+    rule: str = "length"
+    seed: int = 0
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["prompt", "answers"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["judge_raw", "judge_p"]
+
+    def process(self, inputs: StepInput):  # type: ignore[override]
+        judge = make_judge(self.rule, seed=self.seed)
+        yield [{**row, "model_name": judge.label} for row in judge_rows(list(inputs), judge)]
+
+
+def assemble(rows: list[dict[str, Any]], *, generator: str, judge: str = "text",
+             labeler: str | None = None, judge_mode: str | None = None,
              **_: Any) -> tuple[list[dict], collections.Counter]:
-    """Contract records from the pipeline's rows, and the count of rows dropped per reason."""
+    """Contract records from the pipeline's rows, and the count of rows dropped per reason.
+
+    ``judge``: the kind that labelled the rows (text, logits, length, length:longer, random);
+    ``labeler``: what the records' ``labeler`` says (default: the generator's self-judge).
+    """
+    judge = judge_mode or judge
+    if labeler is None:
+        labeler = f"self-judge:{generator}" + ("" if judge == "text" else "|logits")
     records, dropped = [], collections.Counter()
     for row in rows:
         answers = row.get("answers") or []
@@ -84,11 +142,15 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, judge_mode: str = "t
         if reason:
             dropped[reason] += 1
             continue
-        chosen_idx, consistent, confidence, reason = decide(row.get("judge_raw"), judge_mode)
+        if judge in ("text", "logits"):
+            chosen_idx, consistent, confidence, reason = decide(row.get("judge_raw"), judge)
+        else:
+            chosen_idx, consistent, confidence, reason = decide_scores(row.get("judge_p"))
+            if judge == "random" and not reason:
+                confidence = 0.5  # a coin: both orders agree by construction, but it knows nothing
         if reason:
             dropped[reason] += 1
             continue
-        labeler = f"self-judge:{generator}" + ("" if judge_mode == "text" else "|logits")
         records.append(make_row(row["prompt"], answers[chosen_idx], answers[1 - chosen_idx],
                                 method="sao", generator=generator, labeler=labeler,
                                 confidence=confidence, persona=row.get("persona"),
@@ -97,7 +159,8 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, judge_mode: str = "t
 
 
 def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
-    """Tasks after the loader: [WritePersona] [WritePrompt] AnswerPair PairwiseSelfJudge.
+    """Tasks after the loader: [WritePersona] [WritePrompt] AnswerPair, then PairwiseSelfJudge
+    (text / logits: a model, the generator's unless --judge-model) or RuleJudge (length, random).
 
     ``source`` is what the loader yields: 'domain' (the model writes personas, fully
     self-synthetic), 'persona' (a persona dataset) or 'prompt' (an existing prompt set).
@@ -105,7 +168,12 @@ def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
     steps = prompt_steps(config, llm_factory, source)
     steps.append(AnswerPair(name="answer_pair", llm=llm_factory("answer_pair", config.generation()),
                             num_generations=2, input_batch_size=config.batch_size))
-    steps.append(PairwiseSelfJudge(
-        name="self_judge", mode=config.judge_mode, input_batch_size=config.batch_size,
-        llm=llm_factory("self_judge", config.generation(config.judge_max_new_tokens, temperature=0.0))))
+    judge = getattr(config, "judge", None) or config.judge_mode or "text"
+    if judge in ("text", "logits"):
+        generation = config.generation(config.judge_max_new_tokens, temperature=0.0)
+        steps.append(PairwiseSelfJudge(name="self_judge", mode=judge, input_batch_size=config.batch_size,
+                                       llm=llm_factory("self_judge", generation, role="judge")))
+    else:
+        steps.append(RuleJudge(name="rule_judge", rule=judge, seed=config.seed,
+                               input_batch_size=config.batch_size))
     return steps
