@@ -122,6 +122,9 @@ CASES = [
     ("build-push-offline", ["build", "sao", "-o", "b", "--push-to-hub", "org/x"], ["org/x", "HF_HUB_OFFLINE"]),
     ("build-prompts-missing", ["build", "sso", "--prompts", "missing.jsonl", "-o", "b", "--backend", "scripted", "--script", "list.yaml"], ["missing.jsonl"]),
     ("build-prompt-column-missing", ["build", "sso", "--prompts", "prompts4.jsonl", "--prompt-column", "question", "-o", "b", "--backend", "scripted", "--script", "list.yaml"], ["--prompt-column question"]),
+    ("build-random-prompts-with-prompts", ["build", "sao", "--prompt-source", "random", "--prompts", "prompts4.jsonl", "-o", "b"], ["--prompt-source random", "drop --prompts"]),
+    ("build-random-prompts-with-personas", ["build", "sao", "--prompt-source", "random", "--personas", "text.jsonl", "-o", "b"], ["--prompt-source random", "drop --personas"]),
+    ("build-prompt-source-choice", ["build", "sso", "--prompt-source", "unprompted", "-o", "b"], ["--prompt-source 'unprompted'", "'random'"]),
     # steer
     ("steer-corrupt-directions", ["steer", "generate", "--directions", "corrupt.safetensors", "--prompt", "hi"], ["corrupt.safetensors"]),
     ("steer-missing-directions", ["steer", "generate", "--directions", "none.safetensors", "--prompt", "hi"], ["none.safetensors"]),

@@ -70,6 +70,7 @@ def build(
     api_key_env: Optional[str] = typer.Option(None, help="openai backend: NAME of the env variable holding the key."),
     prompts: Optional[str] = typer.Option(None, help="Use this prompt set (dataset with a 'prompt' column); default: the model writes its own (persona -> prompt)."),
     personas: Optional[str] = typer.Option(None, help="Persona dataset (a 'persona' column, as Persona Hub) the model writes prompts from."),
+    prompt_source: Optional[str] = typer.Option(None, "--prompt-source", help="Without --prompts: 'persona' (default; SAO sec. 3.1) or 'random' (SAO Table 5: no persona, the model writes prompts unprompted). Recipe key: prompt_mode."),
     num_prompts: Optional[int] = typer.Option(None, help="How many prompts/personas (default 8)."),
     seed: Optional[int] = typer.Option(None, help="Random seed (default 0)."),
     batch_size: Optional[int] = typer.Option(None, help="Generation batch size (default 8)."),
@@ -109,7 +110,7 @@ def build(
                  judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
                  chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
-                 prompt_column=prompt_column)
+                 prompt_column=prompt_column, prompt_mode=prompt_source)
     options.update({k: v for k, v in flags.items() if v is not None})
     build_config = BuildConfig(**options)
     check_output(output, overwrite)  # a finished dataset is refused; unfinished parts still resume

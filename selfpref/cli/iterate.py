@@ -80,7 +80,7 @@ def iterate(
     # --- everything that can be checked before the first build
     for key, value in cfg.filters or []:
         make_filter(key, value, cfg.filter_options)
-    BuildConfig(**{**build, "method": method})
+    BuildConfig(**{**build, "method": method, **({"prompts": prompts} if prompts else {})})
     if train_config:
         from selfpref.trainers.configs import load_recipe
 

@@ -24,6 +24,7 @@ REQUIRED_COLUMNS = (*STRING_COLUMNS, "confidence")
 OPTIONAL_COLUMNS: dict[str, str] = {
     "persona": "string",
     "feature": "string",
+    "feature_source": "string",  # SSO: 'allocated' (the model named the feature) or 'random'
     "principle_chosen": "string",
     "principle_rejected": "string",
     "original": "string",

@@ -16,7 +16,8 @@ QUANTILES = {"min": 0.0, "p50": 0.5, "p90": 0.9, "max": 1.0}
 
 
 def summarize(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
-    """Rows, nulls, length quantiles, chosen-longer share, confidence, method/labeler counts."""
+    """Rows, nulls, length quantiles, chosen-longer share, confidence, method/labeler counts
+    (and SSO's feature_source counts, ``by_feature_source``, when the column is there)."""
     lf = frame.lazy()
     schema = lf.collect_schema()
     exprs: list[pl.Expr] = [pl.len().alias("rows")]
@@ -47,7 +48,20 @@ def summarize(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
         "judge_consistency": flat.get("judge_consistency"),
         "prompt_duplicate_rate": flat["prompt_duplicate_rate"],
     }
-    for col in ("method", "labeler"):
+    for col in ("method", "labeler", "feature_source"):
+        if col == "feature_source" and col not in schema:  # SSO datasets only
+            continue
         counts = lf.group_by(col).len().sort(["len", col], descending=[True, False]).collect()
         summary[f"by_{col}"] = dict(zip(counts[col].to_list(), counts["len"].to_list()))
     return summary
+
+
+def feature_source_share(counts: dict[str, int]) -> str:
+    """SSO's ``feature_source`` counts as the card says them: ``feature allocated by the model
+    for 83.3% of pairs (random fallback 16.7%)``."""
+    total = sum(counts.values())
+    if not total:
+        return "no pairs"
+    share = counts.get("allocated", 0) / total
+    return (f"feature allocated by the model for {share:.1%} of pairs "
+            f"(random fallback {1 - share:.1%})")

@@ -7,6 +7,7 @@ from typing import Any
 
 from selfpref import __version__
 from selfpref.data.store import DATA_FILE, BuildRecord
+from selfpref.datacards.sections import statistic_rows, top_repeats
 
 PAPERS = {
     "sao": ("SAO", "Aligning Large Language Models via Fully Self-Synthetic Data",
@@ -113,14 +114,14 @@ def render(record: BuildRecord, summary: dict[str, Any], sep: dict[str, Any], pl
     stats = [["rows", summary["rows"]], ["chosen longer than rejected", _pct(summary["chosen_longer_share"])],
              ["judge consistency (same verdict in both orders)", _pct(summary["judge_consistency"])],
              ["prompt duplicate rate", _pct(summary["prompt_duplicate_rate"])]]
-    if "prompt_repetition_rate" in record.stats:
-        stats.append(["prompt repetition rate at generation (SAO Table 5)",
-                      _pct(record.stats["prompt_repetition_rate"])])
+    stats += statistic_rows(record.stats, summary)
     conf = summary["confidence"]
     if conf:
         stats.append(["confidence min / p50 / p90 / max",
                       " / ".join(f"{conf[k]:.3f}" for k in ("min", "p50", "p90", "max"))])
     parts.append(_table(["statistic", "value"], stats) + "\n")
+    if repeats := top_repeats(record.stats):
+        parts.append(repeats)
     parts.append("### Label separability\n")
     if "accuracy" in sep:
         parts.append(separability_text(sep))

@@ -51,6 +51,10 @@ class BuildConfig:
     personas: str | None = field(default=None, metadata={
         "help": "A dataset with a 'persona' column (Persona Hub's layout) the prompts are written "
                 "from; default: the model writes personas."})
+    prompt_mode: str = field(default="persona", metadata={
+        "help": "Without --prompts, how the model writes its prompts (flag --prompt-source): "
+                "'persona' (SAO sec. 3.1, one prompt per persona) or 'random' (SAO Table 5: no "
+                "persona, the model writes each prompt unprompted)."})
     num_prompts: int = field(default=8, metadata={"help": "How many prompts (personas) to build from."})
     seed: int = field(default=0, metadata={"help": "Random seed for sampling and selection."})
     batch_size: int = field(default=8, metadata={"help": "Generation batch size."})
@@ -107,6 +111,7 @@ class BuildConfig:
         for name, ok, want in checks:
             if not ok:
                 raise SelfprefError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: must be {want}")
+        self._check_prompt_mode()
         if self.method == "selfee" and self.reference_model and self.reference_model == self.model:
             raise SelfprefError("--reference-model is the same as --model: every reward margin would be "
                                 "zero; pass the initial model as reference, or omit it for the "
@@ -156,6 +161,18 @@ class BuildConfig:
             return resolve_model(self.judge_model, flag="--judge-model") == resolve_model(self.model)
         return False
 
+    def _check_prompt_mode(self) -> None:
+        # The flag is --prompt-source; the field is prompt_mode because the build record's
+        # parameters.prompt_source already holds the sentence that says where prompts came from.
+        if self.prompt_mode not in ("persona", "random"):
+            raise SelfprefError(f"--prompt-source {self.prompt_mode!r}: must be 'persona' or 'random'")
+        if self.prompt_mode == "random":
+            for flag, value in (("--prompts", self.prompts), ("--personas", self.personas)):
+                if value:
+                    raise SelfprefError(f"--prompt-source random has the model write prompts with no "
+                                        f"persona and no prompt set: drop {flag}, or drop "
+                                        "--prompt-source random")
+
     def generation(self, max_new_tokens: int | None = None, temperature: float | None = None) -> dict:
         return {"max_new_tokens": max_new_tokens or self.max_new_tokens,
                 "temperature": self.temperature if temperature is None else temperature,
@@ -166,6 +183,8 @@ class BuildConfig:
         relevant = {k: v for k, v in dataclasses.asdict(self).items()
                     if k not in ("ray", "ray_address", "ray_workers", "batch_size", "api_key_env",
                                  "judge_api_key_env")}
+        if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
+            del relevant["prompt_mode"]
         blob = json.dumps({"config": relevant, "inputs": inputs, "engine": ENGINE_VERSION},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -6,6 +6,9 @@ step and every chunk that uses the same model shares one load (``models.pool``).
 
 Each face gives every conversation a seed made from the build seed, the step and the
 conversation itself, so an answer does not depend on the chunk or batch it was generated in.
+Rows that ask the very same conversation on purpose (SAO Table 5's "random" prompts, a domain
+drawn a second time) carry a ``draw`` number that enters the seed, so they are independent
+samples instead of copies.
 """
 
 from __future__ import annotations
@@ -19,9 +22,14 @@ from pydantic import Field, PrivateAttr
 from selfpref.pipelines._distilabel import LLM, prepare_output
 
 
-def chat_seed(seed: int, step: str, chat: Any) -> int:
-    """A conversation's seed: the same text in the same step of the same build, the same seed."""
-    blob = json.dumps([seed, step, chat], sort_keys=True, ensure_ascii=False)
+def chat_seed(seed: int, step: str, chat: Any, draw: int = 0) -> int:
+    """A conversation's seed: the same text in the same step of the same build, the same seed.
+
+    ``draw`` k >= 1 is the k-th independent sample of a conversation identical to another row's;
+    draw 0 keeps the seed it always had, so builds without repeated conversations are unchanged.
+    """
+    key = [seed, step, chat, draw] if draw else [seed, step, chat]
+    blob = json.dumps(key, sort_keys=True, ensure_ascii=False)
     return int(hashlib.sha256(blob.encode()).hexdigest()[:15], 16)
 
 
@@ -54,8 +62,10 @@ class PooledLLM(LLM):
         return self.model_id or self.model
 
     def generate(self, inputs: list[Any], num_generations: int = 1, max_new_tokens: int = 128,
-                 temperature: float = 0.7, top_p: float = 1.0) -> list[Any]:
-        seeds = [chat_seed(self.seed, self.step, chat) for chat in inputs]
+                 temperature: float = 0.7, top_p: float = 1.0,
+                 draws: list[int] | None = None) -> list[Any]:
+        draws = draws or [0] * len(inputs)
+        seeds = [chat_seed(self.seed, self.step, chat, draw) for chat, draw in zip(inputs, draws)]
         texts = self.bound.generate(inputs, num_generations=num_generations,
                                     max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=top_p, seeds=seeds)

@@ -1,9 +1,11 @@
 """Where a build's prompts come from when no prompt set is given: SAO §3.1's persona -> prompt.
 
 Every method can run fully self-synthetic: without ``--prompts`` the model writes a persona per
-domain (or takes one from ``--personas``), then the one request that person would type. Rows
-the stage cannot use keep ``prompt=None`` and a ``drop_reason`` that the method's ``assemble``
-counts (``empty_persona``, ``empty_prompt``, ``refusal``).
+domain (or takes one from ``--personas``), then the one request that person would type. With
+``--prompt-source random`` (SAO Table 5, "Random"; App. E) there is no persona: the model is
+asked for a request with nothing to condition on, once per row. Rows the stage cannot use keep
+``prompt=None`` and a ``drop_reason`` that the method's ``assemble`` counts (``empty_persona``,
+``empty_prompt``, ``refusal``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ PERSONA_TEMPLATE = (
 PROMPT_TEMPLATE = (
     "Imagine you are this person: {persona}\n\nWrite the one request this person would type to an "
     "AI assistant. Write only the request itself, in the person's own words, with no preamble.")
+# SAO gives no template for its "Random" source (Table 5): selfpref's is PROMPT_TEMPLATE with the
+# persona taken out, so the persona is the only thing the ablation changes.
+RANDOM_PROMPT_TEMPLATE = (
+    "Write one request that a user might type to an AI assistant. Write only the request itself, "
+    "with no preamble.")
 
 
 class WritePersona(MultiConversationTask):
@@ -63,11 +70,26 @@ class WritePrompt(MultiConversationTask):
         return {"prompt": prompt, "drop_reason": reason}
 
 
+class WriteFreePrompt(WritePrompt):
+    """SAO Table 5's "Random" source. Input: ``draw`` (the row's number, which seeds its sample:
+    every row asks the same question). Output: ``prompt`` and ``drop_reason``; no persona."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["draw"]
+
+    def conversations(self, row: dict[str, Any]) -> list[Chat]:
+        return [user_chat(RANDOM_PROMPT_TEMPLATE)]
+
+
 def prompt_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
     """[WritePersona] [WritePrompt] for ``source`` 'domain' (fully self-synthetic) or 'persona'
-    (a persona dataset); nothing for 'prompt' (a prompt set)."""
+    (a persona dataset); [WriteFreePrompt] for 'random'; nothing for 'prompt' (a prompt set)."""
     short = config.generation(config.prompt_max_new_tokens)
     steps: list[Any] = []
+    if source == "random":  # same step name: scripts, progress and seeds treat it as the prompts
+        return [WriteFreePrompt(name="write_prompt", llm=llm_factory("write_prompt", short),
+                                input_batch_size=config.batch_size)]
     if source == "domain":
         steps.append(WritePersona(name="write_persona", llm=llm_factory("write_persona", short),
                                   input_batch_size=config.batch_size))

@@ -28,12 +28,12 @@ import polars as pl
 from selfpref import SelfprefError
 from selfpref.data.store import BuildRecord, write_dataset, write_json_atomic
 from selfpref.models.resolve import model_label
-from selfpref.pipelines import LLMFactory
+from selfpref.pipelines import LLMFactory, method_module
 from selfpref.pipelines.config import BuildConfig
 from selfpref.models.openai_compat import mask_url
 from selfpref.pipelines.engine import STEP_LABELS, BuildStepError, Engine, default_llm_factory  # noqa: F401
 from selfpref.pipelines.engine import judge_description
-from selfpref.pipelines.parsing import normalize_text
+from selfpref.pipelines.repetition import prompt_repetition, repetition_rate  # noqa: F401
 
 
 @dataclasses.dataclass
@@ -73,14 +73,17 @@ Progress = Callable[[BuildProgress], None]
 
 
 def build_inputs(config: BuildConfig) -> tuple[list[dict[str, Any]], str]:
-    """(loader rows, their column): prompts, personas, or domains for self-written personas.
+    """(loader rows, their column): prompts, personas, domains for self-written personas, or
+    numbered draws for prompts written with no persona (``--prompt-source random``).
 
-    Every method can start from any of the three: without --prompts the model writes its own
-    prompts through SAO's persona -> prompt stage.
+    Every method can start from any of these: without --prompts the model writes its own
+    prompts through SAO's persona -> prompt stage (or its Table 5 "Random" variant).
     """
     from selfpref.data.importer import read_texts
     from selfpref.pipelines.domains import DOMAINS
 
+    if config.prompt_mode == "random":  # each row asks the same question: its draw seeds it
+        return [{"draw": i} for i in range(config.num_prompts)], "random"
     rng = random.Random(config.seed)
     for ref, column in ((config.prompts, "prompt"), (config.personas, "persona")):
         if ref is None:
@@ -91,7 +94,13 @@ def build_inputs(config: BuildConfig) -> tuple[list[dict[str, Any]], str]:
         return [{column: v} for v in values[: config.num_prompts]], column
     domains = DOMAINS[:]
     rng.shuffle(domains)
-    return [{"domain": domains[i % len(domains)]} for i in range(config.num_prompts)], "domain"
+    # Past len(DOMAINS) prompts a domain comes round again; its draw number makes that a new
+    # sample, not a copy of the first persona (the same conversation would get the same seed).
+    rows = []
+    for i in range(config.num_prompts):
+        draw = i // len(domains)
+        rows.append({"domain": domains[i % len(domains)], **({"draw": draw} if draw else {})})
+    return rows, "domain"
 
 
 def prompt_source(config: BuildConfig, source: str) -> str:
@@ -100,6 +109,9 @@ def prompt_source(config: BuildConfig, source: str) -> str:
         return f"file {config.prompts}"
     if source == "persona":
         return f"model-written from personas {config.personas} (SAO sec. 3.1)"
+    if source == "random":
+        return ("random: no persona, the model writes each prompt unprompted (SAO Table 5 "
+                "'Random')")
     from selfpref.pipelines.domains import DOMAINS
 
     return (f"self-written: personas from {len(DOMAINS)} domains, then one prompt per persona, "
@@ -175,11 +187,10 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
     return records, dropped, prompts, pipeline_yaml
 
 
-def repetition_rate(prompts: list[str]) -> float:
-    """SAO Table 5: the share of generated prompts that repeat an earlier one (normalised text)."""
-    if not prompts:
-        return 0.0
-    return 1.0 - len({normalize_text(p) for p in prompts}) / len(prompts)
+def method_stats(method: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the method adds to the build stats (SSO: where the features came from)."""
+    stats = getattr(method_module(method), "build_stats", None)
+    return stats(records) if stats else {}
 
 
 def records_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
@@ -226,8 +237,9 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
                "input": len(inputs), "kept": len(records), "dropped": dict(dropped)}]
     record = BuildRecord(name=name or output.name, method=config.method, version=version,
                          models=models, parameters=parameters, seed=config.seed, funnel=funnel,
-                         command=command, stats={"prompt_repetition_rate": repetition_rate(prompts),
+                         command=command, stats={**prompt_repetition(prompts),
                                                  "prompt_source": origin,
+                                                 **method_stats(config.method, records),
                                                  "build_fingerprint": fingerprint,
                                                  **(extra_stats or {})})
     extra = {"pipeline.yaml": pipeline_yaml} if pipeline_yaml else {}

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import Field
 
 from selfpref.data.schema import make_row
+from selfpref.data.stats import feature_source_share
 from selfpref.pipelines.features import ALLOCATE_TEMPLATE, load_features, system_prompt
 from selfpref.pipelines.parsing import parse_features
 from selfpref.pipelines.prompting import prompt_steps, stage_drop
@@ -28,8 +29,16 @@ def _rng(seed: int, prompt: str) -> random.Random:
 
 
 class AllocateFeatures(MultiConversationTask):
-    """Input: ``prompt``. Output: ``allocated``, ``feature``, ``principle_chosen``,
-    ``principle_rejected`` (the x+ and x- system prompts)."""
+    """Input: ``prompt``. Output: ``allocated``, ``feature``, ``feature_source``,
+    ``principle_chosen``, ``principle_rejected`` (the x+ and x- system prompts).
+
+    SSO §3.1 allocates the features "to ensure these principles are relevant". When the model's
+    allocation names fewer than two valid features, the rest are drawn at random, and
+    ``feature_source`` says which happened to the feature the row is steered by: ``allocated``
+    (the model named it) or ``random`` (drawn because the allocation did not parse, or parsed
+    only one name and the pick fell on the random top-up). Concision, added with probability
+    0.2 outside the allocation (A.3), does not change the label.
+    """
 
     seed: int = 0
     concision_probability: float = 0.2
@@ -41,7 +50,7 @@ class AllocateFeatures(MultiConversationTask):
 
     @property
     def outputs(self) -> list[str]:
-        return ["allocated", "feature", "principle_chosen", "principle_rejected"]
+        return ["allocated", "feature", "feature_source", "principle_chosen", "principle_rejected"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if not usable_prompt(row):
@@ -56,13 +65,15 @@ class AllocateFeatures(MultiConversationTask):
         features, concision = load_features(self.principles)
         by_name = {f.name: f for f in features}
         rng = _rng(self.seed, row["prompt"])
-        allocated = parse_features(generations[0][0] if generations else None, list(by_name))[:2]
-        spare = [n for n in by_name if n not in allocated]
-        allocated += rng.sample(spare, 2 - len(allocated))  # top up at random to two
-        picked = [by_name[rng.choice(allocated)]]
+        named = parse_features(generations[0][0] if generations else None, list(by_name))[:2]
+        spare = [n for n in by_name if n not in named]
+        allocated = named + rng.sample(spare, 2 - len(named))  # top up at random to two
+        main = rng.choice(allocated)
+        picked = [by_name[main]]
         if rng.random() < self.concision_probability:
             picked.append(concision)
         return {"allocated": allocated, "feature": ",".join(f.name for f in picked),
+                "feature_source": "allocated" if main in named else "random",
                 "principle_chosen": system_prompt(picked, good=True),
                 "principle_rejected": system_prompt(picked, good=False)}
 
@@ -106,9 +117,17 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, **_: Any) -> tuple[l
         else:
             records.append(make_row(row["prompt"], c, r, method="sso", generator=generator,
                                     labeler=f"principle:{generator}", confidence=None,
-                                    feature=row["feature"], principle_chosen=row["principle_chosen"],
+                                    feature=row["feature"], feature_source=row["feature_source"],
+                                    principle_chosen=row["principle_chosen"],
                                     principle_rejected=row["principle_rejected"], original=o))
     return records, dropped
+
+
+def build_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The build's ``feature_source`` counts over its pairs, and the sentence the card uses."""
+    counts = collections.Counter(r.get("feature_source") for r in records)
+    counts = {k: counts.get(k, 0) for k in ("allocated", "random")}
+    return {"feature_source": counts, "feature_allocation": feature_source_share(counts)}
 
 
 def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:

@@ -42,8 +42,12 @@ class MultiConversationTask(Task):
     def process(self, inputs: StepInput):  # type: ignore[override]
         per_row = [self.conversations(row) for row in inputs]
         flat = [chat for chats in per_row for chat in chats]
+        # A row's ``draw`` (an intended repeat of the same conversation) goes into its seeds;
+        # passed only when some row has one, so any LLM face serves rows without.
+        draws = [int(row.get("draw") or 0) for row, chats in zip(inputs, per_row) for _ in chats]
+        extra = {"draws": draws} if any(draws) else {}
         outputs = self.llm.generate_outputs(inputs=flat, num_generations=self.num_generations,
-                                            **self.llm.get_generation_kwargs()) if flat else []
+                                            **self.llm.get_generation_kwargs(), **extra) if flat else []
         generations = [list(o.get("generations") or [None]) for o in outputs]
         result, i = [], 0
         for row, chats in zip(inputs, per_row):
