@@ -178,3 +178,19 @@ def test_without_vllm_the_backend_says_how_to_install_it():
 
     with pytest.raises(SelfprefError, match=r"pip install 'selfpref\[vllm\]'"):
         VLLMModel("m").load()
+
+
+@pytest.mark.parametrize("judge_model", [None, "default"])
+def test_eval_judge_backend_vllm_resolves_the_default_judge_to_the_embedded_folder(tmp_path, fake_vllm,
+                                                                                   judge_model):
+    from selfpref.eval.run import EvalConfig, run_eval
+    from selfpref.models.embedded import default_model
+
+    for side, answers in (("a", ["answer 0 here", "answer 1 here"]), ("b", ["answer 1", "answer 0"])):
+        pl.DataFrame({"prompt": ["q1", "q2"], "answer": answers}).write_ndjson(tmp_path / f"{side}.jsonl")
+    summary = run_eval(EvalConfig(output=str(tmp_path / "out"), answers_a=str(tmp_path / "a.jsonl"),
+                                  answers_b=str(tmp_path / "b.jsonl"), judge_model=judge_model,
+                                  judge_backend="vllm", bootstrap=10))
+    [llm] = FakeLLM.instances
+    assert llm.model == str(default_model())  # vllm.LLM gets a folder, never None or "default"
+    assert summary["n"] == 2 and summary["win_rate"] == 50.0  # each side has one "answer 0"

@@ -3,8 +3,9 @@
 Model backends come from `selfpref.models`: `LocalModel` (transformers: the embedded default, a
 local folder or a Hub id), `OpenAICompatModel` (any OpenAI-compatible endpoint; the key is read
 from the environment variable named by ``api_key_env`` and written nowhere), and vLLM through
-``selfpref.models.vllm_backend.VLLMModel`` when that module is installed (GPU machines; the same
-``generate`` / ``option_probabilities`` interface). An already loaded model object can be passed
+``selfpref.models.vllm_backend.VLLMModel`` (vllm itself is imported only when the model loads:
+`pip install 'selfpref[vllm]'` on a GPU machine; the same ``generate`` / ``option_probabilities``
+interface). An already loaded model object can be passed
 instead of a reference, so a process that generates and judges with one model loads it once.
 """
 
@@ -45,17 +46,17 @@ def judge_backend(model: str | None = None, *, base_url: str | None = None,
     if base_url:
         raise SelfprefError(f"--judge-base-url is for an OpenAI-compatible endpoint; drop it for "
                             f"the {backend} backend")
+    if backend == "vllm":
+        from selfpref.models.resolve import resolve_model
+        from selfpref.models.vllm_backend import VLLMModel
+
+        # vllm.LLM takes a folder or a Hub id: None/"default" must become the embedded model's
+        # converted folder here (LocalModel resolves its own reference; VLLMModel does not).
+        return VLLMModel(resolve_model(model, flag=flag)), model_label(model)
     if not is_default(model):
         from selfpref.models.resolve import resolve_model
 
         resolve_model(model, flag=flag)  # a missing folder fails now, before any generation
-    if backend == "vllm":
-        try:
-            from selfpref.models.vllm_backend import VLLMModel  # type: ignore[import-not-found]
-        except ImportError:
-            raise SelfprefError("judge backend vllm: needs selfpref.models.vllm_backend and "
-                                "`pip install 'selfpref[vllm]'` on a GPU machine") from None
-        return VLLMModel(model), model_label(model)
     from selfpref.models.local import LocalModel
 
     return LocalModel(model, batch_size=batch_size), model_label(model)
