@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -260,3 +261,32 @@ def test_defaults_are_the_papers_settings(method, tmp_path):
     # CPU-sized batch: 8 pairs per optimizer step; the paper's batch is in the method's recipe
     assert config.per_device_train_batch_size * config.gradient_accumulation_steps == 8
     assert all(source for _, source in DEFAULTS[method][1].values())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_train_method_help_states_the_methods_defaults_with_sources(method):
+    from typer.testing import CliRunner
+
+    from selfpref.cli import app
+    from selfpref.trainers.defaults import DEFAULTS
+
+    result = CliRunner().invoke(app, ["train", method, "--help"])
+    assert result.exit_code == 0, result.output
+    table = result.output.split(f"Defaults of `train {method}`", 1)[1]
+    lines = table.splitlines()
+    for key, (_, source) in DEFAULTS[method].items():
+        assert any(line.lstrip().startswith(key) and line.rstrip().endswith(source) for line in lines), key
+    if method == "simpo":  # SAO §4.1: lr 1e-6, beta 10, gamma 3, cosine, 10% warm-up, one epoch
+        assert re.search(r"learning_rate \(--learning-rate\)\s+1e-06\s+SAO §4\.1", table)
+        assert re.search(r"beta \(--beta\)\s+10\s+SAO §4\.1", table)
+        assert re.search(r"warmup_steps\s+0\.1 \(ratio\)\s+SAO §4\.1", table)
+
+
+def test_train_help_without_a_method_points_to_the_per_method_help():
+    from typer.testing import CliRunner
+
+    from selfpref.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--help"])
+    assert result.exit_code == 0 and "selfpref train METHOD --help" in result.output
+    assert "Defaults of" not in result.output

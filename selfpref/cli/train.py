@@ -6,7 +6,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from selfpref import SelfprefError
 from selfpref.cli.app import app, bounded, check_models, check_output, console
@@ -20,6 +22,34 @@ class Method(str, Enum):  # selfpref.trainers.configs.METHODS (a test keeps them
     sso = "sso"
     selfee = "selfee"
     rm = "rm"
+
+
+class TrainCommand(TyperCommand):
+    """`train METHOD --help` ends with METHOD's defaults and their sources.
+
+    --help is eager: click prints help before METHOD is converted, so the method is read from the
+    parsed command line here; `train --help` without a method points to the per-method form.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            opts, _, _ = self.make_parser(ctx).parse_args(args=list(args))
+            ctx.meta["selfpref_train_method"] = opts.get("method")
+        except click.UsageError:
+            pass  # the real parse below reports it
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from selfpref.trainers.defaults import DEFAULTS, defaults_table
+
+        super().format_help(ctx, formatter)  # rich help prints now; the formatter's text follows it
+        method = ctx.meta.get("selfpref_train_method")
+        formatter.write("\n")
+        if method in DEFAULTS:
+            formatter.write(defaults_table(method) + "\n")
+        else:
+            formatter.write("`selfpref train METHOD --help` lists METHOD's default settings "
+                            "(learning rate, schedule, warm-up, epochs, batch, beta) with their sources.\n")
 
 
 def check_dataset(ref: str, method: str, flag: str = "--dataset") -> None:
@@ -41,7 +71,7 @@ def check_dataset(ref: str, method: str, flag: str = "--dataset") -> None:
     refuse_empty(ref, rows, read_record(folder), f"train {method} on")
 
 
-@app.command()
+@app.command(cls=TrainCommand)
 def train(
     method: Method = typer.Argument(..., help="dpo, ipo, simpo, orpo, sso, selfee or rm."),
     dataset: Optional[str] = typer.Option(None, help="Dataset folder, Hub id or id@version (or set `dataset:` in --config)."),

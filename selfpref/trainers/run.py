@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from selfpref import SelfprefError
-from selfpref.trainers.configs import PAPERS, build_config, config_sources, load_recipe
+from selfpref.trainers.configs import build_config, config_sources, load_recipe
+from selfpref.trainers.defaults import PAPERS
 from selfpref.trainers.data import (
     drop_untrainable,
     load_preference_data,
