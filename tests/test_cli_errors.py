@@ -1,6 +1,7 @@
 """Every user mistake through `selfpref.cli.main`: a non-zero exit, one line on stderr that names
 the flag, column, file or value, and no traceback. No case runs a model: each error comes before
-any work (the whole table takes seconds once the libraries are imported).
+any work (the whole table takes seconds once the libraries are imported); only the steer file fit
+on another hidden size loads the tiny model, whose size is the mismatch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tests.conftest import make_rows
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory) -> Path:
+def work(tmp_path_factory, tiny_model_path) -> Path:
     """A folder with the things the cases point at; each case runs with it as the current folder."""
     root = tmp_path_factory.mktemp("cli-errors")
     write_dataset(make_rows(6), root / "ds", BuildRecord(name="ds", method="sao"))
@@ -35,6 +36,11 @@ def work(tmp_path_factory) -> Path:
     from safetensors.torch import save_file
 
     save_file({"something": torch.zeros(2)}, str(root / "wrongkeys.safetensors"))
+    from selfpref.steer.directions import Directions
+
+    (root / "tiny").symlink_to(tiny_model_path)  # 2 layers, hidden size 32
+    Directions(theta_help=torch.ones(2, 64), theta_harm=torch.ones(2, 64), scores=[0.1, 0.2],
+               layers=[0]).save(root / "hidden64.safetensors")  # as if fit on a model of hidden size 64
     pairs = [{"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(3)]
     (root / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
     (root / "pairs.txt").write_text("not a table\n")
@@ -130,6 +136,7 @@ CASES = [
     ("steer-missing-directions", ["steer", "generate", "--directions", "none.safetensors", "--prompt", "hi"], ["none.safetensors"]),
     ("steer-not-directions", ["steer", "generate", "--directions", "wrongkeys.safetensors", "--prompt", "hi"], ["wrongkeys.safetensors", "theta_help"]),
     ("steer-bad-layers", ["steer", "generate", "--directions", "corrupt.safetensors", "--prompt", "hi", "--layers", "a,b"], ["--layers"]),
+    ("steer-directions-other-hidden-size", ["steer", "generate", "--directions", "hidden64.safetensors", "--model", "./tiny", "--prompt", "hi"], ["--directions hidden64.safetensors", "hidden size 64", "this model has 32", "steer fit --model"]),
     ("steer-fit-missing-dataset", ["steer", "fit", "--dataset", "./nope", "-o", "d.safetensors"], ["./nope"]),
     ("steer-fit-output-folder", ["steer", "fit", "--dataset", "ds", "-o", "userdir"], ["--output userdir"]),
     ("steer-fit-model-missing", ["steer", "fit", "--dataset", "ds", "-o", "d.safetensors", "--model", "./m"], ["--model ./m"]),

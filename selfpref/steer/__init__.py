@@ -73,11 +73,14 @@ def read_directions(path: str | Path) -> Directions:
         raise SelfprefError(f"--directions {path}: {str(exc).splitlines()[0]}") from None
 
 
-def load_directions(path: str | Path | Directions, model: Any) -> Directions:
+def load_directions(path: str | Path | Directions, model: Any, *, name: str | Path | None = None) -> Directions:
+    """The directions (a file or already read), checked against ``model``'s hidden size;
+    ``name`` is the file the error names when ``path`` is an object already read."""
     directions = path if isinstance(path, Directions) else read_directions(path)
+    name = name if name is not None else path
     hidden = model.config.hidden_size
     if directions.theta_help.shape[-1] != hidden:
-        raise SelfprefError(f"--directions {path} were fit on a model with hidden size "
+        raise SelfprefError(f"--directions {name} were fit on a model with hidden size "
                             f"{directions.theta_help.shape[-1]}, this model has {hidden}: fit them "
                             "again with `selfpref steer fit --model` on this model")
     return directions
@@ -96,7 +99,7 @@ def generate(directions_path: str | Path, prompts: Sequence[str], *, model: str 
     if bad:
         raise SelfprefError(f"--layers {bad[0]}: the directions cover layers 0..{total - 1}")
     net, tokenizer = load_causal_lm(model)
-    directions = load_directions(directions, net)
+    directions = load_directions(directions, net, name=directions_path)
     try:
         model_layers = len(decoder_layers(net))
     except ValueError as exc:
