@@ -29,6 +29,8 @@ def work(tmp_path_factory, tiny_model_path) -> Path:
     (root / "bad.yaml").write_text("filters: [\n  - {dedup: minhash\n")
     (root / "list.yaml").write_text("- dedup: minhash\n")
     (root / "unknown.yaml").write_text("filters: [{dedup: exact}]\nfrobnicate: 1\n")
+    (root / "one-feature.yaml").write_text("features: [{name: Wit, good: witty, bad: dull, meaning: m, "
+                                           "good_principle: Be witty., bad_principle: Be dull.}]\n")
     (root / "typed.yaml").write_text("filters: [{max_length_diff: lots}]\n")
     (root / "train-unknown.yaml").write_text("learning_rate: 1.0e-5\nfrobnicate: 1\n")
     (root / "corrupt.safetensors").write_bytes(b"this is not a safetensors file")
@@ -130,6 +132,10 @@ CASES = [
     ("build-prompt-column-missing", ["build", "sso", "--prompts", "prompts4.jsonl", "--prompt-column", "question", "-o", "b", "--backend", "scripted", "--script", "list.yaml"], ["--prompt-column question"]),
     ("build-random-prompts-with-prompts", ["build", "sao", "--prompt-source", "random", "--prompts", "prompts4.jsonl", "-o", "b"], ["--prompt-source random", "drop --prompts"]),
     ("build-random-prompts-with-personas", ["build", "sao", "--prompt-source", "random", "--personas", "text.jsonl", "-o", "b"], ["--prompt-source random", "drop --personas"]),
+    ("build-principles-missing", ["build", "sso", "--principles", "nope.yaml", "-o", "b"], ["--principles nope.yaml", "no such principles file"]),
+    ("build-principles-not-sso", ["build", "sao", "--principles", "one-feature.yaml", "-o", "b"], ["--principles", "only sso"]),
+    ("build-principles-one-feature", ["build", "sso", "--principles", "one-feature.yaml", "-o", "b"], ["--principles one-feature.yaml", "at least 2 features"]),
+    ("build-principles-bad-keys", ["build", "sso", "--principles", "unknown.yaml", "-o", "b"], ["--principles unknown.yaml", "unknown key"]),
     ("build-prompt-source-choice", ["build", "sso", "--prompt-source", "unprompted", "-o", "b"], ["--prompt-source 'unprompted'", "'random'"]),
     # steer
     ("steer-corrupt-directions", ["steer", "generate", "--directions", "corrupt.safetensors", "--prompt", "hi"], ["corrupt.safetensors"]),

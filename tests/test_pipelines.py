@@ -225,3 +225,27 @@ def test_more_prompts_than_a_batch_does_not_hang(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     df, _ = read_dataset(tmp_path / "out")
     assert df.height == 5
+
+
+def test_build_sso_principles_flag_replaces_the_feature_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from selfpref.cli import app
+
+    feature = dict(meaning="how it reads", good="witty", bad="humourless",
+                   good_principle="Make the answer witty.", bad_principle="Make the answer humourless.")
+    principles = tmp_path / "principles.yaml"
+    principles.write_text(yaml.safe_dump({"features": [
+        {"name": "Wit", **feature},
+        {"name": "Warmth", **{**feature, "good": "warm", "bad": "cold",
+                              "good_principle": "Be warm.", "bad_principle": "Be cold."}}]}))
+    script = _script(tmp_path, allocate_features=["Wit,Warmth"],
+                     principled_answers=["good1", "bad1", "plain1", "good2", "bad2", "plain2"])
+    result = CliRunner().invoke(app, ["build", "sso", "--backend", "scripted", "--script", script,
+                                      "--prompts", _prompts(tmp_path, ["q1", "q2"]),
+                                      "--principles", str(principles), "--output", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    df, record = read_dataset(tmp_path / "out")
+    assert df.height == 2 and set(df["feature"].str.split(",").list.first()) <= {"Wit", "Warmth"}
+    assert all("Make the answer witty." in p or "Be warm." in p for p in df["principle_chosen"])
+    assert record.parameters["principles"] == str(principles)

@@ -82,6 +82,7 @@ def build(
     judge_model: Optional[str] = typer.Option(None, help="sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, 'default', or the endpoint's model name."),
     judge_base_url: Optional[str] = typer.Option(None, help="sao: the judge's own OpenAI-compatible endpoint (…/v1), with --judge-model naming its model."),
     judge_api_key_env: Optional[str] = typer.Option(None, help="sao, with --judge-base-url: NAME of the env variable holding that endpoint's key (written nowhere)."),
+    principles: Optional[str] = typer.Option(None, "--principles", help="sso: YAML replacing SSO's feature/principle table (features: [{name, good, bad, meaning, good_principle, bad_principle}, ...], optional concision); recipe key: principles."),
     chunk_size: Optional[int] = typer.Option(None, help="Prompts per resumable chunk (default 16)."),
     script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
     config: Optional[Path] = typer.Option(None, "--config", help="Build recipe YAML (unknown keys are errors); flags override it."),
@@ -108,7 +109,7 @@ def build(
                  temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                  judge=judge, judge_mode=judge_mode, judge_model=judge_model,
                  judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
-                 chunk_size=chunk_size, script=script,
+                 principles=principles, chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
                  prompt_column=prompt_column, prompt_mode=prompt_source)
     options.update({k: v for k, v in flags.items() if v is not None})

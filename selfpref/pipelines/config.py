@@ -83,7 +83,8 @@ class BuildConfig:
     concision_probability: float = field(default=0.2, metadata={
         "help": "sso: chance of adding Concision to the allocated features (SSO A.3)."})
     principles: str | None = field(default=None, metadata={
-        "help": "sso: a YAML file replacing the feature/principle table."})
+        "help": "sso: a YAML file replacing the feature/principle table (features: [{name, good, "
+                "bad, meaning, good_principle, bad_principle}, ...], optional concision: {...})."})
     chunk_size: int = field(default=16, metadata={
         "help": "Prompts per resumable chunk: the resume granularity, not a cost (models load once)."})
     ray: bool = field(default=False, metadata={
@@ -118,6 +119,7 @@ class BuildConfig:
                                 "reference-free judgment")
 
         self._check_judge()
+        self._check_principles()
         if self.backend == "scripted" and not self.script:
             raise SelfprefError("--backend scripted needs --script FILE (step name -> texts)")
         if self.method == "selfee" and self.backend == "openai":
@@ -147,6 +149,20 @@ class BuildConfig:
                                 "endpoint); with --backend openai the judge uses --api-key-env")
         if self.judge_base_url and not self.judge_model:
             raise SelfprefError("--judge-base-url: also name the endpoint's model with --judge-model")
+
+    def _check_principles(self) -> None:
+        """A principles file is read now: a missing or malformed one fails before any model loads."""
+        if self.principles is None:
+            return
+        if self.method != "sso":
+            raise SelfprefError(f"--principles: only sso answers under principles; drop it for "
+                                f"{self.method}")
+        from selfpref.pipelines.features import load_features
+
+        features, _ = load_features(self.principles)
+        if len(features) < 2:  # SSO §3.1 allocates two features per query
+            raise SelfprefError(f"--principles {self.principles}: list at least 2 features (SSO "
+                                f"allocates two per query), this file has {len(features)}")
 
     @property
     def judge_is_generator(self) -> bool:
