@@ -1,12 +1,13 @@
 """`selfpref iterate`: the self-alignment loop, each model making the next model's data.
 
-For t = 1..T: build with pi_{t-1} -> filter with the method's recipe -> card -> push as
-name@0.t.0 (optional) -> train pi_t from pi_{t-1} (SAO: SimPO, SSO: the SSO loss, SELFEE: the
-refined DPO with lambda 1/2, 1/4, 1/8, ...). Iterations see disjoint prompts (SSO §3.1 splits its
-prompts 1:1:1; SELFEE §5.1 gives each iteration new prompts). SELFEE labels against pi_init
-(Alg. 1): with --seed-data, pi_0 is DPO on that seed set first; with --reference-model, that model
-is pi_init; with neither, iteration 1 uses the reference-free judgment (Table 5).
---selfee-reference picks Table 5's other judgment variants (`selfpref.loop.reference`).
+For t = 1..T: build with pi_{t-1} -> filter with the method's recipe -> card -> push to
+--push-to-hub org/name, tagged v0.t.0 (optional) -> train pi_t from pi_{t-1} (SAO: SimPO, SSO: the
+SSO loss, SELFEE: the refined DPO with lambda 1/2, 1/4, 1/8, ...). Iterations see disjoint prompts
+(SSO §3.1 splits its prompts 1:1:1; SELFEE §5.1 gives each iteration new prompts). SELFEE labels
+against pi_init (Alg. 1): with --seed-data, pi_0 is DPO on that seed set first; with
+--reference-model, that model is pi_init; with neither, iteration 1 uses the reference-free
+judgment (Table 5). --selfee-reference picks Table 5's other judgment variants
+(`selfpref.loop.reference`).
 
 Every stage writes atomically and is skipped when its output exists, so rerunning the same
 command after a crash skips finished iterations and resumes the one that was running (its build
