@@ -260,3 +260,33 @@ def test_train_methods_match_the_trainers():
     from selfpref.trainers.configs import METHODS
 
     assert [m.value for m in Method] == list(METHODS)
+
+
+def test_a_closed_stdout_exits_141_without_a_line(work, monkeypatch, capfd):
+    """`selfpref inspect ds | head -1`: the reader went away; exit as a shell reports SIGPIPE."""
+    import selfpref.data.stats as stats
+    from selfpref.cli import EXIT_BROKEN_PIPE
+
+    def closed(_frame):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(stats, "summarize", closed)
+    code, _out, err = run_main(["inspect", "ds"], capfd)
+    assert code == EXIT_BROKEN_PIPE == 141 and err == ""
+
+
+def test_ctrl_c_inside_a_command_exits_130_with_its_line(work, monkeypatch, capfd):
+    """typer turns a KeyboardInterrupt inside a command into a returned 130; the line still comes."""
+    import selfpref.data.stats as stats
+    from selfpref.cli import EXIT_INTERRUPTED
+
+    def interrupted(_frame):
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(stats, "summarize", interrupted)
+    code, _out, err = run_main(["inspect", "ds"], capfd)
+    assert code == EXIT_INTERRUPTED == 130
+    assert err.strip() == ("interrupted: finished chunks, parts and datasets are kept; rerun the "
+                           "same command to resume")

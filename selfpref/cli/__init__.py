@@ -17,7 +17,7 @@ from selfpref import SelfprefError
 from selfpref.cli import basic, build, data, eval, filter, iterate, steer, train  # noqa: F401  (registration)
 from selfpref.cli.app import app, console, err_console
 
-__all__ = ["app", "main", "EXIT_USER", "EXIT_INTERNAL", "EXIT_INTERRUPTED"]
+__all__ = ["app", "main", "EXIT_USER", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
 
 EXIT_USER = 2  # a mistake the user can fix: flag, file, column, value, reference (also click's usage errors)
 EXIT_INTERNAL = 1  # anything unforeseen: a bug to report
@@ -50,6 +50,8 @@ def run(args: Sequence[str]) -> int:
     """Run the app on ``args``; returns the exit code. Prints at most one line for any failure."""
     try:
         result = app(args=list(args), prog_name="selfpref", standalone_mode=False)
+        if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C inside a command into Exit(130), returned
+            raise KeyboardInterrupt
         return result if isinstance(result, int) else 0
     except _NoArgsIsHelp as exc:
         console.print(exc.ctx.get_help(), markup=False, highlight=False)
@@ -67,6 +69,12 @@ def run(args: Sequence[str]) -> int:
         return EXIT_USER
     except BrokenPipeError:  # the reader went away (`selfpref inspect ... | head`): nothing to say
         return EXIT_BROKEN_PIPE
+    except SystemExit as exc:
+        # typer answers EPIPE inside a command with sys.exit(1) (click's habit); report it as the
+        # broken pipe it is, as a shell reports SIGPIPE.
+        if isinstance(exc.__context__, BrokenPipeError):
+            return EXIT_BROKEN_PIPE
+        raise
     except Exception as exc:  # noqa: BLE001  (the one place that turns bugs into a line)
         traceback.print_exc()  # into the log (and on the terminal with --verbose or SELFPREF_DEBUG)
         _say(f"internal error: {type(exc).__name__}: {_one_line(str(exc)) or '(no message)'} "
