@@ -45,12 +45,14 @@ RUN_LANGS = {"bash": "bash", "sh": "bash", "shell": "bash", "python": "python"}
 # flag -> cap applied by the shim when SELFPREF_DOCS_SMALL is set; "add" flags are appended to
 # commands that do not give them (command -> flags).
 SMALL = {"--num-prompts": 8, "--max-new-tokens": 24, "--max-steps": 1, "--max-length": 192,
-         "--max-pairs": 8, "--grad-accum": 1}
+         "--max-pairs": 8, "--grad-accum": 1, "--max-prompts": 4}
 SMALL_ADD = {"build": {"--max-new-tokens": 24},
              "filter": {"--allow-empty": None},
              "train": {"--max-steps": 1, "--max-length": 192, "--grad-accum": 1, "--batch-size": 2},
              "iterate": {"--max-new-tokens": 24, "--max-steps": 1, "--max-length": 192},
              "ask": {"--max-new-tokens": 24},
+             # eval's default is the 104 shipped prompts at 256 new tokens: hours on a CPU
+             "eval": {"--max-prompts": 4, "--max-new-tokens": 24},
              "steer generate": {"--max-new-tokens": 24}}
 
 SHIM = '''#!{python}
@@ -79,7 +81,8 @@ if os.environ.get("SELFPREF_DOCS_SMALL"):
             out.append(a)
         i += 1
     words = [a for a in out if not a.startswith("-")]
-    command = " ".join(words[:2]) if words[:1] == ["steer"] else (words[0] if words else "")
+    two = words[:1] == ["steer"] or words[:2] == ["eval", "compare"]
+    command = " ".join(words[:2]) if two else (words[0] if words else "")
     if "--help" not in out:
         for flag, value in SMALL_ADD.get(command, {{}}).items():
             if flag not in out and not any(a.startswith(flag + "=") for a in out):
