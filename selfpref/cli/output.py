@@ -121,10 +121,13 @@ def captured(args: Sequence[str], consoles: Sequence, *, verbose: bool) -> Itera
                 stream.close()
         sys.stdout, sys.stderr = old_sys
         for fd in (1, 2):
-            os.dup2(saved[fd], fd)
-            os.close(saved[fd])
+            os.dup2(saved[fd], fd)  # closes the pipe's last write ends: the pump reads to EOF
         if pump is not None:
+            # before saved[2] closes: the pump still copies the tail (a traceback printed just
+            # before the command ended) to the terminal through it
             pump.join(timeout=5)
+        for fd in (1, 2):
+            os.close(saved[fd])
         for c, old in old_files:
             c.file = old
         for stream in terminal.values():

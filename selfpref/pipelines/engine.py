@@ -7,7 +7,8 @@ definition (prompts, parsing, columns; ``pipeline.yaml``) and the engine runs th
 
 - each step's LLM face is bound to the build's ``ModelPool``: one model per (backend, model),
   shared by every step and every chunk;
-- a chunk goes through the steps in order, ``input_batch_size`` rows per ``process`` call;
+- a chunk (or a group of chunks smaller than a batch) goes through the steps in order, all
+  its rows in one ``process`` call; the model cuts its batches after sorting by length;
 - an exception in a step stops the build with a ``BuildStepError`` naming step and chunk.
 """
 
@@ -195,7 +196,11 @@ class Engine:
         """Rows through every step; ``where(row offset)`` is the chunk a row belongs to, for the
         error message. A step that raises stops it (BuildStepError)."""
         for step in self.steps:
-            size = max(1, int(getattr(step, "input_batch_size", 0) or self.config.batch_size))
+            # The whole group in one call: the model sorts all of its conversations by length
+            # before cutting --batch-size batches, so they pad less than when sorted per
+            # input_batch_size slice (SSO's x+ / x- / plain prompts differ in length; measured on
+            # build sso, 16 prompts: prefill 15.9 s per slice vs 9.5 s for the whole chunk).
+            size = max(1, len(rows))
             out: list[dict[str, Any]] = []
             for start in range(0, len(rows), size):
                 batch = rows[start : start + size]
