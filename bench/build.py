@@ -13,7 +13,10 @@ On the embedded model, each measurement in its own child process (model load inc
 
 Goals: build >= 0.9x the plain script; chunk 4 within 10% of chunk 64; sao peak RSS <= 1.3x.
 
-    python bench/build.py [num_prompts=64] [max_new_tokens=32]
+    python bench/build.py [num_prompts=64] [max_new_tokens=32] [rounds=2]
+
+Each measurement runs once per round, the rounds interleaved, and the fastest is kept: on a
+shared 2-core machine the same child varied by up to 30% between runs (same texts, same work).
 """
 
 from __future__ import annotations
@@ -176,40 +179,52 @@ def same_texts(build_dir: Path, plain_file: Path, method: str) -> bool:
     return built <= {t for two in plain for t in two}
 
 
-def main(n: int = 64, tokens: int = 32) -> None:
+def best(runs: list[dict]) -> dict:
+    """The fastest of the rounds (wall and CPU each): a shared machine only ever adds time."""
+    return {**runs[0], "wall": min(r["wall"] for r in runs), "cpu": min(r["cpu"] for r in runs),
+            "peak_mb": max(r["peak_mb"] for r in runs)}
+
+
+def main(n: int = 64, tokens: int = 32, rounds: int = 2) -> None:
     import polars as pl
 
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
         tmp = Path(tmp)
         prompt_file = tmp / "prompts.jsonl"
         prompt_file.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts(n)))
-        print(f"embedded model, {n} prompts, {tokens} new tokens, {os.cpu_count()} cores; "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
-        rows = {}
-        for method in ("sso", "selfee"):
-            b = measure("build", method, prompt_file, n, tokens, 16, tmp / f"{method}-build")
-            p = measure("plain", method, prompt_file, n, tokens, 0, tmp / f"{method}-plain.json")
-            rows[method] = (b, p, same_texts(tmp / f"{method}-build", tmp / f"{method}-plain.json", method))
-        chunks = {c: measure("build", "selfee", prompt_file, n, tokens, c, tmp / f"selfee-c{c}")
-                  for c in (4, 64)}
-        chunks[16] = rows["selfee"][0]
-        frames = [pl.read_parquet(tmp / d / "data").drop("prompt_id")
-                  for d in ("selfee-c4", "selfee-build", "selfee-c64")]
-        equal = all(f.equals(frames[0]) for f in frames[1:])
+        print(f"embedded model, {n} prompts, {tokens} new tokens, {os.cpu_count()} cores, {rounds} "
+              f"interleaved rounds (the fastest of each kept); load {os.getloadavg()[0]:.1f}", flush=True)
         n_sao = min(n, 16)  # peak memory is the model's, not the prompts'
-        sao_b = measure("build", "sao", prompt_file, n_sao, tokens, 16, tmp / "sao-build")
-        sao_p = measure("plain", "sao", prompt_file, n_sao, tokens, 0, tmp / "sao-plain.json")
+        plan = [(kind, method, chunk, n_sao if method == "sao" else n)
+                for method in ("sso", "selfee", "sao") for kind, chunk in (("build", 16), ("plain", 0))]
+        plan += [("build", "selfee", 4, n), ("build", "selfee", 64, n)]
+        runs: dict[tuple, list[dict]] = {}
+        for r in range(rounds):
+            for kind, method, chunk, count in plan:
+                out = tmp / f"{method}-{kind}-c{chunk}-r{r}"
+                if kind == "plain":
+                    out = out.with_suffix(".json")
+                runs.setdefault((kind, method, chunk), []).append(
+                    {**measure(kind, method, prompt_file, count, tokens, chunk, out), "out": out})
+        got = {key: best(v) for key, v in runs.items()}
+        first = {key: v[0]["out"] for key, v in runs.items()}
+        same = {m: same_texts(first[("build", m, 16)], first[("plain", m, 0)], m) for m in ("sso", "selfee")}
+        frames = [pl.read_parquet(first[("build", "selfee", c)] / "data").drop("prompt_id") for c in (4, 16, 64)]
+        equal = all(f.equals(frames[0]) for f in frames[1:])
 
-        print("\nresults (ratios from this run, wall clock and CPU seconds; goal in brackets)")
-        for method, (b, p, same) in rows.items():
+        print("\nresults (ratios of the fastest rounds, wall clock and CPU seconds; goal in brackets)")
+        for method in ("sso", "selfee"):
+            b, p = got[("build", method, 16)], got[("plain", method, 0)]
             print(f"  build {method} / plain script speed: {p['wall'] / b['wall']:.2f}x wall "
                   f"({b['wall']:.1f} s vs {p['wall']:.1f} s), {p['cpu'] / b['cpu']:.2f}x CPU "
-                  f"({b['cpu']:.1f} s vs {p['cpu']:.1f} s) [>= 0.9]; same texts: {same}")
+                  f"({b['cpu']:.1f} s vs {p['cpu']:.1f} s) [>= 0.9]; same texts: {same[method]}")
+        chunks = {c: got[("build", "selfee", c)] for c in (4, 16, 64)}
         table = ", ".join(f"chunk {c}: {chunks[c]['wall']:.1f} s wall / {chunks[c]['cpu']:.1f} s CPU"
                           for c in (4, 16, 64))
         print(f"  build selfee {table}; chunk 4 / chunk 64 = {chunks[4]['wall'] / chunks[64]['wall']:.2f} "
               f"wall, {chunks[4]['cpu'] / chunks[64]['cpu']:.2f} CPU [<= 1.10]; datasets equal across "
               f"chunk sizes: {equal}")
+        sao_b, sao_p = got[("build", "sao", 16)], got[("plain", "sao", 0)]
         print(f"  build sao peak RSS {sao_b['peak_mb']:.0f} MB vs plain {sao_p['peak_mb']:.0f} MB: "
               f"{sao_b['peak_mb'] / sao_p['peak_mb']:.2f}x [<= 1.3]; speed {sao_p['wall'] / sao_b['wall']:.2f}x "
               f"wall, {sao_p['cpu'] / sao_b['cpu']:.2f}x CPU")
