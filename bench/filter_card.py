@@ -177,7 +177,7 @@ def main(n: int = 40_000, sides: str = "cold,warm,nosep") -> None:
                 if side == "cold" and r:  # minutes of embedding: once is enough
                     continue
                 times[side].append(timed(cli("filter", str(extra[side][0]), "--output",
-                                             f"{tmp}/{side}-out", *flags, *extra[side][1])))
+                                             f"{tmp}/{side}-out-{r}", *flags, *extra[side][1])))
         runs.append(child_json("--naive", str(cold)))  # before and after: load drifts on 2 cores
         docs = sum(r["docs"] for r in runs)
         naive_s = n * sum(r["seconds"] for r in runs) / docs
