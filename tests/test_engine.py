@@ -6,25 +6,15 @@ import subprocess
 import sys
 import textwrap
 
-import polars as pl
 import pytest
 import yaml
 
 from selfpref.data.refs import read_dataset
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.run import build
+from tests.build_files import script_file as _script, prompts_file as _prompts
 
 
-def _script(tmp_path, name="script.yaml", **steps):
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(steps))
-    return str(path)
-
-
-def _prompts(tmp_path, prompts):
-    path = tmp_path / "prompts.jsonl"
-    pl.DataFrame({"prompt": prompts}).write_ndjson(path)
-    return str(path)
 
 
 def _run(code, tmp_path, timeout=300):

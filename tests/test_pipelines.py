@@ -1,7 +1,6 @@
 """Each method's pipeline on scripted LLM outputs: parsing, drops with reasons, the record."""
 
 
-import polars as pl
 import pytest
 import yaml
 
@@ -10,18 +9,9 @@ from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.sao import decide
 from selfpref.data.schema import validate
 from selfpref.data.refs import read_dataset
+from tests.build_files import script_file as _script, prompts_file as _prompts
 
 
-def _script(tmp_path, **steps):
-    path = tmp_path / "script.yaml"
-    path.write_text(yaml.safe_dump(steps))
-    return str(path)
-
-
-def _prompts(tmp_path, prompts):
-    path = tmp_path / "prompts.jsonl"
-    pl.DataFrame({"prompt": prompts}).write_ndjson(path)
-    return str(path)
 
 
 def test_sao_text_judge_counts_every_drop(tmp_path):

@@ -14,12 +14,8 @@ from selfpref.pipelines.llms import ScriptedLLM
 from selfpref.pipelines.prompting import RANDOM_PROMPT_TEMPLATE, WriteFreePrompt, WritePersona
 from selfpref.pipelines.repetition import prompt_repetition
 from selfpref.pipelines.run import build, build_inputs
+from tests.build_files import script_file as _script
 
-
-def _script(tmp_path, **steps):
-    path = tmp_path / "script.yaml"
-    path.write_text(yaml.safe_dump(steps))
-    return str(path)
 
 
 # Eight draws: "Summarize Pride and Prejudice." three times (twice with other case/spacing),

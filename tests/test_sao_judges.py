@@ -7,9 +7,7 @@ import hashlib
 import json
 import shutil
 
-import polars as pl
 import pytest
-import yaml
 
 from selfpref import SelfprefError
 from selfpref.data.refs import read_dataset
@@ -17,18 +15,9 @@ from selfpref.datacards import card_writer
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.run import build
 from tests.openai_server import SECRET, serve
+from tests.build_files import script_file as _script, prompts_file as _prompts
 
 
-def _prompts(tmp_path, prompts, name="prompts.jsonl"):
-    path = tmp_path / name
-    pl.DataFrame({"prompt": prompts}).write_ndjson(path)
-    return str(path)
-
-
-def _script(tmp_path, **steps):
-    path = tmp_path / "script.yaml"
-    path.write_text(yaml.safe_dump(steps))
-    return str(path)
 
 
 @pytest.fixture(scope="module")
