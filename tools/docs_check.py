@@ -44,12 +44,14 @@ RUN_LANGS = {"bash": "bash", "sh": "bash", "shell": "bash", "python": "python"}
 
 # flag -> cap applied by the shim when SELFPREF_DOCS_SMALL is set; "add" flags are appended to
 # commands that do not give them (command -> flags).
-SMALL = {"--num-prompts": 8, "--max-new-tokens": 24, "--max-steps": 1, "--max-length": 192,
+# Two training steps, not one: with 10% warm-up the first step runs at learning rate 0, so a
+# one-step model equals its parent (a SELFEE build labelled against it then gets only ties).
+SMALL = {"--num-prompts": 8, "--max-new-tokens": 24, "--max-steps": 2, "--max-length": 192,
          "--max-pairs": 8, "--grad-accum": 1, "--max-prompts": 4}
 SMALL_ADD = {"build": {"--max-new-tokens": 24},
              "filter": {"--allow-empty": None},
-             "train": {"--max-steps": 1, "--max-length": 192, "--grad-accum": 1, "--batch-size": 2},
-             "iterate": {"--max-new-tokens": 24, "--max-steps": 1, "--max-length": 192},
+             "train": {"--max-steps": 2, "--max-length": 192, "--grad-accum": 1, "--batch-size": 2},
+             "iterate": {"--max-new-tokens": 24, "--max-steps": 2, "--max-length": 192},
              "ask": {"--max-new-tokens": 24},
              # eval's default is the 104 shipped prompts at 256 new tokens: hours on a CPU
              "eval": {"--max-prompts": 4, "--max-new-tokens": 24},
