@@ -54,3 +54,25 @@ def test_yaml_reader_names_file_line_and_key(tmp_path):
     assert load_yaml_mapping(path, allowed=["a", "zz"]) == {"a": 1, "zz": 2}
     path.write_text("")
     assert load_yaml_mapping(path) == {}
+
+
+def test_build_fingerprint_notices_a_model_retrained_into_the_same_folder(tmp_path):
+    # A rebuild after `train ... --output-dir out/pi1` again once resumed the old model's parts
+    # (the fingerprint keyed on the path only): every SELFEE pair came out a tie.
+    import os
+
+    from selfpref.pipelines.config import BuildConfig
+
+    model = tmp_path / "pi1"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"weights")
+    config = BuildConfig(method="selfee", model=str(model), prompts="p.jsonl")
+    first = config.fingerprint(["q"])
+    assert config.fingerprint(["q"]) == first  # unchanged folder: the parts resume
+    (model / "model.safetensors").write_bytes(b"retrained")
+    os.utime(model / "model.safetensors", ns=(1, 1))
+    assert config.fingerprint(["q"]) != first
+    scripted = BuildConfig(method="selfee", backend="scripted", script="s.yaml", model=str(model),
+                           prompts="p.jsonl")
+    assert scripted.fingerprint(["q"]) == scripted.fingerprint(["q"])

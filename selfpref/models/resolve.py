@@ -39,3 +39,24 @@ def resolve_model(name_or_path: str | os.PathLike | None, *, flag: str = "--mode
     if ref.revision:
         raise SelfprefError(f"{flag} {ref.text}: model references take no @revision; pass org/name")
     return ref.text
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
+
+
+def weights_signature(name_or_path: str | os.PathLike | None) -> str | None:
+    """For a local model folder: a digest of its weight and config files' names, sizes and
+    modification times, so work keyed on the folder's path notices a model retrained into the
+    same place. None for the embedded default and Hub ids (a Hub id names fixed weights)."""
+    import hashlib
+
+    if is_default(name_or_path):
+        return None
+    from pathlib import Path
+
+    path = Path(str(name_or_path)).expanduser()
+    if not path.is_dir():
+        return None
+    stats = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir()
+                   if f.is_file() and f.name.endswith(WEIGHT_SUFFIXES))
+    return hashlib.sha256(repr(stats).encode()).hexdigest()[:16]

@@ -201,6 +201,12 @@ class BuildConfig:
                                  "judge_api_key_env")}
         if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
             del relevant["prompt_mode"]
+        if self.backend in ("transformers", "vllm"):  # a model retrained into the same folder
+            from selfpref.models.resolve import weights_signature
+
+            relevant["weights"] = {k: weights_signature(getattr(self, k))
+                                   for k in ("model", "reference_model", "judge_model")
+                                   if getattr(self, k) is not None}
         blob = json.dumps({"config": relevant, "inputs": inputs, "engine": ENGINE_VERSION},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
