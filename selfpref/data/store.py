@@ -206,7 +206,7 @@ def write_dataset(dataset: Any, folder: str | os.PathLike, record: BuildRecord, 
             path.write_bytes(content if isinstance(content, bytes) else content.encode())
         (card or write_minimal_card)(pl.scan_parquet(tmp / DATA_FILE), record, tmp)
         _fsync_tree(tmp)
-        _replace(tmp, folder)
+        replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return record
@@ -220,7 +220,7 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _replace(tmp: Path, folder: Path) -> None:
+def replace_folder(tmp: Path, folder: Path) -> None:
     """Rename ``tmp`` onto ``folder``; an existing folder is moved aside first and removed after."""
     old = None
     if folder.exists() or folder.is_symlink():

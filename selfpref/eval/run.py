@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from selfpref import SelfprefError, __version__
+from selfpref.data.store import replace_folder
 from selfpref.eval.sources import PromptSet, load_prompts, read_answers
 from selfpref.models.openai_compat import mask_url
 
@@ -311,21 +311,6 @@ def alpaca_outputs(prompts: Sequence[str], answers: Sequence[str], generator: st
     return [{"instruction": p, "output": a, "generator": generator} for p, a in zip(prompts, answers)]
 
 
-def _replace(tmp: Path, folder: Path) -> None:
-    old = None
-    if folder.exists():
-        old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-        os.rename(folder, old)
-    try:
-        os.rename(tmp, folder)
-    except BaseException:
-        if old is not None:
-            os.rename(old, folder)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_eval_folder(folder: str | Path, table: Any, summary: dict[str, Any], answers_a: list[dict],
                       answers_b: list[dict], title: str) -> Path:
     """All output files into a temporary sibling, then one rename onto ``folder``."""
@@ -341,7 +326,7 @@ def write_eval_folder(folder: str | Path, table: Any, summary: dict[str, Any], a
         (tmp / "answers_a.json").write_text(json.dumps(answers_a, indent=2, ensure_ascii=False) + "\n")
         (tmp / "answers_b.json").write_text(json.dumps(answers_b, indent=2, ensure_ascii=False) + "\n")
         write_report(tmp, table, summary, title)
-        _replace(tmp, folder)
+        replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
