@@ -256,6 +256,14 @@ def is_dataset_folder(path: Path) -> bool:
 
 
 def read_folder(folder: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
+    files = check_dataset_folder(folder)
+    record = read_record(Path(folder))
+    df = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    return df, record
+
+
+def check_dataset_folder(folder: str | os.PathLike) -> list[Path]:
+    """The folder's parquet files; a folder that is not a whole dataset is one line saying why."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SelfprefError(f"{folder} is not a folder: pass a dataset folder, a Hub id or id@version")
@@ -265,9 +273,7 @@ def read_folder(folder: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
     files = sorted((folder / "data").glob("*.parquet"))
     if not files:
         raise SelfprefError(f"{folder}/data has no parquet file: the folder is incomplete, rebuild it")
-    record = read_record(folder)
-    df = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
-    return df, record
+    return files
 
 
 def read_record(folder: Path) -> BuildRecord:
