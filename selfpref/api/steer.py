@@ -55,8 +55,21 @@ def steer_generate(directions: str | Path, prompts: str | Sequence[str], *, mode
                    layers: list[int] | None = None, compare: bool = False,
                    max_new_tokens: int = 64, temperature: float = 0.0,
                    seed: int = 0) -> list[dict[str, str]]:
-    """Answer with AlignEZ's edit (remove theta_harm, add theta_help; §2.3) at every generation
-    step; one dict per prompt with ``prompt``, ``steered`` (and ``unsteered`` with ``compare``)."""
+    """Answer with AlignEZ's edit (remove theta_harm, add theta_help; §2.3) at every generation step.
+
+    Args:
+        directions: the directions file from ``selfpref steer fit``.
+        prompts: the user turn(s) to answer.
+        model: the model the directions were fit on (default: the embedded one).
+        layers: edit these layers instead of the fitted choice, e.g. ``[3, 5, 7]``.
+        compare: also answer without the edit.
+        max_new_tokens: most new tokens to generate.
+        temperature: 0 for greedy decoding.
+        seed: the sampling seed.
+
+    Returns:
+        One dict per prompt with ``prompt``, ``steered`` (and ``unsteered`` with ``compare``).
+    """
     from selfpref.steer import generate, read_directions
 
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)

@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 
@@ -39,7 +40,7 @@ _click = sys.modules[typer.BadParameter.__module__]
 _NoArgsIsHelp = getattr(_click, "NoArgsIsHelpError", ())
 
 
-def _usage_error(exc: Exception) -> str:
+def _usage_error(exc: Any) -> str:
     message = _one_line(exc.format_message()).replace("Value error, ", "")
     ctx = getattr(exc, "ctx", None)
     path = ctx.command_path.replace(ctx.find_root().info_name or "", "selfpref", 1) if ctx else "selfpref"
