@@ -122,7 +122,7 @@ def test_seed_stage_uses_its_own_dpo_recipe(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run, "train", fake_train)
     cfg = IterateConfig(method="selfee", iterations=1, output=str(tmp_path), prompts="p.jsonl",
-                        seed_data="seed", train_recipe="recipes/selfee/paper.yaml",
+                        seed_data="seed", train_recipe="selfpref/recipes/selfee/paper.yaml",
                         train={"max_steps": 2})
     _seed_model(cfg, tmp_path, lambda _m: None)
     method, recipe, overrides = calls[0]
@@ -132,7 +132,7 @@ def test_seed_stage_uses_its_own_dpo_recipe(tmp_path, monkeypatch):
                          seed_data="seed", seed_train_recipe="my-seed.yaml")
     _seed_model(cfg2, tmp_path / "b", lambda _m: None)
     assert calls[1][:2] == ("dpo", "my-seed.yaml") and calls[1][2] == {}
-    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/dpo/selfee-seed.yaml").read_text())
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "selfpref/recipes/dpo/selfee-seed.yaml").read_text())
     shipped.pop("method")
     assert {k: shipped[k] for k in SELFEE_SEED_SETTINGS} == SELFEE_SEED_SETTINGS
 
@@ -152,7 +152,7 @@ def test_no_pair_hint_names_only_what_applies(tmp_path):
     sao = IterateConfig(method="sao", iterations=2, output=str(tmp_path), build={"judge_mode": "logits"})
     hint = no_pair_hint(sao, [build, {"step": "minhash_dedup", "kept": 6},
                               {"step": "judge_consistency", "kept": 0}], 6)
-    assert "sao-small-judge.yaml" in hint and "--judge-mode" not in hint and "--num-prompts" not in hint
+    assert "--filters sao-small-judge" in hint and "--judge-mode" not in hint and "--num-prompts" not in hint
     text = IterateConfig(method="sao", iterations=2, output=str(tmp_path))
     hint = no_pair_hint(text, [{"step": "build", "kept": 1, "dropped": {"judge_unparseable": 5}},
                                {"step": "minhash_dedup", "kept": 0}], 6)

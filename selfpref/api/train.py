@@ -52,7 +52,7 @@ def train(method: str, dataset: str | None = None, output_dir: str | Path | None
         model: the model to train (default: the embedded SmolLM2-135M-Instruct).
         reference_model: the reference for dpo/ipo/sso/selfee (default: a copy of ``model``).
         recipe: a training recipe (fields of the method's TRL config): a YAML file, or a
-            shipped recipe's name (``paper`` is ``recipes/<method>/paper.yaml``).
+            shipped recipe's name (``paper`` is ``selfpref/recipes/<method>/paper.yaml``).
         push_to_hub: push the model to this Hub repo.
         overwrite: replace what is at ``output_dir``.
         notify: where the summary lines go (``None``: nowhere).

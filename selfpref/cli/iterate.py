@@ -28,7 +28,7 @@ def iterate(
     judge_models: Optional[list[str]] = typer.Option(None, help="sso: judge models for the A.1.4 dispute filter (repeatable)."),
     build_config: Optional[Path] = typer.Option(None, help="Build recipe YAML (as `build --config`) for every iteration."),
     train_config: Optional[Path] = typer.Option(None, help="Training recipe YAML (as `train --config`) for every iteration."),
-    seed_train_config: Optional[Path] = typer.Option(None, help="selfee: DPO recipe for the --seed-data stage (pi_0); default: SELFEE §4.1's initial stage, as recipes/dpo/selfee-seed.yaml."),
+    seed_train_config: Optional[Path] = typer.Option(None, help="selfee: DPO recipe for the --seed-data stage (pi_0); default: SELFEE §4.1's initial stage, as selfpref/recipes/dpo/selfee-seed.yaml."),
     backend: Optional[str] = typer.Option(None, help="Build backend: transformers, vllm, openai or scripted."),
     script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
     judge_mode: Optional[str] = typer.Option(None, help="sao: text or logits judge."),

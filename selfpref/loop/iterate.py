@@ -46,7 +46,7 @@ DEFAULT_FILTERS: dict[str, list[tuple[str, Any]]] = {
 }
 Notify = Callable[[str], None]
 # SELFEE §4.1 / §5.1 initial stage (pi_0): DPO on the seed set for 3 epochs, beta 0.1, lr 5e-7,
-# cosine with 10% warm-up. recipes/dpo/selfee-seed.yaml holds the same values (a test keeps them equal).
+# cosine with 10% warm-up. selfpref/recipes/dpo/selfee-seed.yaml holds the same values (a test keeps them equal).
 SELFEE_SEED_SETTINGS: dict[str, Any] = {"beta": 0.1, "learning_rate": 5e-7, "num_train_epochs": 3,
                                         "lr_scheduler_type": "cosine", "warmup_steps": 0.1}
 
@@ -202,7 +202,7 @@ def no_pair_hint(cfg: IterateConfig, funnel: list[dict[str, Any]], prompts: int)
     if step == "judge_consistency":
         hints.append("the judge never agreed with itself across orders (small models rarely do, "
                      "SAO App. B): drop the consistency filter with --filters "
-                     "recipes/filter/sao-small-judge.yaml")
+                     "sao-small-judge (a shipped recipe)")
     elif step == "length_balance":
         hints.append(f"length balance needs pairs with chosen longer and with chosen shorter; "
                      f"{prompts} prompts gave none on one side: give more prompts per iteration")

@@ -26,7 +26,7 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # SELFEE §5.1 / App. B: temperature 0.7, at most 300 tokens; no top-p given (1.0).
     "selfee": {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 300},
 }
-# The papers' own settings at their scale: recipes/build/<method>-paper.yaml (`build --config`).
+# The papers' own settings at their scale: selfpref/recipes/build/<method>-paper.yaml (`build --config`).
 
 
 @dataclass
