@@ -88,7 +88,7 @@ def recipes_reference() -> str:
 _cli_on_page_markdown = on_page_markdown
 
 
-def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:  # noqa: F811
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     markdown = _cli_on_page_markdown(markdown, page, config, files)
     if RECIPES_MARKER in markdown:
         markdown = markdown.replace(RECIPES_MARKER, recipes_reference())
