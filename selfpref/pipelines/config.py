@@ -86,8 +86,10 @@ class BuildConfig:
                 "endpoint's key (never written anywhere; unset: no key)."})
     judge_max_new_tokens: int = field(default=16, metadata={"help": "sao text judge: most new tokens per verdict."})
     beta: float = field(default=0.1, metadata={"help": "selfee: beta of the implicit reward (Eq. 7)."})
-    concision_probability: float = field(default=0.2, metadata={
-        "help": "sso: chance of adding Concision to the allocated features (SSO A.3)."})
+    concision_probability: float = field(default=0.0, metadata={
+        "help": "sso: chance of adding Concision to the picked feature. Default 0: Concision is one "
+                "of SSO's seven features (§3.1), allocated like the others; no seed text gives a "
+                "probability (selfpref's earlier default was 0.2)."})
     principles: str | None = field(default=None, metadata={
         "help": "sso: a YAML file replacing the feature/principle table (features: [{name, good, "
                 "bad, meaning, good_principle, bad_principle}, ...], optional concision: {...})."})
@@ -108,6 +110,7 @@ class BuildConfig:
         checks = [("num_prompts", self.num_prompts >= 1, "at least 1"),
                   ("batch_size", self.batch_size >= 1, "at least 1"),
                   ("prompt_max_new_tokens", self.prompt_max_new_tokens >= 1, "at least 1"),
+                  ("concision_probability", 0 <= self.concision_probability <= 1, "in [0, 1]"),
                   ("truncated_prompts", self.truncated_prompts in ("drop", "keep"), "'drop' or 'keep'"),
                   ("chunk_size", self.chunk_size >= 1, "at least 1"),
                   ("ray_workers", self.ray_workers is None or self.ray_workers >= 1, "at least 1"),
