@@ -153,7 +153,7 @@ def test_loop_trains_on_unfiltered_pairs_by_default(tmp_path):
     cfg = IterateConfig(method="sao", iterations=1, output=str(tmp_path / "loop"), prompts=str(prompts),
                         build={"backend": "scripted", "script": str(script), "judge_mode": "logits"})
     assert cfg.filters == []
-    st = _Stage(cfg, _plan(cfg, tmp_path / "loop"), 1, tmp_path / "loop", lambda _m: None)
+    st = _Stage(cfg, _plan(cfg, tmp_path / "loop"), 1, tmp_path / "loop", lambda _m: None, "simpo")
     st.folder.mkdir()
     _build_stage(st)
     _filter_stage(st)
@@ -191,6 +191,15 @@ def test_prompt_plan_unequal_sets_without_the_seed_prompts(tmp_path):
         prompt_plan(prompts, 3, seed=0, sizes=[1, 3, 7], exclude=["q0", "q5"])
     with pytest.raises(SelfprefError, match="--prompts-per-iteration 1,3: each iteration needs 2"):
         prompt_plan(prompts, 2, seed=0, sizes=[1, 3], minimum=2)
+
+    # sao writes its own prompts: the sizes are the personas of each iteration, checked the same way
+    from selfpref.loop.iterate import plan_splits
+
+    with pytest.raises(SelfprefError, match="--prompts-per-iteration 1,3: each iteration needs 2"):
+        plan_splits(IterateConfig(method="sao", iterations=2, output=str(tmp_path / "s"),
+                                  prompts_per_iteration=[1, 3]))
+    result = CliRunner().invoke(app, ["iterate", "--prompts-per-iteration", "8000,lots", "-o", str(tmp_path / "y")])
+    assert "--prompts-per-iteration '8000,lots': give int values" in str(result.exception)
 
     # through the loop's config: --seed-data's prompts never reach an iteration
     (tmp_path / "p.jsonl").write_text("".join(json.dumps({"prompt": f"q{i}"}) + "\n" for i in range(10)))

@@ -258,7 +258,7 @@ def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, noti
     """Iteration t: build -> filter -> push -> train -> summary, each stage skipped when done."""
     from selfpref.data.refs import read_dataset
 
-    st = _Stage(cfg, plan, t, out, notify)
+    st = _Stage(cfg, plan, t, out, notify, TRAINER[cfg.method])
     st.folder.mkdir(exist_ok=True)
     _build_stage(st)
     _filter_stage(st)

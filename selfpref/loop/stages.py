@@ -8,16 +8,15 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from selfpref import SelfprefError
 from selfpref.data.store import replace_folder, write_json_atomic
 from selfpref.loop.reference import policy_path, selfee_reference
 
-if TYPE_CHECKING:
-    from selfpref.loop.iterate import IterateConfig
-
 Notify = Callable[[str], None]
+# The loop's options, `selfpref.loop.iterate.IterateConfig` (not imported: iterate imports this module).
+IterateConfig = Any
 
 
 def iteration_prompts(cfg: IterateConfig, plan: dict[str, Any], t: int) -> int:
@@ -69,8 +68,10 @@ def train_atomic(method: str, dataset: str, target: Path, model: str | None, cfg
 class _Stage:
     """What every stage of iteration t shares: where it writes, pi_{t-1}, the dataset's name."""
 
-    def __init__(self, cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, notify: Notify):
+    def __init__(self, cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, notify: Notify,
+                 trainer: str):
         self.cfg, self.plan, self.t, self.out, self.notify = cfg, plan, t, out, notify
+        self.trainer = trainer  # the method that trains pi_t (iterate.TRAINER)
         self.folder = out / f"iter-{t}"
         self.policy = policy_path(out, t - 1, cfg.model, bool(cfg.seed_data))
         self.name, self.version = cfg.name or out.name, f"0.{t}.0"
@@ -163,12 +164,10 @@ def _train_stage(st: _Stage, dataset_ref: str) -> dict[str, Any]:
     model_dir = st.folder / "model"
     if (model_dir / "selfpref_train.json").exists():
         return json.loads((model_dir / "selfpref_train.json").read_text())
-    from selfpref.loop.iterate import TRAINER
-
     cfg = st.cfg
-    st.notify(f"{st.head}: train {TRAINER[cfg.method]} from {st.policy or 'the embedded model'}")
+    st.notify(f"{st.head}: train {st.trainer} from {st.policy or 'the embedded model'}")
     extra = {"selfee_lambda": cfg.lam(st.t)} if cfg.method == "selfee" else {}
-    return train_atomic(TRAINER[cfg.method], dataset_ref, model_dir, st.policy, cfg,
+    return train_atomic(st.trainer, dataset_ref, model_dir, st.policy, cfg,
                          {"parent_model": st.policy, "parent_dataset": dataset_ref,
                           "iteration": st.t}, cfg.train_recipe, **extra)
 
