@@ -69,7 +69,7 @@ class IterateConfig:
     selfee_reference: str | None = None
     name: str | None = None
     seed: int = 0
-    filters: list[tuple[str, Any]] | None = None  # None: the method's default recipe
+    filters: list[tuple[str, Any]] | None = None  # None: DEFAULT_FILTERS (none, as the papers)
     filter_options: dict[str, Any] = field(default_factory=dict)
     judge_models: list[str] | None = None
     lambdas: list[float] | None = None

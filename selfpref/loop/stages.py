@@ -31,8 +31,8 @@ def no_pair_hint(cfg: IterateConfig, funnel: list[dict[str, Any]], prompts: int)
     step = (emptied or {}).get("step", "")
     if step == "judge_consistency":
         hints.append("the judge never agreed with itself across orders (small models rarely do, "
-                     "SAO App. B): drop the consistency filter with --filters "
-                     "recipes/filter/sao-small-judge.yaml")
+                     "SAO App. B): drop require_consistent_judge from --filters (the loop's "
+                     "default has no filter; recipes/filter/sao-small-judge.yaml has none)")
     elif step == "length_balance":
         hints.append(f"length balance needs pairs with chosen longer and with chosen shorter; "
                      f"{prompts} prompts gave none on one side: give more prompts per iteration")
