@@ -111,7 +111,8 @@ def test_random_draws_are_independent_samples(tmp_path, tiny_model_path):
     """Every draw asks the same question; its draw number seeds it, so eight draws on a real
     (tiny, random) model are eight samples, not one sample copied eight times."""
     build(BuildConfig(method="sao", model=str(tiny_model_path), prompt_mode="random", num_prompts=8,
-                      judge_mode="logits", max_new_tokens=4, prompt_max_new_tokens=8, temperature=1.0),
+                      judge_mode="logits", max_new_tokens=4, prompt_max_new_tokens=8, temperature=1.0,
+                      truncated_prompts="keep"),  # a random model never ends a prompt itself
           tmp_path / "out")
     _, record = read_dataset(tmp_path / "out")
     assert record.stats["prompts_generated"] >= 6
@@ -131,7 +132,7 @@ def test_a_domain_drawn_again_writes_a_new_persona(tiny_model_path):
                    generation={"max_new_tokens": 8, "temperature": 1.0, "top_p": 1.0})
     pool = ModelPool(batch_size=4)
     llm.bind(pool.get("transformers", str(tiny_model_path)))
-    task = WritePersona(name="write_persona", llm=llm, input_batch_size=4)
+    task = WritePersona(name="write_persona", llm=llm, input_batch_size=4, keep_truncated=True)
     out = [r for part in task.process([rows[0], rows[32], dict(rows[0])]) for r in part]
     pool.close()
     assert out[0]["persona"] == out[2]["persona"]  # the same row again: the same sample

@@ -144,7 +144,8 @@ def fake_vllm(monkeypatch):
 
 def test_a_vllm_sao_build_makes_one_engine_for_all_steps_and_chunks(tmp_path, tiny_model_path, fake_vllm):
     build(BuildConfig(method="sao", backend="vllm", model=str(tiny_model_path), judge_mode="logits",
-                      num_prompts=3, chunk_size=1), tmp_path / "out")
+                      num_prompts=3, chunk_size=1, truncated_prompts="keep"),  # the fake echoes past the cap
+          tmp_path / "out")
     [llm] = FakeLLM.instances
     assert llm.model == str(tiny_model_path) and llm.options == {"gpu_memory_utilization": 0.9}
     kinds = [c[0] for c in llm.calls]

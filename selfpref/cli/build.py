@@ -76,6 +76,8 @@ def build(
     temperature: Optional[float] = typer.Option(None, help="Sampling temperature (method default)."),
     top_p: Optional[float] = typer.Option(None, help="Nucleus top_p (method default)."),
     max_new_tokens: Optional[int] = typer.Option(None, help="Most new tokens per answer."),
+    prompt_max_new_tokens: Optional[int] = typer.Option(None, help="Most new tokens per persona and prompt (default 64, for a CPU; SAO's prompts run to 200 words, Fig. 3: its paper recipe allows 512)."),
+    truncated_prompts: Optional[str] = typer.Option(None, help="A persona or prompt that reached --prompt-max-new-tokens is cut mid-sentence: drop (default; counted as persona_truncated / prompt_truncated in the funnel) or keep."),
     judge: Optional[str] = typer.Option(None, help="sao: text (a written verdict, the default) or logits (forced choice) by a model, both orders; or SAO Table 6's baselines: length (shorter wins), length:longer, random (seeded by --seed)."),
     judge_mode: Optional[str] = typer.Option(None, help="sao: older name of --judge text|logits."),
     judge_model: Optional[str] = typer.Option(None, help="sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, 'default', or the endpoint's model name."),
@@ -107,7 +109,8 @@ def build(
                  judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
                  principles=principles, chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
-                 prompt_column=prompt_column, prompt_mode=prompt_source)
+                 prompt_column=prompt_column, prompt_mode=prompt_source,
+                 prompt_max_new_tokens=prompt_max_new_tokens, truncated_prompts=truncated_prompts)
     display, progress = _progress(method)
     with display:
         api_build(method, output, recipe=config, name=name, version=dataset_version,

@@ -62,7 +62,13 @@ class BuildConfig:
     top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling top_p (method default if unset)."})
     max_new_tokens: int | None = field(default=None, metadata={
         "help": "Most new tokens per answer (selfee default 300 as in the paper, else 96)."})
-    prompt_max_new_tokens: int = field(default=64, metadata={"help": "Most new tokens for personas, prompts, features."})
+    prompt_max_new_tokens: int = field(default=64, metadata={
+        "help": "Most new tokens for personas, prompts, features (64 for a CPU; SAO's prompts run to "
+                "200 words, Fig. 3: selfpref/recipes/build/sao-paper.yaml allows 512)."})
+    truncated_prompts: str = field(default="drop", metadata={
+        "help": "A persona or prompt that reached prompt_max_new_tokens was cut mid-sentence: 'drop' "
+                "(default; counted as persona_truncated / prompt_truncated in the funnel) or 'keep' "
+                "(answered as cut, not counted)."})
     judge: str | None = field(default=None, metadata={
         "help": "sao: who labels each pair, in both orders: text (a written verdict) or logits (forced "
                 "choice) by a model (the generator unless judge_model), or SAO Table 6's baselines "
@@ -80,8 +86,10 @@ class BuildConfig:
                 "endpoint's key (never written anywhere; unset: no key)."})
     judge_max_new_tokens: int = field(default=16, metadata={"help": "sao text judge: most new tokens per verdict."})
     beta: float = field(default=0.1, metadata={"help": "selfee: beta of the implicit reward (Eq. 7)."})
-    concision_probability: float = field(default=0.2, metadata={
-        "help": "sso: chance of adding Concision to the allocated features (SSO A.3)."})
+    concision_probability: float = field(default=0.0, metadata={
+        "help": "sso: chance of adding Concision to the picked feature. Default 0: Concision is one "
+                "of SSO's seven features (§3.1), allocated like the others; no seed text gives a "
+                "probability (selfpref's earlier default was 0.2)."})
     principles: str | None = field(default=None, metadata={
         "help": "sso: a YAML file replacing the feature/principle table (features: [{name, good, "
                 "bad, meaning, good_principle, bad_principle}, ...], optional concision: {...})."})
@@ -101,6 +109,9 @@ class BuildConfig:
                 setattr(self, key, value)
         checks = [("num_prompts", self.num_prompts >= 1, "at least 1"),
                   ("batch_size", self.batch_size >= 1, "at least 1"),
+                  ("prompt_max_new_tokens", self.prompt_max_new_tokens >= 1, "at least 1"),
+                  ("concision_probability", 0 <= self.concision_probability <= 1, "in [0, 1]"),
+                  ("truncated_prompts", self.truncated_prompts in ("drop", "keep"), "'drop' or 'keep'"),
                   ("chunk_size", self.chunk_size >= 1, "at least 1"),
                   ("ray_workers", self.ray_workers is None or self.ray_workers >= 1, "at least 1"),
                   ("temperature", self.temperature >= 0, ">= 0"),
@@ -201,6 +212,8 @@ class BuildConfig:
                                  "judge_api_key_env")}
         if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
             del relevant["prompt_mode"]
+        if relevant["truncated_prompts"] == "drop":  # likewise
+            del relevant["truncated_prompts"]
         if self.backend in ("transformers", "vllm"):  # a model retrained into the same folder
             from selfpref.models.resolve import weights_signature
 
