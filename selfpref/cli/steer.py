@@ -24,6 +24,8 @@ def fit(
     batch_size: int = typer.Option(8, callback=bounded(1), help="Answers per forward pass."),
     max_pairs: Optional[int] = typer.Option(None, callback=bounded(2), help="Use at most this many pairs."),
     max_layers: Optional[int] = typer.Option(None, callback=bounded(1), help="Edit at most this many of the chosen layers (lowest CCS loss first); default: all that A.4 picks."),
+    layer_rule: str = typer.Option("running-mean", help="How A.4 picks layers from the sorted CCS losses: running-mean (selfpref's: the layers before the largest rise of the running mean, at least one) or a4-pseudocode (the paper's pseudocode indices: one layer fewer, the full set's mean not considered, possibly none)."),
+    prompt_format: str = typer.Option("auto", help="How the prompts reach the model: chat (its chat template), completion (plain 'Query: ... Answer:' text, for a base model; AlignEZ §2.1) or auto (completion when the tokenizer has no chat template)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file at --output."),
 ) -> None:
     """Fit theta_help / theta_harm per layer (first right-singular vectors, AlignEZ §2.2) and pick layers (A.4, CCS loss)."""
@@ -35,7 +37,8 @@ def fit(
     check_output(output, overwrite)
     check_models([("--model", model)])
     directions = fit_directions(dataset, output, model=model, batch_size=batch_size,
-                                max_pairs=max_pairs, max_layers=max_layers, notify=console.print)
+                                max_pairs=max_pairs, max_layers=max_layers, layer_rule=layer_rule,
+                                prompt_format=prompt_format, notify=console.print)
     scores = ", ".join(f"{i} ({directions.scores[i]:.3f})" for i in directions.layers)
     console.print(f"wrote {output}: {directions.metadata['pairs']} pairs, "
                   f"{directions.theta_help.shape[0]} layers scored by held-out CCS loss; "
@@ -52,6 +55,7 @@ def generate(
     max_new_tokens: int = typer.Option(64, callback=bounded(1), help="Most new tokens to generate."),
     temperature: float = typer.Option(0.0, callback=bounded(0), help="0 for greedy decoding."),
     seed: int = typer.Option(0, help="Sampling seed."),
+    prompt_format: str = typer.Option("auto", help="chat, completion or auto (the format the directions were fit with, else completion when the tokenizer has no chat template)."),
 ) -> None:
     """Answer with AlignEZ's edit (remove theta_harm, add theta_help; §2.3) at every generation step."""
     from selfpref.steer import generate as steered_generate
@@ -63,7 +67,8 @@ def generate(
     read_directions(directions)  # missing, corrupt or inconsistent: refused before the model loads
     check_models([("--model", model)])
     rows = steered_generate(directions, prompt, model=model, layers=chosen_layers, compare=compare,
-                            max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+                            max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                            prompt_format=prompt_format)
     for row in rows:
         console.print(Text.assemble(("Q: ", "bold"), row["prompt"]))
         if compare:

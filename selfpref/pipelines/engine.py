@@ -102,6 +102,7 @@ def default_llm_factory(config: Any) -> LLMFactory:
 
 def make_pool(config: Any) -> ModelPool:
     """The build's models: one per (backend, model); vLLM engines split the GPU between them."""
+    from selfpref.pipelines.alignez import generator_prompt_format
     from selfpref.pipelines.llms import load_script
 
     script = load_script(config.script) if config.backend == "scripted" else None
@@ -113,7 +114,8 @@ def make_pool(config: Any) -> ModelPool:
         if config.judge_base_url else {}
     return ModelPool(batch_size=config.batch_size, seed=config.seed, script=script,
                      base_url=config.base_url, api_key_env=config.api_key_env,
-                     vllm_options=vllm_options, endpoints=endpoints)
+                     vllm_options=vllm_options, endpoints=endpoints,
+                     prompt_format=generator_prompt_format(config))
 
 
 def judge_labeler(config: Any) -> str:
