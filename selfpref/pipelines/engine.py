@@ -245,7 +245,8 @@ class Engine:
                                                 judge=config.judge, labeler=judge_labeler(config),
                                                 beta=config.beta, reference=config.reference_model)
         return {"inputs": len(rows), "records": records, "dropped": dict(dropped),
-                "prompts": [r["prompt"] for r in rows if r.get("prompt")]}
+                "prompts": [r["prompt"] for r in rows if r.get("prompt")],
+                "refusals": [r["refusal_text"] for r in rows if r.get("refusal_text")]}
 
     def pipeline_yaml(self, folder: Any) -> str:
         """The Tasks as distilabel's ``pipeline.yaml`` (written via ``folder``, a scratch dir)."""

@@ -48,7 +48,8 @@ class WritePersona(MultiConversationTask):
 
 
 class WritePrompt(MultiConversationTask):
-    """Input: ``persona``. Output: ``prompt`` and ``drop_reason`` (empty_prompt, refusal)."""
+    """Input: ``persona``. Output: ``prompt``, ``drop_reason`` (empty_prompt, refusal) and
+    ``refusal_text`` (what a refusal said; for the repetition rate with refusals counted)."""
 
     @property
     def inputs(self) -> list[str]:
@@ -56,7 +57,7 @@ class WritePrompt(MultiConversationTask):
 
     @property
     def outputs(self) -> list[str]:
-        return ["prompt", "drop_reason"]
+        return ["prompt", "drop_reason", "refusal_text"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if row.get("drop_reason") or not row.get("persona"):
@@ -67,7 +68,9 @@ class WritePrompt(MultiConversationTask):
         if not generations:
             return {"prompt": None, "drop_reason": row.get("drop_reason") or "empty_persona"}
         prompt, reason = clean_prompt(generations[0][0])
-        return {"prompt": prompt, "drop_reason": reason}
+        # SAO §4.4 counts refusals in its persona repetition rate: keep what the model wrote
+        refused = (generations[0][0] or "").strip() if reason == "refusal" else None
+        return {"prompt": prompt, "drop_reason": reason, "refusal_text": refused}
 
 
 class WriteFreePrompt(WritePrompt):
