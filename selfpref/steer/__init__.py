@@ -137,7 +137,7 @@ def generate(directions_path: str | Path, prompts: Sequence[str], *, model: str 
     """Steered answers (and with ``compare`` the unsteered ones) for each prompt.
 
     ``prompt_format`` auto: the one the directions were fit with, else by the tokenizer."""
-    from selfpref.models.generation import generate_batch
+    from selfpref.models.generation import generate_batch, resolve_prompt_format
     from selfpref.models import load_causal_lm
 
     _check_choice("--prompt-format", prompt_format, ("auto", "chat", "completion"))
@@ -157,7 +157,14 @@ def generate(directions_path: str | Path, prompts: Sequence[str], *, model: str 
                             f"layers, this model has {model_layers}: fit them again with "
                             "`selfpref steer fit --model` on this model")
     fitted = directions.metadata.get("prompt_format")
-    used = _prompt_format(tokenizer, fitted if prompt_format == "auto" and fitted else prompt_format)
+    if prompt_format == "auto" and fitted:  # answer the way the directions' answers were embedded
+        try:
+            used = resolve_prompt_format(tokenizer, fitted)
+        except ValueError as exc:
+            raise SelfprefError(f"--directions {directions_path} were fit with prompt format "
+                                f"{fitted!r}: {exc}") from None
+    else:
+        used = _prompt_format(tokenizer, prompt_format)
     chats = query_chats(prompts, used)
     kwargs = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                   prompt_format=used)
