@@ -41,7 +41,7 @@ def test_table_13_prompt_is_cut_at_the_cpu_cap_and_whole_in_the_paper_recipe(tin
         return WritePrompt(name="write_prompt", llm=llm).parse({"persona": "p"}, [[text]])
 
     cut = backend.tokenizer.decode(ids[:64])  # what a 64-token generation of it returns
-    assert parse(cut, 64) == {"prompt": None, "drop_reason": "prompt_truncated"}
+    assert parse(cut, 64) == {"prompt": None, "drop_reason": "prompt_truncated", "refusal_text": None}
     assert parse(TABLE_13, paper.prompt_max_new_tokens) == {"prompt": TABLE_13, "drop_reason": None}
     # a prompt the model ended itself has at most cap - 1 tokens (its end of turn took one)
     ended = backend.tokenizer.decode(ids[:63])

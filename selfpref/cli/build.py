@@ -95,6 +95,7 @@ def build(
     license: Optional[str] = typer.Option(None, help="License for the data card (unset: 'other')."),
     push_to_hub: Optional[str] = typer.Option(None, help="Also push the folder to this Hub dataset repo."),
     private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
+    prompt_format: Optional[str] = typer.Option(None, help="alignez: chat (the chat template), completion (plain text, for a base model: AlignEZ §2.1, A.5) or auto (default: completion when the tokenizer has no chat template)."),
     prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
@@ -110,7 +111,8 @@ def build(
                  principles=principles, chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
                  prompt_column=prompt_column, prompt_mode=prompt_source,
-                 prompt_max_new_tokens=prompt_max_new_tokens, truncated_prompts=truncated_prompts)
+                 prompt_max_new_tokens=prompt_max_new_tokens, truncated_prompts=truncated_prompts,
+                 prompt_format=prompt_format)
     display, progress = _progress(method)
     with display:
         api_build(method, output, recipe=config, name=name, version=dataset_version,

@@ -100,9 +100,13 @@ def compare(
     for column in ("", "Net Win% ours", "Net Win% aligned", "Relative Improvement%"):
         table.add_column(column, justify="right" if column else "left")
     rows = [("overall", result)] + list((result.get("aspects") or {}).items())
+    if "aspect_mean" in result:
+        rows.append(("mean of the aspects", result["aspect_mean"]))
     for name, r in rows:
         table.add_row(name, _pct(r["net_win_ours"]), _pct(r["net_win_aligned"]),
                       _pct(r["relative_improvement"]))
     console.print(table)
+    console.print(f"Relative Improvement%: {_pct(result['headline_relative_improvement'])} "
+                  f"({result['headline']})", markup=False)
     console.print(f"ours = {result['ours']}, aligned = {result['aligned']}; net wins are B's over "
                   "the base A", markup=False)

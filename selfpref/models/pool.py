@@ -26,19 +26,22 @@ class ModelPool:
     own server: ``{"judge": (url, key variable or None, flag prefix)}``), asked for with
     ``get(..., endpoint=name)``; ``vllm_options``: keyword arguments for ``vllm.LLM``;
     ``factories``: kind -> callable(ref, step) replacing the built-in constructor (tests, or a
-    backend defined in a layer above).
+    backend defined in a layer above); ``prompt_format``: how transformers models render the
+    chats they generate from (`generation.chat_ids`: chat, completion or auto).
     """
 
     def __init__(self, *, batch_size: int = 8, seed: int = 0, script: dict[str, Any] | None = None,
                  base_url: str | None = None, api_key_env: str | None = None,
                  vllm_options: dict[str, Any] | None = None,
                  factories: dict[str, Callable[[str, str], Any]] | None = None,
-                 endpoints: dict[str, tuple[str, str | None, str]] | None = None) -> None:
+                 endpoints: dict[str, tuple[str, str | None, str]] | None = None,
+                 prompt_format: str = "chat") -> None:
         self.batch_size, self.seed, self.script = batch_size, seed, script or {}
         self.base_url, self.api_key_env = base_url, api_key_env
         self.endpoints = dict(endpoints or {})
         self.vllm_options = dict(vllm_options or {})
         self.factories = dict(factories or {})
+        self.prompt_format = prompt_format
         self._models: dict[tuple[str, ...], Any] = {}
 
     def get(self, kind: str, ref: str, *, step: str = "", endpoint: str = "") -> Any:
@@ -69,7 +72,7 @@ class ModelPool:
         if kind == "transformers":
             from selfpref.models.local import LocalModel
 
-            return LocalModel(ref, batch_size=self.batch_size)
+            return LocalModel(ref, batch_size=self.batch_size, prompt_format=self.prompt_format)
         if kind == "vllm":
             from selfpref.models.vllm_backend import VLLMModel
 

@@ -55,6 +55,10 @@ class BuildConfig:
         "help": "Without --prompts, how the model writes its prompts (flag --prompt-source): "
                 "'persona' (SAO sec. 3.1, one prompt per persona) or 'random' (SAO Table 5: no "
                 "persona, the model writes each prompt unprompted)."})
+    prompt_format: str = field(default="auto", metadata={
+        "help": "alignez: how prompts reach the generator: chat (its chat template), completion "
+                "(plain text, for a base model: AlignEZ §2.1 and A.5), or auto (completion when "
+                "the tokenizer has no chat template)."})
     num_prompts: int = field(default=8, metadata={"help": "How many prompts (personas) to build from."})
     seed: int = field(default=0, metadata={"help": "Random seed for sampling and selection."})
     batch_size: int = field(default=8, metadata={"help": "Generation batch size."})
@@ -119,11 +123,19 @@ class BuildConfig:
                   ("judge_mode", self.judge_mode in (None, "text", "logits"), "'text' or 'logits' "
                    "(an alias of --judge; the baselines are --judge length|length:longer|random)"),
                   ("backend", self.backend in ("transformers", "vllm", "openai", "scripted"),
-                   "transformers, vllm, openai or scripted")]
+                   "transformers, vllm, openai or scripted"),
+                  ("prompt_format", self.prompt_format in ("auto", "chat", "completion"),
+                   "auto, chat or completion")]
         for name, ok, want in checks:
             if not ok:
                 raise SelfprefError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: must be {want}")
         self._check_prompt_mode()
+        if self.prompt_format != "auto" and self.method != "alignez":
+            raise SelfprefError(f"--prompt-format {self.prompt_format}: only alignez has a "
+                                "completion path; drop the flag for this method")
+        if self.prompt_format == "completion" and self.backend in ("vllm", "openai"):
+            raise SelfprefError(f"--prompt-format completion: the {self.backend} backend only "
+                                "takes chats; use --backend transformers")
         if self.method == "selfee" and self.reference_model and self.reference_model == self.model:
             raise SelfprefError("--reference-model is the same as --model: every reward margin would be "
                                 "zero; pass the initial model as reference, or omit it for the "
@@ -214,6 +226,8 @@ class BuildConfig:
             del relevant["prompt_mode"]
         if relevant["truncated_prompts"] == "drop":  # likewise
             del relevant["truncated_prompts"]
+        if relevant["prompt_format"] == "auto":  # likewise
+            del relevant["prompt_format"]
         if self.backend in ("transformers", "vllm"):  # a model retrained into the same folder
             from selfpref.models.resolve import weights_signature
 

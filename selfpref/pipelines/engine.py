@@ -102,6 +102,7 @@ def default_llm_factory(config: Any) -> LLMFactory:
 
 def make_pool(config: Any) -> ModelPool:
     """The build's models: one per (backend, model); vLLM engines split the GPU between them."""
+    from selfpref.pipelines.alignez import generator_prompt_format
     from selfpref.pipelines.llms import load_script
 
     script = load_script(config.script) if config.backend == "scripted" else None
@@ -113,7 +114,8 @@ def make_pool(config: Any) -> ModelPool:
         if config.judge_base_url else {}
     return ModelPool(batch_size=config.batch_size, seed=config.seed, script=script,
                      base_url=config.base_url, api_key_env=config.api_key_env,
-                     vllm_options=vllm_options, endpoints=endpoints)
+                     vllm_options=vllm_options, endpoints=endpoints,
+                     prompt_format=generator_prompt_format(config))
 
 
 def judge_labeler(config: Any) -> str:
@@ -243,7 +245,8 @@ class Engine:
                                                 judge=config.judge, labeler=judge_labeler(config),
                                                 beta=config.beta, reference=config.reference_model)
         return {"inputs": len(rows), "records": records, "dropped": dict(dropped),
-                "prompts": [r["prompt"] for r in rows if r.get("prompt")]}
+                "prompts": [r["prompt"] for r in rows if r.get("prompt")],
+                "refusals": [r["refusal_text"] for r in rows if r.get("refusal_text")]}
 
     def pipeline_yaml(self, folder: Any) -> str:
         """The Tasks as distilabel's ``pipeline.yaml`` (written via ``folder``, a scratch dir)."""

@@ -78,8 +78,9 @@ class WritePersona(MultiConversationTask):
 
 
 class WritePrompt(MultiConversationTask):
-    """Input: ``persona``. Output: ``prompt`` and ``drop_reason`` (empty_prompt, refusal,
-    prompt_truncated)."""
+    """Input: ``persona``. Output: ``prompt``, ``drop_reason`` (empty_prompt, refusal,
+    prompt_truncated) and ``refusal_text`` (what a refusal said; for the repetition rate with
+    refusals counted)."""
 
     keep_truncated: bool = False  # BuildConfig.truncated_prompts == "keep"
 
@@ -89,7 +90,7 @@ class WritePrompt(MultiConversationTask):
 
     @property
     def outputs(self) -> list[str]:
-        return ["prompt", "drop_reason"]
+        return ["prompt", "drop_reason", "refusal_text"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if row.get("drop_reason") or not row.get("persona"):
@@ -101,8 +102,10 @@ class WritePrompt(MultiConversationTask):
             return {"prompt": None, "drop_reason": row.get("drop_reason") or "empty_persona"}
         prompt, reason = clean_prompt(generations[0][0])
         if prompt is not None and not self.keep_truncated and hit_cap(self.llm, generations[0][0]):
-            return {"prompt": None, "drop_reason": "prompt_truncated"}
-        return {"prompt": prompt, "drop_reason": reason}
+            return {"prompt": None, "drop_reason": "prompt_truncated", "refusal_text": None}
+        # SAO §4.4 counts refusals in its persona repetition rate: keep what the model wrote
+        refused = (generations[0][0] or "").strip() if reason == "refusal" else None
+        return {"prompt": prompt, "drop_reason": reason, "refusal_text": refused}
 
 
 class WriteFreePrompt(WritePrompt):

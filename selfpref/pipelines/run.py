@@ -129,8 +129,9 @@ def _log_failure(exc: BuildStepError, parts: Path, trace: str) -> BuildStepError
 
 def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, parts: Path,
                llm_factory: LLMFactory | None = None, progress: Progress | None = None,
-               notify: Callable[[str], None] | None = None) -> tuple[list[dict], collections.Counter, list[str], str]:
-    """Run every unfinished chunk; return records, drops, generated prompts and pipeline YAML."""
+               notify: Callable[[str], None] | None = None) -> tuple[list[dict], collections.Counter, tuple[list[str], list[str] | None], str]:
+    """Run every unfinished chunk; return records, drops, (generated prompts, refusal texts or
+    None when unknown) and pipeline YAML."""
     parts.mkdir(parents=True, exist_ok=True)
     size = config.chunk_size
     chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
@@ -179,12 +180,15 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
     finally:
         engine.close()
     records, dropped, prompts = [], collections.Counter(), []
+    refusals: list[str] | None = []
     for path in part_path:
         data = json.loads(path.read_text())
         records += data["records"]
         dropped.update(data["dropped"])
         prompts += data["prompts"]
-    return records, dropped, prompts, pipeline_yaml
+        # parts written before refusal texts were kept: the rate with refusals is unknown
+        refusals = None if refusals is None or "refusals" not in data else refusals + data["refusals"]
+    return records, dropped, (prompts, refusals), pipeline_yaml
 
 
 def method_stats(method: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -210,7 +214,7 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     inputs, source = build_inputs(config)
     fingerprint = config.fingerprint([json.dumps(i, sort_keys=True) for i in inputs])
     parts = output.parent / f".{output.name}.parts" / fingerprint
-    records, dropped, prompts, pipeline_yaml = run_chunks(config, inputs, source, parts,
+    records, dropped, (prompts, refusals), pipeline_yaml = run_chunks(config, inputs, source, parts,
                                                           llm_factory, progress, notify)
     if not records:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common()) or "no rows"
@@ -237,7 +241,7 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
                "input": len(inputs), "kept": len(records), "dropped": dict(dropped)}]
     record = BuildRecord(name=name or output.name, method=config.method, version=version,
                          models=models, parameters=parameters, seed=config.seed, funnel=funnel,
-                         command=command, stats={**prompt_repetition(prompts),
+                         command=command, stats={**prompt_repetition(prompts, refusals=refusals),
                                                  "prompt_source": origin,
                                                  **method_stats(config.method, records),
                                                  "build_fingerprint": fingerprint,
