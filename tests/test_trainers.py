@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,14 +43,20 @@ STATED = ("learning_rate", "lr_scheduler_type", "warmup_steps", "warmup_steps_re
 
 
 @pytest.mark.parametrize("run", list(RUNS))
-def test_trainer_steps_change_every_parameter(run, sso_folder, tiny_model_path, tmp_path):
+def test_trainer_steps_change_every_parameter(run, sso_folder, tiny_model_path, tmp_path, monkeypatch):
     from selfpref.trainers.run import train
 
     method, options = RUNS[run]
     out = tmp_path / run
-    summary = train(method, str(sso_folder), out, model=str(tiny_model_path), max_steps=2,
-                    per_device_train_batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2,
-                    max_length=64, seed=0, **options)
+    if method in ("simpo", "orpo"):  # the command itself, checked for trl.experimental on the way
+        summary = _train_command_without_trl_experimental(
+            method, ["--dataset", str(sso_folder), "--model", str(tiny_model_path), "-o", str(out),
+                     "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1",
+                     "--learning-rate", "1e-2", "--max-length", "64", "--seed", "0"], tmp_path, monkeypatch)
+    else:
+        summary = train(method, str(sso_folder), out, model=str(tiny_model_path), max_steps=2,
+                        per_device_train_batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2,
+                        max_length=64, seed=0, **options)
     assert summary["steps"] == 2 and len(summary["losses"]) == 2
     assert all(math.isfinite(x) for x in summary["losses"])
     before, after = _params(tiny_model_path), _params(out)
@@ -196,11 +203,14 @@ def test_grouped_logps_equal_one_padded_forward(tiny_model_path):
 
 # --- issue 19 item 7: SimPO and ORPO run on TRL's stable DPOTrainer, not on trl.experimental
 
-def test_simpo_orpo_commands_import_no_trl_experimental(sso_folder, tiny_model_path, tmp_path, monkeypatch):
-    """`selfpref train simpo` / `orpo` with every warning recorded: trained, no TRLExperimentalWarning,
-    and TRL's experimental CPO/ORPO never imported. (TRL's own stable code loads trl.experimental.utils,
-    silenced; what is checked is what selfpref adds.) Modules an earlier test imported are taken out
-    of sys.modules first, so an import here would run them, and their warning, again."""
+def _train_command_without_trl_experimental(method, flags, tmp_path, monkeypatch):
+    """`selfpref train METHOD FLAGS` with every warning recorded; asserts no TRLExperimentalWarning
+    and that TRL's experimental CPO/ORPO modules were never imported, and returns the run summary.
+
+    (TRL's own stable code loads trl.experimental.utils, silenced; what is checked is what selfpref
+    adds.) Modules an earlier test imported are taken out of sys.modules first, so an import here
+    would run them, and their warning, again.
+    """
     import sys
     import warnings
 
@@ -214,19 +224,14 @@ def test_simpo_orpo_commands_import_no_trl_experimental(sso_folder, tiny_model_p
     monkeypatch.setenv("SELFPREF_CACHE", str(tmp_path / "cache"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for method in ("simpo", "orpo"):
-            code = run(["train", method, "--dataset", str(sso_folder), "--model", str(tiny_model_path),
-                        "-o", str(tmp_path / method), "--max-steps", "1", "--batch-size", "2",
-                        "--grad-accum", "1", "--max-length", "64"])
-            assert code == 0, method
-            assert json.loads((tmp_path / method / "selfpref_train.json").read_text())["steps"] == 1
+        assert run(["train", method, *flags]) == 0
     assert [w for w in caught if type(w.message).__name__ == "TRLExperimentalWarning"] == []
     assert [m for m in sys.modules if m.startswith(watched[1:])] == []
+    return json.loads((Path(flags[flags.index("-o") + 1]) / "selfpref_train.json").read_text())
 
 
 def test_selfpref_source_imports_no_trl_experimental():
     import ast
-    from pathlib import Path
 
     import selfpref
 
