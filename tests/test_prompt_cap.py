@@ -42,10 +42,10 @@ def test_table_13_prompt_is_cut_at_the_cpu_cap_and_whole_in_the_paper_recipe(tin
 
     cut = backend.tokenizer.decode(ids[:64])  # what a 64-token generation of it returns
     assert parse(cut, 64) == {"prompt": None, "drop_reason": "prompt_truncated", "refusal_text": None}
-    assert parse(TABLE_13, paper.prompt_max_new_tokens) == {"prompt": TABLE_13, "drop_reason": None}
+    assert parse(TABLE_13, paper.prompt_max_new_tokens) == {"prompt": TABLE_13, "drop_reason": None, "refusal_text": None}
     # a prompt the model ended itself has at most cap - 1 tokens (its end of turn took one)
     ended = backend.tokenizer.decode(ids[:63])
-    assert parse(ended, 64) == {"prompt": ended.strip(), "drop_reason": None}
+    assert parse(ended, 64) == {"prompt": ended.strip(), "drop_reason": None, "refusal_text": None}
 
 
 def _sao(tmp_path, out, **options):

@@ -59,7 +59,7 @@ def test_sso_ablation_recipes_are_table12(tmp_path):
 
 def test_simpo_recipe_is_sao_setting(tmp_path):
     config = build_config("simpo", str(tmp_path), load_recipe(RECIPES / "simpo/sao.yaml", "simpo"))
-    assert (config.beta, config.simpo_gamma, config.cpo_alpha) == (10.0, 3.0, 0.0)
+    assert (config.beta, config.simpo_gamma, config.label_smoothing) == (10.0, 3.0, 0.0)
 
 
 @pytest.mark.parametrize("path", sorted((RECIPES / "filter").glob("*.yaml")), ids=lambda p: p.name)

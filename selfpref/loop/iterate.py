@@ -49,9 +49,11 @@ TRAINER = {"sao": "simpo", "sso": "sso", "selfee": "selfee"}
 DEFAULT_FILTERS: dict[str, list[tuple[str, Any]]] = {"sao": [], "sso": [], "selfee": []}
 Notify = Callable[[str], None]
 # SELFEE §4.1 / §5.1 initial stage (pi_0): DPO on the seed set for 3 epochs, beta 0.1, lr 5e-7,
-# cosine with 10% warm-up. selfpref/recipes/dpo/selfee-seed.yaml holds the same values (a test keeps them equal).
+# AdamW ("adamw_torch"; not DPO's RMSprop default) with cosine and 10% warm-up.
+# selfpref/recipes/dpo/selfee-seed.yaml holds the same values (a test keeps them equal).
 SELFEE_SEED_SETTINGS: dict[str, Any] = {"beta": 0.1, "learning_rate": 5e-7, "num_train_epochs": 3,
-                                        "lr_scheduler_type": "cosine", "warmup_steps": 0.1}
+                                        "optim": "adamw_torch", "lr_scheduler_type": "cosine",
+                                        "warmup_steps": 0.1}
 
 
 @dataclass

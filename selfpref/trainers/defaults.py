@@ -44,9 +44,7 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
         **_batch(4, 2),  # SSO §3.1: batch 128 (selfpref/recipes/ipo/sso-baseline.yaml)
     },
     "simpo": {
-        "loss_type": ("simpo", "SAO §3.3-4.1: SimPO (Eq. 5-7)"),
-        "cpo_alpha": (0.0, "SimPO has no SFT term (Eq. 7)"),
-        "beta": (10.0, "SAO §4.1"),
+        "beta": (10.0, "SAO §4.1 (beta, the reward scale of Eq. 5)"),
         "simpo_gamma": (3.0, "SAO §4.1 (gamma, the target margin of Eq. 6)"),
         "learning_rate": (1e-6, "SAO §4.1"),
         "lr_scheduler_type": ("cosine", "SAO §4.1: cosine decay"),
@@ -56,6 +54,8 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
     },
     "orpo": {
         "beta": (0.1, "ORPO lambda 0.1 (authors' Mistral-ORPO-beta script, xfactlab/orpo)"),
+        "orpo_prompt_loss": (True, "ORPO: authors' Mistral-ORPO-beta script (main.py without "
+                                   "--disable_prompt_loss: L_SFT covers prompt and answer)"),
         "learning_rate": (5e-6, "ORPO: authors' Mistral-ORPO-beta script"),
         "lr_scheduler_type": ("inverse_sqrt", "ORPO: authors' Mistral-ORPO-beta script"),
         "warmup_steps": (200, "ORPO: authors' Mistral-ORPO-beta script"),
@@ -101,7 +101,8 @@ PAPERS = {
     "dpo": "Rafailov et al. 2023, Direct Preference Optimization",
     "ipo": "Azar et al. 2023, A General Theoretical Paradigm to Understand Learning from Human "
            "Preferences; training settings as SSO's IPO (SSO §3.1)",
-    "simpo": "Meng et al. 2024, SimPO; as used by SAO (Aligning LLMs via Fully Self-Synthetic Data)",
+    "simpo": "Meng et al. 2024, SimPO; as used by SAO (Aligning LLMs via Fully Self-Synthetic Data, "
+             "§3.5, Eq. 5-7)",
     "orpo": "Hong et al. 2024, ORPO: Monolithic Preference Optimization without Reference Model; "
             "compared with DPO and SimPO in SAO Table 4",
     "sso": "Aligning Large Language Models via Self-Steering Optimization (SSO)",
