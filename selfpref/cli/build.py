@@ -96,6 +96,8 @@ def build(
     private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
     prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Read and write no request or step cache: send every request, run every step (see `selfpref cache`)."),
+    cache_dir: Optional[str] = typer.Option(None, help="Request and step cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."),
 ) -> None:
     """Generate a preference dataset with a seed paper's method on a model (default: the embedded one)."""
     from selfpref.pipelines.run import build as run_build
@@ -111,7 +113,8 @@ def build(
                  judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
                  principles=principles, chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
-                 prompt_column=prompt_column, prompt_mode=prompt_source)
+                 prompt_column=prompt_column, prompt_mode=prompt_source,
+                 no_cache=no_cache or None, cache_dir=cache_dir)
     options.update({k: v for k, v in flags.items() if v is not None})
     build_config = BuildConfig(**options)
     check_output(output, overwrite)  # a finished dataset is refused; unfinished parts still resume
