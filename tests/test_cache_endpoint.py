@@ -137,3 +137,28 @@ def test_changing_only_the_judge_sends_only_the_judge_requests(tmp_path, monkeyp
             assert len(other.requests) == 3 * PROMPTS
     df, _ = read_dataset(tmp_path / "logits")
     assert df.height == PROMPTS and all(c.startswith("good answer") for c in df["chosen"])
+
+
+def test_eval_with_an_endpoint_judge_does_not_pay_twice(tmp_path, monkeypatch):
+    from selfpref.eval.run import EvalConfig, run_eval
+
+    monkeypatch.setenv("SELFPREF_CANARY_KEY", CANARY)
+    questions = [f"Question {i}?" for i in range(3)]
+    for side, word in (("a", "good"), ("b", "bad")):
+        pl.DataFrame({"prompt": questions, "answer": [f"{word} answer {i}" for i in range(3)]}
+                     ).write_ndjson(tmp_path / f"{side}.jsonl")
+    with _serve() as (server, url):
+        def evaluate(out, **extra):
+            server.requests.clear()
+            summary = run_eval(EvalConfig(output=str(tmp_path / out), answers_a=str(tmp_path / "a.jsonl"),
+                                          answers_b=str(tmp_path / "b.jsonl"), judge="text",
+                                          judge_model="sampler", judge_base_url=url, bootstrap=0,
+                                          judge_api_key_env="SELFPREF_CANARY_KEY", **extra))
+            return summary, len(server.requests)
+
+        first, sent = evaluate("first")
+        again, resent = evaluate("again")
+        _, uncached = evaluate("uncached", no_cache=True)
+    assert (sent, resent, uncached) == (6, 0, 6)  # both orders of 3 pairs; then none; then all
+    assert first["win_rate"] == again["win_rate"] == 100.0
+    _no_secret_in(tmp_path / ".selfpref-cache")

@@ -49,6 +49,7 @@ def iterate(
     eval_judge_api_key_env: Optional[str] = typer.Option(None, help="NAME of the environment variable holding the endpoint's key."),
     eval_max_new_tokens: Optional[int] = typer.Option(None, callback=bounded(1), help="Most new tokens per evaluation answer, pi_0 and pi_t alike (default 256)."),
     eval_temperature: Optional[float] = typer.Option(None, callback=bounded(0), help="Evaluation decoding, pi_0 and pi_t alike: 0 (default) is greedy; above 0 samples with --seed."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Builds read and write no request or step cache (build recipe key no_cache); not part of the loop's arguments."),
 ) -> None:
     """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
     from selfpref.data.recipes import load_yaml_mapping
@@ -60,7 +61,8 @@ def iterate(
     steps, filter_options = load_filter_recipe(filters, flag="--filters") if filters else (None, {})
     build = load_build_recipe(build_config, flag="--build-config") if build_config else {}
     build.update({k: v for k, v in dict(backend=backend, script=script, judge_mode=judge_mode,
-                                        max_new_tokens=max_new_tokens, batch_size=batch_size).items()
+                                        max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                        no_cache=no_cache or None).items()
                   if v is not None})
     train = {k: v for k, v in dict(max_steps=max_steps, per_device_train_batch_size=train_batch_size,
                                    learning_rate=learning_rate, max_length=max_length, seed=seed).items()

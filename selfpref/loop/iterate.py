@@ -131,6 +131,7 @@ class IterateConfig:
         data = {k: v for k, v in self.plan_config().items()
                 if k != "push_to_hub" and not (k == "prompt_column" and v is None)
                 and not (k == "selfee_reference" and v in (None, "initial"))}
+        data["build"] = {k: v for k, v in data["build"].items() if k not in ("no_cache", "cache_dir")}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def lam(self, t: int) -> float:

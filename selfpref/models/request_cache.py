@@ -146,3 +146,12 @@ class RequestCache:
 
     def close(self) -> None:
         self._log.close()
+
+
+def attach(model: Any, folder: str | os.PathLike) -> RequestCache | None:
+    """Give an endpoint client (an object with a ``cache`` attribute left unset, as
+    ``OpenAICompatModel``) the cache in ``folder``; None, touching nothing, for any other model."""
+    if model is None or getattr(model, "cache", False) is not None:
+        return None
+    model.cache = RequestCache(folder)
+    return model.cache

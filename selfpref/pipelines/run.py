@@ -174,8 +174,10 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
                 for index, part in zip(group, done):
                     part_done(index, part)
         pipeline_yaml = engine.pipeline_yaml(parts)
-        if stats is not None:
-            stats.update(engine.cache_stats())
+        if stats is not None:  # Ray workers keep their own counts; the driver ran nothing
+            stats.update(engine.cache_stats() if not (pending and config.ray) else
+                         {"cache": config.cache_dir or "off (--no-cache)",
+                          "requests": "not counted under --ray"})
     except BuildStepError as exc:
         trace = getattr(exc, "remote_traceback", None) or "".join(
             traceback.format_exception(exc.__cause__ or exc))
