@@ -138,3 +138,30 @@ def test_cache_dir_and_env(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "a" / "selfpref.json").read_text())["parameters"].get("cache_dir") is None
     record = build(_scripted(tmp_path, TEXTS, cache_dir=str(tmp_path / "mine")), tmp_path / "b")
     assert record.stats["step_cache"]["answer_pair"] == {"computed": 5, "cached": 0}  # a new folder
+
+
+def test_a_model_retrained_into_the_same_folder_is_another_step_key(tmp_path):
+    import os
+
+    from selfpref.pipelines._distilabel import Pipeline
+    from selfpref.pipelines.llms import make_llm
+    from selfpref.pipelines.step_cache import StepCache, step_identity
+    from selfpref.pipelines.tasks import AnswerPair
+
+    folder = tmp_path / "pi1"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"weights v1")
+    with Pipeline(name="t"):
+        step = AnswerPair(name="answer_pair", num_generations=2,
+                          llm=make_llm("transformers", str(folder), model_id="pi1",
+                                       generation={"max_new_tokens": 8, "temperature": 0.6, "top_p": 0.9}))
+    cache, rows = StepCache(tmp_path), [{"prompt": "Why?"}]
+    before = cache.keys(step_identity(step), rows)
+    assert cache.keys(step_identity(step), rows) == before  # the same model, the same key
+    (folder / "model.safetensors").write_bytes(b"weights v2, retrained")
+    os.utime(folder / "model.safetensors", ns=(1, 1))
+    retrained = cache.keys(step_identity(step), rows)
+    assert retrained != before
+    step.llm.generation_kwargs["temperature"] = 0.7  # and any generation setting
+    assert cache.keys(step_identity(step), rows) not in (before, retrained)
