@@ -98,6 +98,8 @@ def build(
     prompt_format: Optional[str] = typer.Option(None, help="alignez: chat (the chat template), completion (plain text, for a base model: AlignEZ §2.1, A.5) or auto (default: completion when the tokenizer has no chat template)."),
     prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Read and write no request or step cache: send every request, run every step (see `selfpref cache`)."),
+    cache_dir: Optional[str] = typer.Option(None, help="Request and step cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."),
 ) -> None:
     """Generate a preference dataset with a seed paper's method on a model (default: the embedded one)."""
     from selfpref.api import build as api_build
@@ -112,7 +114,7 @@ def build(
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
                  prompt_column=prompt_column, prompt_mode=prompt_source,
                  prompt_max_new_tokens=prompt_max_new_tokens, truncated_prompts=truncated_prompts,
-                 prompt_format=prompt_format)
+                 prompt_format=prompt_format, no_cache=no_cache or None, cache_dir=cache_dir)
     display, progress = _progress(method)
     with display:
         api_build(method, output, recipe=config, name=name, version=dataset_version,

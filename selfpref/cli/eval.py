@@ -46,6 +46,8 @@ def evaluate(
     aspects: Optional[str] = typer.Option(None, help="Also judge each of these AlignEZ aspects: engagement,helpfulness,factuality,depth,clarity."),
     seed: int = typer.Option(0, help="Seed for sampling, the random judge and the bootstrap."),
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples over prompts for the 95% intervals (0: none)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Send every judge request to the endpoint again (no request cache read or written)."),
+    cache_dir: Optional[str] = typer.Option(None, help="Request cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."),
 ) -> None:
     """Answer held-out prompts with A and B, judge each pair in both orders, and report win rates."""
     if ctx.invoked_subcommand is not None:
@@ -64,7 +66,7 @@ def evaluate(
         judge_model=judge_model, judge_base_url=judge_base_url,
         judge_api_key_env=judge_api_key_env, judge_backend=judge_backend,
         judge_max_new_tokens=judge_max_new_tokens, aspects=list(check_aspects(aspects)) or None,
-        seed=seed, bootstrap=bootstrap).summary
+        seed=seed, bootstrap=bootstrap, no_cache=no_cache, cache_dir=cache_dir).summary
     ci = s.get("ci95") or {}
 
     def interval(key: str) -> str:

@@ -50,6 +50,7 @@ def iterate(
     eval_judge_api_key_env: Optional[str] = typer.Option(None, help="NAME of the environment variable holding the endpoint's key."),
     eval_max_new_tokens: Optional[int] = typer.Option(None, callback=bounded(1), help="Most new tokens per evaluation answer, pi_0 and pi_t alike (default 256)."),
     eval_temperature: Optional[float] = typer.Option(None, callback=bounded(0), help="Evaluation decoding, pi_0 and pi_t alike: 0 (default) is greedy; above 0 samples with --seed."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Builds read and write no request or step cache (build recipe key no_cache); not part of the loop's arguments."),
 ) -> None:
     """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
     from selfpref.api.iterate import loop_config, preflight
@@ -63,7 +64,7 @@ def iterate(
         output, filters=filters, build_recipe=build_config, train_recipe=train_config,
         seed_train_recipe=seed_train_config, evaluation=evaluation,
         build=dict(backend=backend, script=script, judge_mode=judge_mode,
-                   max_new_tokens=max_new_tokens, batch_size=batch_size),
+                   max_new_tokens=max_new_tokens, batch_size=batch_size, no_cache=no_cache or None),
         train=dict(max_steps=max_steps, per_device_train_batch_size=train_batch_size,
                    learning_rate=learning_rate, max_length=max_length, seed=seed),
         method=method, iterations=iterations, model=model, prompts=prompts,

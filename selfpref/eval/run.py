@@ -64,6 +64,8 @@ class EvalConfig:
     aspects: list[str] | None = field(default=None, metadata={"help": "Also judge these AlignEZ aspects: engagement,helpfulness,factuality,depth,clarity."})
     seed: int = field(default=0, metadata={"help": "Seed for sampling, the random judge and the bootstrap."})
     bootstrap: int = field(default=1000, metadata={"help": "Bootstrap resamples over prompts for the 95% intervals (0: none)."})
+    no_cache: bool = field(default=False, metadata={"help": "Send every judge request to the endpoint again, reading and writing no request cache."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Request cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."})
 
     def __post_init__(self) -> None:
         b_sources = [f for f, v in (("--model-b", self.model_b), ("--answers-b", self.answers_b),
@@ -88,6 +90,8 @@ class EvalConfig:
             raise SelfprefError(f"--max-new-tokens {self.max_new_tokens}: give at least 1")
         if self.temperature < 0:
             raise SelfprefError(f"--temperature {self.temperature}: give 0 (greedy) or more")
+        if self.no_cache and self.cache_dir:
+            raise SelfprefError(f"--cache-dir {self.cache_dir} and --no-cache: give one")
         if self.bootstrap < 0:
             raise SelfprefError(f"--bootstrap {self.bootstrap}: give a number of resamples >= 0")
         if self.max_prompts is not None and self.max_prompts < 1:
@@ -345,6 +349,11 @@ def run_eval(cfg: EvalConfig, *, notify: Notify | None = None, judge: Any = None
     files = read_answer_files(cfg)
     prompt_set = _prompt_set(cfg, files)
     judge = judge or build_judge(cfg, models)  # before generating: a bad judge spec fails at once
+    if not cfg.no_cache:  # an endpoint judge's responses are kept: a rerun does not pay twice
+        from selfpref.models.request_cache import attach
+        from selfpref.pipelines.step_cache import default_cache_dir
+
+        attach(getattr(judge, "model", None), default_cache_dir(Path(cfg.output).parent, cfg.cache_dir))
     answers_a, answers_b, desc_a, desc_b = generate_answers(cfg, prompt_set.prompts, files, models,
                                                             notify)
     notify(f"judging {len(answers_a)} pairs in both orders with {judge.label}"

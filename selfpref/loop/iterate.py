@@ -169,6 +169,7 @@ class IterateConfig:
         data = {k: v for k, v in self.plan_config().items()
                 if k != "push_to_hub" and not (k in ("prompt_column", "prompts_per_iteration") and v is None)
                 and not (k == "selfee_reference" and v in (None, "initial"))}
+        data["build"] = {k: v for k, v in data["build"].items() if k not in ("no_cache", "cache_dir")}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def lam(self, t: int) -> float:

@@ -104,6 +104,12 @@ class BuildConfig:
     ray_address: str | None = field(default=None, metadata={"help": "Ray cluster address (default: a local runtime)."})
     ray_workers: int | None = field(default=None, metadata={
         "help": "--ray: number of workers (default: one per GPU for vllm, else one per node)."})
+    no_cache: bool = field(default=False, metadata={
+        "help": "Send every request and run every step again, reading and writing no cache "
+                "(docs/howto/cache.md)."})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "Where the request and step caches live (default: $SELFPREF_CACHE_DIR, else "
+                ".selfpref-cache beside the output folder)."})
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_DEFAULTS:
@@ -141,6 +147,9 @@ class BuildConfig:
                                 "zero; pass the initial model as reference, or omit it for the "
                                 "reference-free judgment")
 
+        if self.no_cache and self.cache_dir:
+            raise SelfprefError(f"--cache-dir {self.cache_dir} and --no-cache: give one (--no-cache "
+                                "reads and writes no cache at all)")
         self._check_judge()
         self._check_principles()
         if self.backend == "scripted" and not self.script:
@@ -221,7 +230,7 @@ class BuildConfig:
         """Identifies the work: same method, models, parameters, seed and inputs -> same parts."""
         relevant = {k: v for k, v in dataclasses.asdict(self).items()
                     if k not in ("ray", "ray_address", "ray_workers", "batch_size", "api_key_env",
-                                 "judge_api_key_env")}
+                                 "judge_api_key_env", "no_cache", "cache_dir")}
         if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
             del relevant["prompt_mode"]
         if relevant["truncated_prompts"] == "drop":  # likewise

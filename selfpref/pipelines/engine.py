@@ -23,6 +23,7 @@ from selfpref import SelfprefError
 from selfpref.models.pool import ModelPool
 from selfpref.models.resolve import model_label, resolve_model
 from selfpref.pipelines import LLMFactory, method_module
+from selfpref.pipelines.step_cache import cacheable, open_caches, step_backend, step_identity
 
 # What progress lines call each step: "answers 24/64 · judge 10/64".
 STEP_LABELS = {
@@ -160,10 +161,12 @@ class Engine:
             for step in self.steps:
                 previous >> step
                 previous = step
+        self.request_cache, self.step_cache = open_caches(config)
         for step in self.steps:
             self._bind(step)
             step.load()
         self.seconds: collections.Counter = collections.Counter()  # time per step, all chunks
+        self.requests: dict[str, dict[str, int]] = {}  # endpoint steps: {"sent": n, "cached": m}
 
     def _bind(self, step: Any) -> None:
         if hasattr(step, "bind_models"):
@@ -172,6 +175,19 @@ class Engine:
         if llm is not None and hasattr(llm, "bind") and getattr(llm, "_backend", None) is None:
             llm.bind(self.pool.get(llm.backend, llm.model, step=llm.step,
                                    endpoint=getattr(llm, "endpoint", "")))
+        model = getattr(llm, "_backend", None)
+        if self.request_cache is not None and getattr(model, "cache", False) is None:
+            model.cache = self.request_cache  # an endpoint's client: look up, else send and append
+
+    def _cached_rows(self, step: Any, rows: list[dict[str, Any]]) -> tuple[list[str] | None, list[Any]]:
+        """(row keys, each row's cached output or None); no keys when the step is not cached."""
+        if self.step_cache is None or not cacheable(step):
+            return None, [None] * len(rows)
+        from selfpref.pipelines.config import ENGINE_VERSION
+
+        identity = step_identity(step, getattr(self.pool, "script", None), ENGINE_VERSION)
+        keys = self.step_cache.keys(identity, rows, whole_chunk=step_backend(step) == "scripted")
+        return keys, self.step_cache.lookup(step.name, keys)
 
     @property
     def step_names(self) -> list[str]:
@@ -202,24 +218,47 @@ class Engine:
             # before cutting --batch-size batches, so they pad less than when sorted per
             # input_batch_size slice (SSO's x+ / x- / plain prompts differ in length; measured on
             # build sso, 16 prompts: prefill 15.9 s per slice vs 9.5 s for the whole chunk).
-            size = max(1, len(rows))
-            out: list[dict[str, Any]] = []
-            for start in range(0, len(rows), size):
-                batch = rows[start : start + size]
-                began = time.perf_counter()
-                try:
-                    result = [row for part in step.process(batch) for row in part]
-                except Exception as exc:
-                    raise BuildStepError(step.name, where(start), chunks, describe(exc)) from exc
-                self.seconds[step.name] += time.perf_counter() - began
-                if len(result) != len(batch):
-                    raise BuildStepError(step.name, where(start), chunks, f"returned "
-                                         f"{len(result)} rows for {len(batch)} inputs")
-                out += result
-                if progress:
-                    progress(step.name, len(batch))
+            # Rows whose output the step cache holds skip the step (step_cache).
+            keys, out = self._cached_rows(step, rows)
+            todo = [i for i, row in enumerate(out) if row is None]
+            batch = [rows[i] for i in todo]
+            began, before = time.perf_counter(), self._request_counts()
+            try:
+                result = [row for part in step.process(batch) for row in part] if batch else []
+            except Exception as exc:
+                raise BuildStepError(step.name, where(todo[0]), chunks, describe(exc)) from exc
+            self.seconds[step.name] += time.perf_counter() - began
+            self._count_requests(step.name, before)
+            if len(result) != len(batch):
+                raise BuildStepError(step.name, where(todo[0]), chunks, f"returned "
+                                     f"{len(result)} rows for {len(batch)} inputs")
+            for i, row in zip(todo, result):
+                out[i] = row
+            if keys is not None and self.step_cache is not None and result:
+                self.step_cache.store(step.name, [keys[i] for i in todo], result)
+            if progress:
+                progress(step.name, len(rows))
             rows = out
         return rows
+
+    def _request_counts(self) -> dict[str, int]:
+        return self.request_cache.counts() if self.request_cache is not None else {}
+
+    def _count_requests(self, step: str, before: dict[str, int]) -> None:
+        """This step's share of the request cache's counts (steps run one after another)."""
+        now = self._request_counts()
+        if now and now != before:
+            counts = self.requests.setdefault(step, {"sent": 0, "cached": 0})
+            for kind in ("sent", "cached"):
+                counts[kind] += now[kind] - before[kind]
+
+    def cache_stats(self) -> dict[str, Any]:
+        """What the build record says of this run's caches: requests sent and answered from the
+        request cache per endpoint step, rows computed and taken from the step cache per step."""
+        if self.request_cache is None or self.step_cache is None:
+            return {"cache": "off (--no-cache)"} if getattr(self.config, "no_cache", False) else {}
+        return {"cache": str(self.request_cache.folder), "requests": dict(self.requests),
+                "step_cache": {k: dict(v) for k, v in self.step_cache.rows.items()}}
 
     def run_parts(self, indices: list[int], chunks: int, inputs: list[list[dict[str, Any]]],
                   progress: StepProgress | None = None) -> list[dict[str, Any]]:
@@ -258,3 +297,6 @@ class Engine:
 
     def close(self) -> None:
         self.pool.close()
+        for cache in (self.request_cache, self.step_cache):
+            if cache is not None:
+                cache.close()

@@ -129,9 +129,10 @@ def _log_failure(exc: BuildStepError, parts: Path, trace: str) -> BuildStepError
 
 def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, parts: Path,
                llm_factory: LLMFactory | None = None, progress: Progress | None = None,
-               notify: Callable[[str], None] | None = None) -> tuple[list[dict], collections.Counter, tuple[list[str], list[str] | None], str]:
+               notify: Callable[[str], None] | None = None,
+               stats: dict[str, Any] | None = None) -> tuple[list[dict], collections.Counter, tuple[list[str], list[str] | None], str]:
     """Run every unfinished chunk; return records, drops, (generated prompts, refusal texts or
-    None when unknown) and pipeline YAML."""
+    None when unknown) and pipeline YAML (and this run's cache counts into ``stats``)."""
     parts.mkdir(parents=True, exist_ok=True)
     size = config.chunk_size
     chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
@@ -173,6 +174,10 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
                 for index, part in zip(group, done):
                     part_done(index, part)
         pipeline_yaml = engine.pipeline_yaml(parts)
+        if stats is not None:  # Ray workers keep their own counts; the driver ran nothing
+            stats.update(engine.cache_stats() if not (pending and config.ray) else
+                         {"cache": config.cache_dir or "off (--no-cache)",
+                          "requests": "not counted under --ray"})
     except BuildStepError as exc:
         trace = getattr(exc, "remote_traceback", None) or "".join(
             traceback.format_exception(exc.__cause__ or exc))
@@ -189,6 +194,16 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
         # parts written before refusal texts were kept: the rate with refusals is unknown
         refusals = None if refusals is None or "refusals" not in data else refusals + data["refusals"]
     return records, dropped, (prompts, refusals), pipeline_yaml
+
+
+def with_cache_dir(config: BuildConfig, output: Path) -> BuildConfig:
+    """``config`` with its cache folder resolved (Ray workers get it too): --cache-dir, else
+    $SELFPREF_CACHE_DIR, else ``.selfpref-cache`` beside the output, where the parts are."""
+    if config.no_cache:
+        return config
+    from selfpref.pipelines.step_cache import default_cache_dir
+
+    return dataclasses.replace(config, cache_dir=str(default_cache_dir(output.parent, config.cache_dir)))
 
 
 def method_stats(method: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -214,8 +229,9 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     inputs, source = build_inputs(config)
     fingerprint = config.fingerprint([json.dumps(i, sort_keys=True) for i in inputs])
     parts = output.parent / f".{output.name}.parts" / fingerprint
+    config, cache_stats = with_cache_dir(config, output), {}
     records, dropped, (prompts, refusals), pipeline_yaml = run_chunks(config, inputs, source, parts,
-                                                          llm_factory, progress, notify)
+                                                          llm_factory, progress, notify, cache_stats)
     if not records:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common()) or "no rows"
         raise SelfprefError(f"the build kept no pair ({reasons}); try more --num-prompts, a larger "
@@ -223,7 +239,7 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     origin = prompt_source(config, source)
     parameters = {k: v for k, v in dataclasses.asdict(config).items()
                   if k not in ("method", "model", "reference_model", "seed", "api_key_env",
-                               "judge_api_key_env", "judge_mode")}
+                               "judge_api_key_env", "judge_mode", "no_cache", "cache_dir")}
     for key in ("base_url", "judge_base_url"):  # a user:password@ in a URL is never written
         if parameters.get(key):
             parameters[key] = mask_url(parameters[key])
@@ -245,6 +261,7 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
                                                  "prompt_source": origin,
                                                  **method_stats(config.method, records),
                                                  "build_fingerprint": fingerprint,
+                                                 **cache_stats,
                                                  **(extra_stats or {})})
     extra = {"pipeline.yaml": pipeline_yaml} if pipeline_yaml else {}
     written = write_dataset(records_frame(records), output, record, extra_files=extra, card=card)
