@@ -35,6 +35,7 @@ from selfpref import SelfprefError
 from selfpref.data.store import write_json_atomic
 from selfpref.loop.evaluate import LoopEval
 from selfpref.loop.reference import check_selfee_reference, policy_path, selfee_reference
+from selfpref.models.memory import release_memory
 
 TRAINER = {"sao": "simpo", "sso": "sso", "selfee": "selfee"}
 # SAO: dedup + judge consistency; SSO: A.1.4 steps 1 and 3 (step 2 when judge models are given);
@@ -239,6 +240,7 @@ def _train_atomic(method: str, dataset: str, target: Path, model: str | None, cf
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     summary = train(method, dataset, tmp, model=model, recipe=recipe, **{**extra, **cfg.train})
+    release_memory()  # the trainer's CUDA cache would fail the next vLLM engine's memory check
     summary["lineage"] = lineage
     write_json_atomic(tmp / "selfpref_train.json", summary, indent=2)
     os.replace(tmp, target)
