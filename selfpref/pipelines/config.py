@@ -92,6 +92,12 @@ class BuildConfig:
     ray_address: str | None = field(default=None, metadata={"help": "Ray cluster address (default: a local runtime)."})
     ray_workers: int | None = field(default=None, metadata={
         "help": "--ray: number of workers (default: one per GPU for vllm, else one per node)."})
+    ray_gpus_per_worker: int | None = field(default=None, metadata={
+        "help": "--ray --backend vllm: GPUs per worker, its engines' tensor_parallel_size (default 1)."})
+    ray_reference_gpus: int | None = field(default=None, metadata={
+        "help": "--ray, selfee on vllm: GPUs for the reference model; more than "
+                "--ray-gpus-per-worker runs it on its own worker with that tensor_parallel_size "
+                "(e.g. a 70B pi_init beside an 8B policy); default: beside the policy."})
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_DEFAULTS:
@@ -103,6 +109,10 @@ class BuildConfig:
                   ("batch_size", self.batch_size >= 1, "at least 1"),
                   ("chunk_size", self.chunk_size >= 1, "at least 1"),
                   ("ray_workers", self.ray_workers is None or self.ray_workers >= 1, "at least 1"),
+                  ("ray_gpus_per_worker", self.ray_gpus_per_worker is None or self.ray_gpus_per_worker >= 1,
+                   "at least 1"),
+                  ("ray_reference_gpus", self.ray_reference_gpus is None or self.ray_reference_gpus >= 1,
+                   "at least 1"),
                   ("temperature", self.temperature >= 0, ">= 0"),
                   ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
                   ("judge_mode", self.judge_mode in (None, "text", "logits"), "'text' or 'logits' "
@@ -120,6 +130,7 @@ class BuildConfig:
 
         self._check_judge()
         self._check_principles()
+        self._check_ray_gpus()
         if self.backend == "scripted" and not self.script:
             raise SelfprefError("--backend scripted needs --script FILE (step name -> texts)")
         if self.method == "selfee" and self.backend == "openai":
@@ -149,6 +160,16 @@ class BuildConfig:
                                 "endpoint); with --backend openai the judge uses --api-key-env")
         if self.judge_base_url and not self.judge_model:
             raise SelfprefError("--judge-base-url: also name the endpoint's model with --judge-model")
+
+    def _check_ray_gpus(self) -> None:
+        if self.ray_gpus_per_worker and not (self.ray and self.backend == "vllm"):
+            raise SelfprefError("--ray-gpus-per-worker: GPUs per vLLM worker under --ray; add --ray "
+                                "--backend vllm, or drop it")
+        if self.ray_reference_gpus and not (self.ray and self.backend == "vllm" and
+                                            self.method == "selfee" and self.reference_model):
+            raise SelfprefError("--ray-reference-gpus: GPUs for selfee's --reference-model on Ray "
+                                "vLLM workers; it needs selfee, --reference-model, --ray and "
+                                "--backend vllm, or drop it")
 
     def _check_principles(self) -> None:
         """A principles file is read now: a missing or malformed one fails before any model loads."""
@@ -198,7 +219,7 @@ class BuildConfig:
         """Identifies the work: same method, models, parameters, seed and inputs -> same parts."""
         relevant = {k: v for k, v in dataclasses.asdict(self).items()
                     if k not in ("ray", "ray_address", "ray_workers", "batch_size", "api_key_env",
-                                 "judge_api_key_env")}
+                                 "judge_api_key_env", "ray_gpus_per_worker", "ray_reference_gpus")}
         if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
             del relevant["prompt_mode"]
         if self.backend in ("transformers", "vllm"):  # a model retrained into the same folder
