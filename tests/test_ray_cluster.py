@@ -201,7 +201,7 @@ def driver(cluster, fake_vllm_dir):
 
 
 def test_a_worker_killed_mid_chunk_loses_only_that_chunk(cluster, driver, local, tmp_path):
-    config = BuildConfig(**sao(tmp_path, delay=0.3), ray=True, ray_address=cluster.address, ray_workers=2)
+    config = BuildConfig(**sao(tmp_path, delay=0.15), ray=True, ray_address=cluster.address, ray_workers=2)
     thread, box = in_thread(lambda: build(config, tmp_path / "ray"))
     victim = running_chunk()
     victim.kill()  # SIGKILL: the actor's process dies in the middle of its chunk
@@ -258,7 +258,7 @@ def test_vllm_workers_get_their_gpus_and_the_large_reference_its_own_worker(
 def test_a_node_removed_mid_chunk_loses_only_that_chunk(cluster, driver, local, tmp_path):
     third = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
-    config = BuildConfig(**sao(tmp_path, delay=0.3), ray=True, ray_address=cluster.address, ray_workers=3)
+    config = BuildConfig(**sao(tmp_path, delay=0.15), ray=True, ray_address=cluster.address, ray_workers=3)
     thread, box = in_thread(lambda: build(config, tmp_path / "ray"))
     running_chunk(where=third.all_processes["raylet"][0].process.pid)
     cluster.remove_node(third)  # the node and its worker go, in the middle of a chunk
@@ -275,11 +275,11 @@ def test_all_workers_lost_is_one_line_and_the_rerun_resumes(cluster, driver, loc
     import selfpref.pipelines.ray_runner as runner
     from selfpref import SelfprefError
 
-    monkeypatch.setattr(runner, "ROOM_WAIT_S", 3.0)
+    monkeypatch.setattr(runner, "ROOM_WAIT_S", 2.0)
     blocker = ray.remote(num_cpus=1, resources={"node:__internal_head__": 0.001})(Blocker).remote()
     ray.get(blocker.ping.remote())
     [second] = [n for n in cluster.list_all_nodes() if n is not cluster.head_node]
-    config = BuildConfig(**sao(tmp_path, delay=0.3), ray=True, ray_address=cluster.address, ray_workers=1)
+    config = BuildConfig(**sao(tmp_path, delay=0.15), ray=True, ray_address=cluster.address, ray_workers=1)
     thread, box = in_thread(lambda: build(config, tmp_path / "ray"))
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".ray.parts/*/part-00000.json")) and time.monotonic() < deadline:
