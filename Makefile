@@ -66,3 +66,12 @@ constraints: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache site
+
+# The vLLM API names the vLLM adapter uses, parsed from the pinned releases' wheels (downloaded
+# once into /tmp/vllm-wheels, a few hundred MB each; nothing is imported or run on a GPU) into
+# tests/data/vllm_api_snapshot.json; tests/test_vllm_backend.py checks the adapter against
+# it. After moving the vllm pin in pyproject.toml, list the new versions here and run it.
+VLLM_SNAPSHOT_VERSIONS ?= 0.33.0 0.34.0
+vllm-snapshot: $(STAMP)
+	$(PY) tools/vllm_snapshot.py $(VLLM_SNAPSHOT_VERSIONS)
+.PHONY: vllm-snapshot

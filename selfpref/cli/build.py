@@ -90,6 +90,8 @@ def build(
     ray: bool = typer.Option(False, "--ray", help="Spread chunks over Ray workers that each load their models once (local runtime or --ray-address)."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address, e.g. ray://head:10001 or head:6379."),
     ray_workers: Optional[int] = typer.Option(None, help="--ray: workers (default: one per GPU for vllm, else one per node)."),
+    ray_gpus_per_worker: Optional[int] = typer.Option(None, help="--ray --backend vllm: GPUs per worker = its engines' tensor_parallel_size (default 1)."),
+    ray_reference_gpus: Optional[int] = typer.Option(None, help="--ray, selfee on vllm: GPUs for --reference-model; more than --ray-gpus-per-worker puts it on its own worker (default: beside the policy)."),
     name: Optional[str] = typer.Option(None, help="Dataset name (default: the output folder's name)."),
     dataset_version: str = typer.Option("0.1.0", "--version", help="Version of the new dataset."),
     license: Optional[str] = typer.Option(None, help="License for the data card (unset: 'other')."),
@@ -112,6 +114,7 @@ def build(
                  judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
                  principles=principles, chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
+                 ray_gpus_per_worker=ray_gpus_per_worker, ray_reference_gpus=ray_reference_gpus,
                  prompt_column=prompt_column, prompt_mode=prompt_source,
                  prompt_max_new_tokens=prompt_max_new_tokens, truncated_prompts=truncated_prompts,
                  prompt_format=prompt_format, no_cache=no_cache or None, cache_dir=cache_dir)

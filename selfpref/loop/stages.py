@@ -13,6 +13,7 @@ from typing import Any, Callable
 from selfpref import SelfprefError
 from selfpref.data.store import replace_folder, write_json_atomic
 from selfpref.loop.reference import policy_path, selfee_reference
+from selfpref.models.memory import release_memory
 
 Notify = Callable[[str], None]
 # The loop's options, `selfpref.loop.iterate.IterateConfig` (not imported: iterate imports this module).
@@ -59,6 +60,7 @@ def train_atomic(method: str, dataset: str, target: Path, model: str | None, cfg
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     summary = train(method, dataset, tmp, model=model, recipe=recipe, **{**extra, **cfg.train})
+    release_memory()  # the trainer's CUDA cache would fail the next vLLM engine's memory check
     summary["lineage"] = lineage
     write_json_atomic(tmp / "selfpref_train.json", summary, indent=2)
     replace_folder(tmp, target)

@@ -110,6 +110,12 @@ class BuildConfig:
     cache_dir: str | None = field(default=None, metadata={
         "help": "Where the request and step caches live (default: $SELFPREF_CACHE_DIR, else "
                 ".selfpref-cache beside the output folder)."})
+    ray_gpus_per_worker: int | None = field(default=None, metadata={
+        "help": "--ray --backend vllm: GPUs per worker, its engines' tensor_parallel_size (default 1)."})
+    ray_reference_gpus: int | None = field(default=None, metadata={
+        "help": "--ray, selfee on vllm: GPUs for the reference model; more than "
+                "--ray-gpus-per-worker runs it on its own worker with that tensor_parallel_size "
+                "(e.g. a 70B pi_init beside an 8B policy); default: beside the policy."})
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_DEFAULTS:
@@ -124,6 +130,10 @@ class BuildConfig:
                   ("truncated_prompts", self.truncated_prompts in ("drop", "keep"), "'drop' or 'keep'"),
                   ("chunk_size", self.chunk_size >= 1, "at least 1"),
                   ("ray_workers", self.ray_workers is None or self.ray_workers >= 1, "at least 1"),
+                  ("ray_gpus_per_worker", self.ray_gpus_per_worker is None or self.ray_gpus_per_worker >= 1,
+                   "at least 1"),
+                  ("ray_reference_gpus", self.ray_reference_gpus is None or self.ray_reference_gpus >= 1,
+                   "at least 1"),
                   ("temperature", self.temperature >= 0, ">= 0"),
                   ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
                   ("judge_mode", self.judge_mode in (None, "text", "logits"), "'text' or 'logits' "
@@ -152,6 +162,7 @@ class BuildConfig:
                                 "reads and writes no cache at all)")
         self._check_judge()
         self._check_principles()
+        self._check_ray_gpus()
         if self.backend == "scripted" and not self.script:
             raise SelfprefError("--backend scripted needs --script FILE (step name -> texts)")
         if self.method == "selfee" and self.backend == "openai":
@@ -181,6 +192,16 @@ class BuildConfig:
                                 "endpoint); with --backend openai the judge uses --api-key-env")
         if self.judge_base_url and not self.judge_model:
             raise SelfprefError("--judge-base-url: also name the endpoint's model with --judge-model")
+
+    def _check_ray_gpus(self) -> None:
+        if self.ray_gpus_per_worker and not (self.ray and self.backend == "vllm"):
+            raise SelfprefError("--ray-gpus-per-worker: GPUs per vLLM worker under --ray; add --ray "
+                                "--backend vllm, or drop it")
+        if self.ray_reference_gpus and not (self.ray and self.backend == "vllm" and
+                                            self.method == "selfee" and self.reference_model):
+            raise SelfprefError("--ray-reference-gpus: GPUs for selfee's --reference-model on Ray "
+                                "vLLM workers; it needs selfee, --reference-model, --ray and "
+                                "--backend vllm, or drop it")
 
     def _check_principles(self) -> None:
         """A principles file is read now: a missing or malformed one fails before any model loads."""
@@ -230,7 +251,8 @@ class BuildConfig:
         """Identifies the work: same method, models, parameters, seed and inputs -> same parts."""
         relevant = {k: v for k, v in dataclasses.asdict(self).items()
                     if k not in ("ray", "ray_address", "ray_workers", "batch_size", "api_key_env",
-                                 "judge_api_key_env", "no_cache", "cache_dir")}
+                                 "judge_api_key_env", "no_cache", "cache_dir",
+                                 "ray_gpus_per_worker", "ray_reference_gpus")}
         if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
             del relevant["prompt_mode"]
         if relevant["truncated_prompts"] == "drop":  # likewise

@@ -236,6 +236,10 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common()) or "no rows"
         raise SelfprefError(f"the build kept no pair ({reasons}); try more --num-prompts, a larger "
                             "--max-new-tokens, or --judge logits for small judges")
+    if config.ray:  # where each chunk ran, and the chunks retried after a lost worker
+        from selfpref.pipelines.ray_runner import placement_stats
+
+        extra_stats = {**placement_stats(parts), **(extra_stats or {})}
     origin = prompt_source(config, source)
     parameters = {k: v for k, v in dataclasses.asdict(config).items()
                   if k not in ("method", "model", "reference_model", "seed", "api_key_env",
