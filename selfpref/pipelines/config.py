@@ -65,9 +65,14 @@ class BuildConfig:
     prompt_max_new_tokens: int = field(default=64, metadata={"help": "Most new tokens for personas, prompts, features."})
     judge: str | None = field(default=None, metadata={
         "help": "sao: who labels each pair, in both orders: text (a written verdict) or logits (forced "
-                "choice) by a model (the generator unless judge_model), or SAO Table 6's baselines "
+                "choice) by a model (the generator unless judge_model), rm (a reward model named by "
+                "judge_model, P = sigmoid(r_A - r_B)), or SAO Table 6's baselines "
                 "length (the shorter answer wins), length:longer, random (a coin seeded by seed). "
                 "Default text."})
+    judge_orders: int = field(default=2, metadata={
+        "help": "sao: 2 asks the judge in both orders (selfpref's default: position bias shows as "
+                "judge_consistent=false); 1 makes SAO Alg. 1 / Eq. 3's single call R(y1, y2 | x), "
+                "answers[0] shown first (judge_consistent is then null)."})
     judge_mode: str | None = field(default=None, metadata={
         "help": "sao: alias of judge for its model kinds, 'text' or 'logits' (older recipes)."})
     judge_model: str | None = field(default=None, metadata={
@@ -137,13 +142,24 @@ class BuildConfig:
         given = [f for f, v in (("--judge-model", self.judge_model),
                                 ("--judge-base-url", self.judge_base_url),
                                 ("--judge-api-key-env", self.judge_api_key_env)) if v]
-        if self.method != "sao" and (given or self.judge != "text"):
-            flag = given[0] if given else f"--judge {self.judge}"
+        if self.method != "sao" and (given or self.judge != "text" or self.judge_orders != 2):
+            flag = given[0] if given else (f"--judge {self.judge}" if self.judge != "text"
+                                           else f"--judge-orders {self.judge_orders}")
             raise SelfprefError(f"{flag}: only sao has a judge step (sso's dispute judges are "
                                 "`selfpref filter --judge-models`)")
-        if self.judge not in ("text", "logits") and given:
+        if self.judge_orders not in (1, 2):
+            raise SelfprefError(f"--judge-orders {self.judge_orders}: use 2 (both orders, selfpref's "
+                                "default) or 1 (SAO Alg. 1 / Eq. 3's single call)")
+        if self.judge == "rm":
+            if not self.judge_model or self.judge_model == "default":
+                raise SelfprefError("--judge rm needs --judge-model PATH: a reward model (a folder "
+                                    "written by `selfpref train rm`, or a Hub reward model)")
+            if self.judge_base_url:
+                raise SelfprefError("--judge-base-url: --judge rm scores with a local reward model; "
+                                    "drop --judge-base-url")
+        if self.judge not in ("text", "logits", "rm") and given:
             raise SelfprefError(f"{given[0]}: --judge {self.judge} is a rule (SAO Table 6's baseline) "
-                                "and calls no model; drop it, or use --judge text|logits")
+                                "and calls no model; drop it, or use --judge text|logits|rm")
         if self.judge_api_key_env and not self.judge_base_url:
             raise SelfprefError("--judge-api-key-env goes with --judge-base-url (the judge's own "
                                 "endpoint); with --backend openai the judge uses --api-key-env")
@@ -201,6 +217,8 @@ class BuildConfig:
                                  "judge_api_key_env")}
         if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
             del relevant["prompt_mode"]
+        if relevant["judge_orders"] == 2:  # likewise
+            del relevant["judge_orders"]
         if self.backend in ("transformers", "vllm"):  # a model retrained into the same folder
             from selfpref.models.resolve import weights_signature
 
