@@ -37,7 +37,7 @@ def evaluate(
     temperature: float = typer.Option(0.0, help="0: greedy decoding (the same for both models)."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling when --temperature > 0."),
     batch_size: int = typer.Option(8, help="Sequences per forward pass."),
-    judge: str = typer.Option("logits", help="logits (forced choice), text (written verdict), length (shorter wins, SAO Table 6), length:longer, random."),
+    judge: str = typer.Option("logits", help="logits (forced choice), text (written verdict), rm (a reward model, --judge-model PATH), length (shorter wins, SAO Table 6), length:longer, random."),
     judge_model: Optional[str] = typer.Option(None, help="Judge model: folder, Hub id, 'default' (the embedded model), or the endpoint's model name."),
     judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for the judge (e.g. http://localhost:8000/v1)."),
     judge_api_key_env: Optional[str] = typer.Option(None, help="NAME of the environment variable that holds the endpoint's key (the key is written nowhere)."),

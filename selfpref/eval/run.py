@@ -55,7 +55,7 @@ class EvalConfig:
     temperature: float = field(default=0.0, metadata={"help": "0: greedy decoding (both models)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling when temperature > 0."})
     batch_size: int = field(default=8, metadata={"help": "Sequences per forward pass (generation and judge)."})
-    judge: str = field(default="logits", metadata={"help": "logits (forced choice), text, length (shorter wins, SAO Table 6), length:longer, random."})
+    judge: str = field(default="logits", metadata={"help": "logits (forced choice), text, rm (a reward model, --judge-model PATH: P = sigmoid(r_A - r_B)), length (shorter wins, SAO Table 6), length:longer, random."})
     judge_model: str | None = field(default=None, metadata={"help": "Judge model: folder, Hub id, 'default', or the endpoint's model name."})
     judge_base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint for the judge (…/v1)."})
     judge_api_key_env: str | None = field(default=None, metadata={"help": "Name of the environment variable holding the endpoint's key."})

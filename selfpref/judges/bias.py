@@ -1,0 +1,84 @@
+"""A judge's biases from its own verdicts: position (which slot wins) and length (which size wins).
+
+Input per pair: P(A better) with A shown first and with A shown second, and the two answers'
+lengths in characters. Every figure is a percentage, None when nothing could be counted:
+
+- ``consistency``: pairs whose two orders pick the same side (a tie in either picks none);
+- ``first_shown``: of the decided single-order verdicts (P != 0.5), the share that picked the
+  answer shown first. 50 is no position bias; FastChat #3911 measured GPT-4 flipping 12.9% of
+  verdicts when the order swaps;
+- ``longer``: of the decided pairs (mean P != 0.5) whose answers differ in length, the share
+  whose verdict went to the longer answer. 50 is no length preference; FastChat #3911 measured
+  68% for GPT-4 on its shipped judgments. On data where the better answer tends to be longer
+  this share is high for a good judge too: read it beside accuracy by length (`judge check`).
+
+`LINES` says each in one line, for cards and reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+LINES = {
+    "consistency": "share of pairs whose two presentation orders pick the same answer (100: no "
+                   "position effect on the verdict).",
+    "first_shown": "share of decided single-order verdicts that picked the answer shown first "
+                   "(50: no position bias; above 50 favours the first slot).",
+    "longer": "share of decided verdicts, on pairs of unequal length, that picked the longer "
+              "answer (50: no length preference).",
+    "length_coef": "length coefficient of the length-controlled (LC) fit, P ~ sigmoid(a + b * "
+                   "tanh(dlen / sd)): b > 0 means longer answers win more, 0 none.",
+    "self_preference": "the judge's win rate for answers it wrote itself, beside another judge's "
+                       "on the same pairs when there is one (a gap is self-preference).",
+}
+
+
+def _pct(num: float, den: int) -> float | None:
+    return 100.0 * num / den if den else None
+
+
+def bias_report(p_a_first: Sequence[float], p_a_second: Sequence[float] | None,
+                len_a: Sequence[int], len_b: Sequence[int], *,
+                length_coef: float | None = None) -> dict[str, Any]:
+    """Position and length figures (see the module doc); ``p_a_second`` None: one order asked."""
+    n = len(p_a_first)
+    out: dict[str, Any] = {"n": n}
+    firsts, decided_orders = 0, 0
+    consistent = 0
+    for i in range(n):
+        p1 = float(p_a_first[i])
+        if p1 != 0.5:
+            decided_orders += 1
+            firsts += p1 > 0.5  # A was first here
+        if p_a_second is not None:
+            p2 = float(p_a_second[i])
+            if p2 != 0.5:
+                decided_orders += 1
+                firsts += p2 < 0.5  # B was first here
+            consistent += (p1 > 0.5 and p2 > 0.5) or (p1 < 0.5 and p2 < 0.5)
+    out["consistency"] = _pct(consistent, n) if p_a_second is not None else None
+    out["first_shown"] = _pct(firsts, decided_orders)
+    longer, decided = 0, 0
+    for i in range(n):
+        score = float(p_a_first[i]) if p_a_second is None else (float(p_a_first[i]) + float(p_a_second[i])) / 2
+        if score == 0.5 or len_a[i] == len_b[i]:
+            continue
+        decided += 1
+        longer += (score > 0.5) == (len_a[i] > len_b[i])
+    out["longer"] = _pct(longer, decided)
+    out["longer_n"] = decided
+    out["length_coef"] = length_coef
+    return out
+
+
+def self_preference(own_scores: Sequence[float], other_scores: Sequence[float] | None = None) -> dict[str, Any]:
+    """Win rate (%) of the judge for its own answers (P(own better) > 0.5, ties half), and a
+    second judge's on the same pairs when given."""
+    def rate(scores: Sequence[float]) -> float | None:
+        if not scores:
+            return None
+        return 100.0 * sum(1.0 if s > 0.5 else 0.5 if s == 0.5 else 0.0 for s in scores) / len(scores)
+
+    return {"own_judge": rate(own_scores),
+            "other_judge": rate(other_scores) if other_scores is not None else None}
