@@ -56,7 +56,8 @@ class EvalConfig:
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling when temperature > 0."})
     batch_size: int = field(default=8, metadata={"help": "Sequences per forward pass (generation and judge)."})
     judge: str = field(default="logits", metadata={"help": "logits (forced choice), text, rm (a reward model, --judge-model PATH: P = sigmoid(r_A - r_B)), length (shorter wins, SAO Table 6), length:longer, random."})
-    judge_model: str | None = field(default=None, metadata={"help": "Judge model: folder, Hub id, 'default', or the endpoint's model name."})
+    judge_model: str | list[str] | None = field(default=None, metadata={"help": "Judge model: folder, Hub id, 'default', or the endpoint's model name; several (a list) make a panel."})
+    panel: str = field(default="mean", metadata={"help": "With several judge models: mean (of P), majority (of the judges' verdicts) or unanimous (a verdict only when all agree)."})
     judge_base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint for the judge (…/v1)."})
     judge_api_key_env: str | None = field(default=None, metadata={"help": "Name of the environment variable holding the endpoint's key."})
     judge_backend: str | None = field(default=None, metadata={"help": "transformers (default), vllm, or openai (implied by --judge-base-url)."})
@@ -66,6 +67,21 @@ class EvalConfig:
     bootstrap: int = field(default=1000, metadata={"help": "Bootstrap resamples over prompts for the 95% intervals (0: none)."})
 
     def __post_init__(self) -> None:
+        if isinstance(self.judge_model, (list, tuple)):
+            models = [str(m) for m in self.judge_model]
+            self.judge_model = models[0] if len(models) == 1 else (models or None)
+        if self.panel not in ("mean", "majority", "unanimous"):
+            raise SelfprefError(f"--panel {self.panel!r}: use mean, majority or unanimous")
+        if isinstance(self.judge_model, list):
+            from selfpref.judges.factory import judge_kinds
+
+            judge_kinds(self.judge, len(self.judge_model))  # one kind for all, or one per model
+            if self.judge_base_url or self.judge_backend not in (None, "transformers"):
+                raise SelfprefError("--judge-model given several times (a panel): local judges "
+                                    "only; drop --judge-base-url / --judge-backend")
+        elif "," in self.judge:
+            raise SelfprefError(f"--judge {self.judge}: several kinds need several --judge-model "
+                                "(one per kind)")
         b_sources = [f for f, v in (("--model-b", self.model_b), ("--answers-b", self.answers_b),
                                     ("--steer-b", self.steer_b)) if v]
         if len(b_sources) > 1:
@@ -118,6 +134,7 @@ class ModelPool:
 
     def __init__(self, batch_size: int) -> None:
         self.batch_size, self.loaded = batch_size, {}
+        self.rewards: dict[str, Any] = {}  # reward models of a panel, by resolved reference
 
     def key(self, ref: str | None) -> str:
         from selfpref.models import resolve_model
@@ -260,6 +277,17 @@ def build_judge(cfg: EvalConfig, models: ModelPool) -> Any:
 
     common: dict[str, Any] = {"aspects": cfg.aspects, "seed": cfg.seed,
                               "max_new_tokens": cfg.judge_max_new_tokens, "batch_size": cfg.batch_size}
+    if isinstance(cfg.judge_model, list):  # a panel: causal LMs through the pool (shared with A/B)
+        from selfpref.judges.factory import make_panel
+
+        def load(kind: str, ref: str) -> Any:
+            if kind == "rm":
+                from selfpref.models.reward import RewardModel
+
+                return models.rewards.setdefault(models.key(ref), RewardModel(ref, batch_size=cfg.batch_size))
+            return models.get(ref)
+
+        return make_panel(cfg.judge, cfg.judge_model, cfg.panel, load=load, **common)
     if cfg.judge in ("logits", "text") and not cfg.judge_base_url and cfg.judge_backend in (None, "transformers"):
         model = models.get(cfg.judge_model)  # validates the reference, loads once
         return make_judge(cfg.judge, model, model_label=model_label(cfg.judge_model), **common)
@@ -287,6 +315,22 @@ def judgment_rows(prompts: Sequence[str], answers_a: Sequence[str], answers_b: S
         data[f"consistent_{aspect}"] = [j.aspects[aspect].consistent for j in judgments]
         data[f"judge_raw_{aspect}"] = [list(j.aspects[aspect].raw) for j in judgments]
     return pl.DataFrame(data, schema_overrides={"judge_raw": pl.List(pl.Utf8)})
+
+
+def _judge_bias(judge: Any, judgments: Sequence[Any], table: Any, summary: dict[str, Any],
+                desc_a: dict[str, Any], desc_b: dict[str, Any]) -> dict[str, Any]:
+    """`judges.bias.judge_report`: position, length, a panel's agreement, and self-preference
+    where the judge (or a panel member) is model A or B."""
+    from selfpref.judges.bias import judge_report
+
+    info = judge.describe()
+    own: dict[str, str] = {}
+    for member in info.get("members") or [info]:
+        for side, desc in (("a", desc_a), ("b", desc_b)):
+            if member.get("model") and desc.get("source") == "model" and member["model"] == desc.get("model"):
+                own.setdefault(member["label"], side)
+    return judge_report(judgments, table["len_a"].to_list(), table["len_b"].to_list(),
+                        length_coef=summary.get("lc_length_coef"), own_side=own)
 
 
 def summarize(table: Any, *, bootstrap: int, seed: int) -> dict[str, Any]:
@@ -350,9 +394,10 @@ def run_eval(cfg: EvalConfig, *, notify: Notify | None = None, judge: Any = None
     notify(f"judging {len(answers_a)} pairs in both orders with {judge.label}"
            + (f" and {len(judge.aspects)} aspects" if judge.aspects else ""))
     items = list(zip(prompt_set.prompts, answers_a, answers_b))
-    table = judgment_rows(prompt_set.prompts, answers_a, answers_b, judge.judge(items),
-                          prompt_set.categories)
+    judgments = judge.judge(items)
+    table = judgment_rows(prompt_set.prompts, answers_a, answers_b, judgments, prompt_set.categories)
     summary = summarize(table, bootstrap=cfg.bootstrap, seed=cfg.seed)
+    summary["judge_bias"] = _judge_bias(judge, judgments, table, summary, desc_a, desc_b)
     summary.update(
         judge=judge.describe(), models={"a": desc_a, "b": desc_b}, prompts=prompt_set.describe(),
         orientation=("score = P(A better than B); win/lose/tie/net_win are A's. With the base "

@@ -17,7 +17,7 @@ lengths in characters. Every figure is a percentage, None when nothing could be 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 LINES = {
@@ -82,3 +82,40 @@ def self_preference(own_scores: Sequence[float], other_scores: Sequence[float] |
 
     return {"own_judge": rate(own_scores),
             "other_judge": rate(other_scores) if other_scores is not None else None}
+
+
+def judge_report(judgments: Sequence[Any], len_a: Sequence[int], len_b: Sequence[int], *,
+                 length_coef: float | None = None, own_side: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The bias figures of a run's judgments (`Judgment` objects, A vs B), a panel's agreement
+    when the judge is a panel, and self-preference where a judge wrote one side.
+
+    ``own_side``: judge label -> "a" or "b", the side that judge (or panel member) generated.
+    Its win rate for its own side is reported beside the other members' (mean) on the same
+    pairs, when a panel has another member."""
+    from selfpref.judges.agreement import agreement_report
+
+    one_order = bool(judgments) and judgments[0].orders == 1
+    out: dict[str, Any] = bias_report([j.p_a_first for j in judgments],
+                                      None if one_order else [j.p_a_second for j in judgments],
+                                      len_a, len_b, length_coef=length_coef)
+    members = list(judgments[0].members) if judgments and judgments[0].members else []
+    if members:
+        scores = {m: [j.members[m].score for j in judgments] for m in members}
+        out["panel"] = agreement_report(scores, [j.score for j in judgments])
+        out["members"] = {m: bias_report([j.members[m].p_a_first for j in judgments],
+                                         [j.members[m].p_a_second for j in judgments], len_a, len_b)
+                          for m in members}
+    if own_side:
+        prefs = {}
+        for label, side in own_side.items():
+            if members and label not in members:
+                continue
+            own = [(j.members[label].score if members else j.score) for j in judgments]
+            others = [m for m in members if m != label and m not in own_side]
+            other = ([sum(j.members[m].score for m in others) / len(others) for j in judgments]
+                     if others else None)
+            flip = (lambda xs: [1.0 - x for x in xs]) if side == "b" else (lambda xs: list(xs))
+            prefs[label] = {"side": side, **self_preference(flip(own), flip(other) if other else None)}
+        if prefs:
+            out["self_preference"] = prefs
+    return out

@@ -112,3 +112,56 @@ def make_judge(kind: str = "logits", model: Any = None, *, base_url: str | None 
                          aspects=aspects, orders=orders, template=template)
     return LogitsJudge(model, model_label=model_label, aspects=aspects, orders=orders,
                        template=template)
+
+
+def judge_kinds(kinds: str | Sequence[str] | None, n_models: int, flag: str = "--judge") -> list[str]:
+    """One kind per model: ``kinds`` is one kind for all (``logits``), or one per model, comma
+    separated or repeated (``text,rm``), in the order of the models."""
+    if kinds is None:
+        names = ["logits"]
+    elif isinstance(kinds, str):
+        names = [k.strip() for k in kinds.split(",") if k.strip()]
+    else:
+        names = [k.strip() for part in kinds for k in str(part).split(",") if k.strip()]
+    if len(names) == 1:
+        names = names * n_models
+    if len(names) != n_models:
+        raise SelfprefError(f"{flag} {','.join(names)}: give one kind for every judge model, or one "
+                            f"for all ({len(names)} kinds for {n_models} --judge-model)")
+    for kind in names:
+        if kind not in MODEL_KINDS:
+            raise SelfprefError(f"{flag} {kind!r}: a panel's judges are models; use "
+                                f"{', '.join(MODEL_KINDS)}")
+    return names
+
+
+def make_panel(kinds: str | Sequence[str] | None, models: Sequence[str], rule: str = "mean", *,
+               load: Any = None, batch_size: int = 8, **common: Any) -> PairwiseJudge:
+    """A `PanelJudge` of one judge per model. ``load(kind, ref)``: the loaded model for a
+    reference (a pool, so A, B and the judges share loads); by default each distinct model is
+    created once here, a causal LM shared by its text and logits judges."""
+    from selfpref.judges.panel import PanelJudge
+    from selfpref.models.resolve import model_label
+
+    names = judge_kinds(kinds, len(models))
+    cache: dict[tuple[str, str], Any] = {}
+
+    def default_load(kind: str, ref: str) -> Any:
+        key = ("rm" if kind == "rm" else "lm", str(ref))
+        if key not in cache:
+            if kind == "rm":
+                from selfpref.models.reward import RewardModel
+
+                cache[key] = RewardModel(ref, batch_size=batch_size)
+            else:
+                cache[key] = judge_backend(ref, batch_size=batch_size)[0]
+        return cache[key]
+
+    load = load or default_load
+    judges = []
+    for kind, ref in zip(names, models):
+        if kind == "rm" and (ref is None or ref == "default"):
+            raise SelfprefError("--judge rm needs --judge-model PATH: a reward model")
+        judges.append(make_judge(kind, load(kind, ref), model_label=model_label(ref),
+                                 batch_size=batch_size, **common))
+    return PanelJudge(judges, rule)
