@@ -84,3 +84,22 @@ def test_cli_judge_check_reads_hh_rlhf_and_max_pairs(tmp_path):
     assert summary["judge"]["label"] == "length:longer" and "accuracy" in result.output
     with pytest.raises(SelfprefError, match="--max-pairs 0"):
         JudgeCheckConfig(data=str(data), output=str(tmp_path / "x"), max_pairs=0)
+
+
+def test_bias_lines_in_a_card_and_self_preference_by_hand():
+    from selfpref.judges.base import Judgment
+    from selfpref.judges.bias import LINES, bias_markdown, judge_report
+
+    # a panel of two: "me" wrote side A; "other" did not. P(A better) per pair, both orders:
+    me = [Judgment(0.9, 0.9, ("", "")), Judgment(0.8, 0.6, ("", "")), Judgment(0.4, 0.2, ("", ""))]
+    other = [Judgment(0.6, 0.6, ("", "")), Judgment(0.3, 0.3, ("", "")), Judgment(0.2, 0.2, ("", ""))]
+    panel = [Judgment((a.p_a_first + b.p_a_first) / 2, (a.p_a_second + b.p_a_second) / 2, ("", ""),
+                      members={"me": a, "other": b}) for a, b in zip(me, other)]
+    report = judge_report(panel, [5, 5, 5], [3, 3, 3], own_side={"me": "a"})
+    # me: A wins 2 of 3 -> 66.7; other: A wins 1 of 3 -> 33.3
+    assert report["self_preference"]["me"]["own_judge"] == pytest.approx(200 / 3)
+    assert report["self_preference"]["me"]["other_judge"] == pytest.approx(100 / 3)
+    text = bias_markdown(report)
+    for line in ("consistency", "first_shown", "longer", "self_preference"):
+        assert LINES[line] in text
+    assert "me vs other" in text

@@ -106,3 +106,36 @@ def test_eval_with_a_panel_reports_agreement_and_bias(tmp_path, tiny_model_path)
     assert panel["pairwise"][1]["agreement"] == 0.0 and panel["pairwise"][1]["cohen_kappa"] == 0.0
     assert summary["judge_bias"]["consistency"] == 100.0 and summary["judge"]["rule"] == "majority"
     assert set(summary["judge_bias"]["members"]) == {"logits:j1", "logits:j2", "logits:j3"}
+
+
+def test_build_sao_with_a_panel_keeps_every_judges_p(tmp_path, tiny_model_path, monkeypatch):
+    from selfpref.data.refs import read_dataset
+    from selfpref.datacards import card_writer
+    from selfpref.pipelines.config import BuildConfig
+    from selfpref.pipelines.run import build
+    from tests.build_files import prompts_file
+
+    import selfpref.models.load as load
+
+    loads, real = [], load.load_causal_lm
+    monkeypatch.setattr(load, "load_causal_lm", lambda ref, *a, **k: loads.append(ref) or real(ref, *a, **k))
+    build(BuildConfig(method="sao", model=str(tiny_model_path), judge="logits,text",
+                      judge_models=[str(tiny_model_path), str(tiny_model_path)], panel="mean",
+                      judge_max_new_tokens=2, prompts=prompts_file(tmp_path, ["q1?", "q2?"]),
+                      max_new_tokens=4), tmp_path / "out",
+          card=card_writer(license=None, separability=False))
+    assert loads == [str(tiny_model_path)]  # generator and both judges: one model, one load
+    df, rec = read_dataset(tmp_path / "out")
+    assert df["labeler"][0] == f"panel-mean:logits:{tiny_model_path}+text:{tiny_model_path}"
+    for row in df.iter_rows(named=True):
+        members = json.loads(row["judge_panel"])
+        assert len(members) == 2  # every judge's P, toward the chosen answer, both orders
+        mean_first = sum(v[0] for v in members.values()) / 2
+        assert row["judge_p_chosen"][0] == pytest.approx(mean_first)
+        assert sum(row["judge_p_chosen"]) / 2 >= 0.5  # the chosen answer is the panel's pick
+    bias = rec.stats["judge_bias"]
+    assert bias["n"] == df.height and len(bias["panel"]["pairwise"]) == 1
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "### Judge bias" in card and "Cohen's kappa" in card
+    with pytest.raises(SelfprefError, match="one kind for every judge model"):
+        BuildConfig(method="sao", judge="text,logits,rm", judge_models=["a", "b"])

@@ -3,6 +3,7 @@ tiny model: data -> `train rm` -> that reward model labels the next build, with 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -72,13 +73,18 @@ def trained_rm(tiny_model_path, tmp_path_factory):
     return root / "rm"
 
 
+@functools.lru_cache(maxsize=2)
+def _loaded(path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path), AutoModelForSequenceClassification.from_pretrained(path).eval()
+
+
 def _direct_reward(path, prompt, answer):
     """The reward as `train rm`'s own test reads it: the chat template, one forward."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path)
-    rm = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    tok, rm = _loaded(path)
     text = tok.apply_chat_template([{"role": "user", "content": prompt},
                                     {"role": "assistant", "content": answer}], tokenize=False)
     with torch.no_grad():
@@ -95,9 +101,9 @@ def test_a_trained_rm_labels_the_next_build(tmp_path, tiny_model_path, trained_r
     monkeypatch.setattr(RewardModel, "load",
                         lambda self: (loads.append(self.ref) if self.model is None else None) or real(self))
     build(BuildConfig(method="sao", model=str(tiny_model_path), judge="rm", judge_model=str(trained_rm),
-                      prompts=prompts_file(tmp_path, ["q1?", "q2?", "q3?"]), chunk_size=1,
+                      prompts=prompts_file(tmp_path, ["q1?", "q2?"]), chunk_size=1,
                       max_new_tokens=6), tmp_path / "out", card=card_writer(license=None, separability=False))
-    assert loads == [str(trained_rm)]  # three chunks, one load
+    assert loads == [str(trained_rm)]  # two chunks, one load
     df, rec = read_dataset(tmp_path / "out")
     assert df.height >= 1 and set(df["labeler"]) == {f"rm:{trained_rm}"}
     assert rec.models["judge"].startswith(f"rm:{trained_rm}")

@@ -80,7 +80,8 @@ def build(
     judge: Optional[str] = typer.Option(None, help="sao: text (a written verdict, the default) or logits (forced choice) by a model; rm (a reward model, --judge-model PATH; P = sigmoid(r_A - r_B)); or SAO Table 6's baselines: length (shorter wins), length:longer, random (seeded by --seed)."),
     judge_orders: Optional[int] = typer.Option(None, help="sao: 2 (default, selfpref's choice) asks the judge in both orders; 1 makes SAO Alg. 1 / Eq. 3's single call R(y1, y2 | x) (judge_consistent is then null)."),
     judge_mode: Optional[str] = typer.Option(None, help="sao: older name of --judge text|logits."),
-    judge_model: Optional[str] = typer.Option(None, help="sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, 'default', or the endpoint's model name."),
+    judge_model: Optional[list[str]] = typer.Option(None, help="sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, 'default', or the endpoint's model name. Repeat it for a panel of judges (--judge one kind for all, or one per model: text,logits,rm)."),
+    panel: Optional[str] = typer.Option(None, help="sao, several --judge-model: mean (of P, default), majority (of the judges' verdicts) or unanimous (a label only when all agree)."),
     judge_base_url: Optional[str] = typer.Option(None, help="sao: the judge's own OpenAI-compatible endpoint (…/v1), with --judge-model naming its model."),
     judge_api_key_env: Optional[str] = typer.Option(None, help="sao, with --judge-base-url: NAME of the env variable holding that endpoint's key (written nowhere)."),
     principles: Optional[str] = typer.Option(None, "--principles", help="sso: YAML replacing SSO's feature/principle table (features: [{name, good, bad, meaning, good_principle, bad_principle}, ...], optional concision); recipe key: principles."),
@@ -108,7 +109,9 @@ def build(
                  api_key_env=api_key_env, prompts=prompts, personas=personas,
                  num_prompts=num_prompts, seed=seed, batch_size=batch_size,
                  temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                 judge=judge, judge_mode=judge_mode, judge_model=judge_model, judge_orders=judge_orders,
+                 judge=judge, judge_mode=judge_mode, judge_orders=judge_orders, panel=panel,
+                 judge_model=judge_model[0] if judge_model and len(judge_model) == 1 else None,
+                 judge_models=judge_model if judge_model and len(judge_model) > 1 else None,
                  judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
                  principles=principles, chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
@@ -119,7 +122,8 @@ def build(
     if build_config.backend in ("transformers", "vllm"):  # local weights: a bad path fails now
         check_models([("--model", build_config.model),
                       ("--reference-model", build_config.reference_model),
-                      ("--judge-model", None if build_config.judge_base_url else build_config.judge_model)])
+                      ("--judge-model", None if build_config.judge_base_url else build_config.judge_model),
+                      *(("--judge-model", m) for m in build_config.judge_models or [])])
     check_push_target(push_to_hub)
     display, progress = _progress(method)
     with display:

@@ -146,6 +146,10 @@ def _readme(summary: dict[str, Any], title: str) -> str:
         lines += ["", "| aspect | win % | lose % | tie % | net win % |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {name} | {a['win_rate']:.1f} | {a['lose_rate']:.1f} | {a['tie_rate']:.1f} | "
                   f"{a['net_win']:.1f} |" for name, a in aspects.items()]
+    if summary.get("judge_bias"):
+        from selfpref.judges.bias import bias_markdown
+
+        lines += ["", "## Judge bias", "", bias_markdown(summary["judge_bias"])]
     lines += ["", "![scores](plots/scores.png)", "", "![score vs length](plots/score_vs_length.png)",
               ""]
     return "\n".join(lines)

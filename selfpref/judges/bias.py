@@ -119,3 +119,34 @@ def judge_report(judgments: Sequence[Any], len_a: Sequence[int], len_b: Sequence
         if prefs:
             out["self_preference"] = prefs
     return out
+
+
+def bias_markdown(bias: Mapping[str, Any]) -> str:
+    """The card's / report's "Judge bias" section: one row per figure, each explained in a line."""
+    def pct(v: Any) -> str:
+        return "—" if v is None else f"{v:.1f}%"
+
+    rows = [("position: consistency", pct(bias.get("consistency")), LINES["consistency"]),
+            ("position: first-shown answer", pct(bias.get("first_shown")), LINES["first_shown"]),
+            ("length: longer answer", pct(bias.get("longer")) + f" of {bias.get('longer_n', 0)}",
+             LINES["longer"])]
+    if bias.get("length_coef") is not None:
+        rows.append(("length: LC coefficient", f"{bias['length_coef']:+.2f}", LINES["length_coef"]))
+    for label, pref in (bias.get("self_preference") or {}).items():
+        other = pref.get("other_judge")
+        rows.append((f"self-preference: {label} (wrote {pref['side'].upper()})",
+                     f"{pct(pref['own_judge'])}" + (f" vs {pct(other)}" if other is not None else ""),
+                     LINES["self_preference"]))
+    lines = ["| bias | value | what it means |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    panel = bias.get("panel")
+    if panel:
+        lines += ["", "Panel agreement (verdicts A / B / tie per judge; Cohen's kappa per pair of "
+                  "judges, Fleiss' kappa for three or more; 1 is full agreement, 0 chance):", "",
+                  "| judges | agreement | Cohen's kappa |", "|---|---|---|"]
+        for p in panel["pairwise"]:
+            kappa = "—" if p["cohen_kappa"] is None else f"{p['cohen_kappa']:.2f}"
+            lines.append(f"| {' vs '.join(p['judges'])} | {p['agreement']:.1f}% | {kappa} |")
+        if panel.get("fleiss_kappa") is not None:
+            lines += ["", f"Fleiss' kappa: {panel['fleiss_kappa']:.2f}"]
+    return "\n".join(lines) + "\n"

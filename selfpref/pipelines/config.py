@@ -78,6 +78,12 @@ class BuildConfig:
     judge_model: str | None = field(default=None, metadata={
         "help": "sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, "
                 "'default', or the endpoint's model name."})
+    judge_models: list[str] | None = field(default=None, metadata={
+        "help": "sao: a panel of judge models (--judge-model given several times); judge is one "
+                "kind for all or one per model, comma separated (text,logits,rm)."})
+    panel: str = field(default="mean", metadata={
+        "help": "sao, with judge_models: mean (of P), majority (of the judges' verdicts) or "
+                "unanimous (a label only when all agree; otherwise judge_tie)."})
     judge_base_url: str | None = field(default=None, metadata={
         "help": "sao: judge on this OpenAI-compatible endpoint (its /v1 URL) with judge_model."})
     judge_api_key_env: str | None = field(default=None, metadata={
@@ -131,8 +137,36 @@ class BuildConfig:
             raise SelfprefError("selfee labels with log-probs of local weights: use --backend "
                                 "transformers or vllm")
 
+    def _check_panel(self) -> None:
+        """Several --judge-model: a panel (sao only, local models, both orders)."""
+        from selfpref.judges.factory import judge_kinds
+
+        models = [str(m) for m in (self.judge_models or [])]
+        if len(models) == 1:
+            self.judge_model, self.judge_models = self.judge_model or models[0], None
+            return
+        if self.panel not in ("mean", "majority", "unanimous"):
+            raise SelfprefError(f"--panel {self.panel!r}: use mean, majority or unanimous")
+        if not models:
+            return
+        if self.method != "sao":
+            raise SelfprefError("--judge-model given several times (a panel): only sao has a judge step")
+        if self.judge_model:
+            raise SelfprefError("a panel (judge_models) and --judge-model: list every judge in one place")
+        if self.judge_base_url or self.backend not in ("transformers", "vllm"):
+            raise SelfprefError("a judge panel runs local models: drop --judge-base-url, use "
+                                "--backend transformers or vllm")
+        if self.judge_orders != 2:
+            raise SelfprefError("--judge-orders 1: a panel's judges each see both orders")
+        self.judge_models = models
+        self.judge = ",".join(judge_kinds(self.judge or self.judge_mode or "text", len(models)))
+        self.judge_mode = None
+
     def _check_judge(self) -> None:
         """Resolve --judge / --judge-mode into ``judge`` and refuse judge flags that cannot work."""
+        self._check_panel()
+        if self.judge_models:
+            return
         if self.judge is not None and self.judge not in JUDGE_KINDS:
             raise SelfprefError(f"--judge {self.judge!r}: use one of {', '.join(JUDGE_KINDS)}")
         if self.judge and self.judge_mode and self.judge != self.judge_mode:
@@ -183,7 +217,7 @@ class BuildConfig:
     @property
     def judge_is_generator(self) -> bool:
         """The model that writes the answers also judges them (SAO's self-judge)."""
-        if self.judge_base_url or self.judge not in ("text", "logits"):
+        if self.judge_base_url or self.judge_models or self.judge not in ("text", "logits"):
             return False
         from selfpref.models.resolve import model_label, resolve_model
 
@@ -217,14 +251,17 @@ class BuildConfig:
                                  "judge_api_key_env")}
         if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
             del relevant["prompt_mode"]
-        if relevant["judge_orders"] == 2:  # likewise
-            del relevant["judge_orders"]
+        for key, default in (("judge_orders", 2), ("judge_models", None), ("panel", "mean")):
+            if relevant[key] == default:  # likewise
+                del relevant[key]
         if self.backend in ("transformers", "vllm"):  # a model retrained into the same folder
             from selfpref.models.resolve import weights_signature
 
             relevant["weights"] = {k: weights_signature(getattr(self, k))
                                    for k in ("model", "reference_model", "judge_model")
                                    if getattr(self, k) is not None}
+            for i, ref in enumerate(self.judge_models or []):
+                relevant["weights"][f"judge_models[{i}]"] = weights_signature(ref)
         blob = json.dumps({"config": relevant, "inputs": inputs, "engine": ENGINE_VERSION},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -27,7 +27,7 @@ from selfpref.pipelines import LLMFactory, method_module
 # What progress lines call each step: "answers 24/64 · judge 10/64".
 STEP_LABELS = {
     "write_persona": "personas", "write_prompt": "prompts", "answer_pair": "answers",
-    "self_judge": "judge", "rule_judge": "judge", "rm_judge": "judge", "allocate_features": "features", "principled_answers": "answers",
+    "self_judge": "judge", "rule_judge": "judge", "rm_judge": "judge", "panel_judge": "judge", "allocate_features": "features", "principled_answers": "answers",
     "describe_characteristics": "characteristics", "conditioned_answers": "answers",
     "implicit_reward": "scores",
 }
@@ -123,6 +123,9 @@ def judge_labeler(config: Any) -> str:
     if config.judge in ("length", "length:longer", "random"):
         return config.judge.replace("length", "length-judge", 1) if config.judge != "random" \
             else "random-judge"
+    if getattr(config, "judge_models", None):
+        return f"panel-{config.panel}:" + "+".join(
+            f"{k}:{model_label(m)}" for k, m in zip(config.judge.split(","), config.judge_models))
     if config.judge == "rm":
         return f"rm:{model_label(config.judge_model)}"
     suffix = "" if config.judge == "text" else "|logits"
@@ -139,6 +142,8 @@ def judge_description(config: Any) -> str:
         if config.judge == "length:longer":
             return "length (the longer answer wins; SAO Table 6's rule reversed)"
         return "length (the shorter answer wins; SAO Table 6)"
+    if getattr(config, "judge_models", None):
+        return judge_labeler(config) + f" (a panel, rule {config.panel}, every judge both orders)"
     if config.judge == "rm":
         return f"rm:{model_label(config.judge_model)} (reward model, P = sigmoid(r_A - r_B))"
     return judge_ref(config)[2]
@@ -244,7 +249,8 @@ class Engine:
     def _part(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         config = self.config
         records, dropped = self.module.assemble(rows, generator=model_label(config.model),
-                                                judge=config.judge, labeler=judge_labeler(config),
+                                                judge="panel" if getattr(config, "judge_models", None)
+                                                else config.judge, labeler=judge_labeler(config),
                                                 judge_orders=getattr(config, "judge_orders", 2),
                                                 beta=config.beta, reference=config.reference_model)
         return {"inputs": len(rows), "records": records, "dropped": dict(dropped),

@@ -45,7 +45,17 @@ def judge_rows(rows: list[dict[str, Any]], judge: Any) -> list[dict[str, Any]]:
     out = [{**row, "judge_raw": None, "judge_p": None} for row in rows]
     for i, verdict in zip(todo, verdicts):
         out[i].update(judge_raw=list(verdict.raw), judge_p=[verdict.p_a_first, verdict.p_a_second])
+        if verdict.members:  # a panel: every judge's P, answers[0]'s orientation
+            out[i]["judge_members"] = {k: [m.p_a_first, m.p_a_second] for k, m in verdict.members.items()}
     return out
+
+
+def _toward_chosen(p: list[float] | None, chosen_idx: int) -> list[float] | None:
+    """[P(chosen better | chosen shown first), P(chosen better | chosen shown second)] from
+    answers[0]'s [P(a better | a first), P(a better | a second)]."""
+    if p is None:
+        return None
+    return [float(p[0]), float(p[1])] if chosen_idx == 0 else [1.0 - float(p[1]), 1.0 - float(p[0])]
 
 
 class _FaceModel:
@@ -124,6 +134,38 @@ class RuleJudge(Step):
         yield [{**row, "model_name": judge.label} for row in judge_rows(list(inputs), judge)]
 
 
+class PanelJudgeStep(Step):
+    """A panel of judge models (several ``--judge-model``), each loaded once through the build's
+    pool and asked in both orders; ``rule`` combines them (`selfpref.judges.panel`)."""
+
+    judge_models: list[str] = []
+    kinds: list[str] = []
+    labels: list[str] = []
+    rule: str = "mean"
+    backend: str = "transformers"
+    max_new_tokens: int = 16
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["prompt", "answers"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["judge_raw", "judge_p", "judge_members"]
+
+    def bind_models(self, pool: Any) -> None:
+        self._models = [pool.get("reward" if kind == "rm" else self.backend, ref)
+                        for kind, ref in zip(self.kinds, self.judge_models)]
+
+    def process(self, inputs: StepInput):  # type: ignore[override]
+        from selfpref.judges.panel import PanelJudge
+
+        judges = [make_judge(kind, model, model_label=label, max_new_tokens=self.max_new_tokens)
+                  for kind, model, label in zip(self.kinds, self._models, self.labels)]
+        judge = PanelJudge(judges, self.rule)
+        yield [{**row, "model_name": judge.label} for row in judge_rows(list(inputs), judge)]
+
+
 class RewardModelJudge(Step):
     """``--judge rm``: a reward model (``reward_model``, loaded once per build through the pool)
     scores each answer; P(answers[0] better) = sigmoid(r_0 - r_1), the raw rewards in
@@ -180,6 +222,8 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, judge: str = "text",
                                                                     row.get("judge_p"), judge)
         elif judge in ("text", "logits"):
             chosen_idx, consistent, confidence, reason = decide(row.get("judge_raw"), judge)
+        elif judge == "panel":
+            chosen_idx, consistent, confidence, reason = decide_scores(row.get("judge_p"))
         else:
             chosen_idx, consistent, confidence, reason = decide_scores(row.get("judge_p"))
             if judge == "random" and not reason:
@@ -187,10 +231,17 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, judge: str = "text",
         if reason:
             dropped[reason] += 1
             continue
+        extra: dict[str, Any] = {}
+        if row.get("judge_members"):
+            import json
+
+            extra["judge_panel"] = json.dumps({k: _toward_chosen(v, chosen_idx)
+                                               for k, v in row["judge_members"].items()})
         records.append(make_row(row["prompt"], answers[chosen_idx], answers[1 - chosen_idx],
                                 method="sao", generator=generator, labeler=labeler,
                                 confidence=confidence, persona=row.get("persona"),
-                                judge_raw=list(row["judge_raw"]), judge_consistent=consistent))
+                                judge_raw=list(row["judge_raw"]), judge_consistent=consistent,
+                                judge_p_chosen=_toward_chosen(row.get("judge_p"), chosen_idx), **extra))
     return records, dropped
 
 
@@ -206,7 +257,15 @@ def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
                             num_generations=2, input_batch_size=config.batch_size))
     judge = getattr(config, "judge", None) or config.judge_mode or "text"
     orders = int(getattr(config, "judge_orders", 2) or 2)
-    if judge in ("text", "logits"):
+    if getattr(config, "judge_models", None):
+        from selfpref.models.resolve import model_label, resolve_model
+
+        steps.append(PanelJudgeStep(name="panel_judge", rule=config.panel, backend=config.backend,
+                                    kinds=judge.split(","), max_new_tokens=config.judge_max_new_tokens,
+                                    judge_models=[resolve_model(m, flag="--judge-model") for m in config.judge_models],
+                                    labels=[model_label(m) for m in config.judge_models],
+                                    input_batch_size=config.batch_size))
+    elif judge in ("text", "logits"):
         generation = config.generation(config.judge_max_new_tokens, temperature=0.0)
         steps.append(PairwiseSelfJudge(name="self_judge", mode=judge, input_batch_size=config.batch_size,
                                        orders=orders,
@@ -221,3 +280,25 @@ def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
         steps.append(RuleJudge(name="rule_judge", rule=judge, seed=config.seed, orders=orders,
                                input_batch_size=config.batch_size))
     return steps
+
+
+def build_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The build record's ``judge_bias`` (`selfpref.judges.bias`): position and length from each
+    pair's P in both orders (chosen's orientation), and a panel's agreement."""
+    import json
+
+    from selfpref.judges.agreement import agreement_report
+    from selfpref.judges.bias import bias_report
+
+    rows = [r for r in records if r.get("judge_p_chosen")]
+    if not rows:
+        return {}
+    p = [r["judge_p_chosen"] for r in rows]
+    one_order = all(r.get("judge_consistent") is None for r in rows)
+    out = bias_report([x[0] for x in p], None if one_order else [x[1] for x in p],
+                      [len(r["chosen"]) for r in rows], [len(r["rejected"]) for r in rows])
+    panels = [json.loads(r["judge_panel"]) for r in rows if r.get("judge_panel")]
+    if panels and len(panels) == len(rows):
+        scores = {k: [(v[k][0] + v[k][1]) / 2 for v in panels] for k in panels[0]}
+        out["panel"] = agreement_report(scores, [(x[0] + x[1]) / 2 for x in p])
+    return {"judge_bias": out}
