@@ -103,3 +103,24 @@ def test_bias_lines_in_a_card_and_self_preference_by_hand():
     for line in ("consistency", "first_shown", "longer", "self_preference"):
         assert LINES[line] in text
     assert "me vs other" in text
+
+
+def test_eval_knows_which_side_a_judge_wrote():
+    from selfpref.judges.bias import generator_sides
+
+    sides = {"a": {"source": "model", "model": "m"}, "b": {"source": "answers", "path": "b.jsonl"}}
+    assert generator_sides({"label": "logits:m", "model": "m"}, sides) == {"logits:m": "a"}
+    panel = {"label": "panel", "members": [{"label": "x", "model": "other"}, {"label": "y", "model": "m"}]}
+    assert generator_sides(panel, sides) == {"y": "a"}
+
+
+def test_judge_check_of_a_panel_reports_each_member(tmp_path):
+    from selfpref.judges.kinds import LengthJudge
+    from selfpref.judges.panel import PanelJudge
+
+    data = write_pairs(tmp_path)
+    panel = PanelJudge([RewardJudge(KnowsFacts(), model_label="oracle"), LengthJudge()], "mean")
+    s = run_judge_check(JudgeCheckConfig(data=str(data), output=str(tmp_path / "p"), bootstrap=0), judge=panel)
+    assert s["members"]["rm:oracle"]["accuracy"] == 100.0 and s["members"]["length"]["accuracy"] == 50.0
+    # they agree on the 12 pairs whose chosen answer is the shorter: 50%
+    assert s["bias"]["panel"]["pairwise"][0]["agreement"] == 50.0

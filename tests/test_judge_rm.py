@@ -127,3 +127,24 @@ def test_rm_batches_sorted_by_length_in_input_order(trained_rm):
     alone = RewardModel(str(trained_rm), batch_size=1).rewards(chats)
     assert batched == pytest.approx(alone, abs=1e-4)  # right padding changes no score
     assert alone[0] == pytest.approx(_direct_reward(trained_rm, "q", "word " * 9), abs=1e-4)
+
+
+def test_dispute_filter_and_eval_take_a_trained_rm(tmp_path, trained_rm):
+    import polars as pl
+
+    from selfpref.filters import JudgeDispute
+    from selfpref.filters.runner import apply_filters
+    from selfpref.data.schema import make_row
+    from selfpref.eval.run import EvalConfig, ModelPool, build_judge
+
+    rows = [make_row("Say something 1", "yes yes yes yes", "no 1", method="import", generator="t", labeler="h"),
+            make_row("Say something 2", "no 2", "yes yes yes yes", method="import", generator="t", labeler="h")]
+    r = {(p, a): _direct_reward(trained_rm, p, a) for p, a in
+         [("Say something 1", "yes yes yes yes"), ("Say something 1", "no 1"),
+          ("Say something 2", "yes yes yes yes"), ("Say something 2", "no 2")]}
+    expected = [p for p, c, rj in (("Say something 1", "yes yes yes yes", "no 1"),
+                                   ("Say something 2", "no 2", "yes yes yes yes")) if r[(p, c)] >= r[(p, rj)]]
+    kept, [report], _ = apply_filters(pl.DataFrame(rows), [JudgeDispute([str(trained_rm)], kind="rm")])
+    assert kept["prompt"].to_list() == expected and report.parameters["judge"] == "rm"
+    cfg = EvalConfig(output=str(tmp_path / "ev"), model_b="default", judge="rm", judge_model=str(trained_rm))
+    assert build_judge(cfg, ModelPool(8)).label == f"rm:{trained_rm}"

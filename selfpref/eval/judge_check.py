@@ -37,7 +37,8 @@ class JudgeCheckConfig:
     data: str = field(metadata={"help": "Human-labelled pairs: a file, folder or Hub id in any layout `selfpref import` reads."})
     output: str = field(metadata={"help": "Folder to write (judge_check.json, judgments.parquet, accuracy.png)."})
     judge: str = field(default="logits", metadata={"help": "logits, text, rm, length, length:longer, random."})
-    judge_model: str | None = field(default=None, metadata={"help": "Judge model: folder, Hub id, 'default', a reward model (rm), or the endpoint's model name."})
+    judge_model: str | list[str] | None = field(default=None, metadata={"help": "Judge model: folder, Hub id, 'default', a reward model (rm), or the endpoint's model name; several make a panel."})
+    panel: str = field(default="mean", metadata={"help": "Several judge models: mean, majority or unanimous."})
     judge_base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint of the judge (…/v1)."})
     judge_api_key_env: str | None = field(default=None, metadata={"help": "NAME of the environment variable with the endpoint's key."})
     judge_backend: str | None = field(default=None, metadata={"help": "transformers (default), vllm, or openai."})
@@ -51,6 +52,9 @@ class JudgeCheckConfig:
     seed: int = field(default=0, metadata={"help": "Seed of the bootstrap, the random judge and binarized layouts."})
 
     def __post_init__(self) -> None:
+        if isinstance(self.judge_model, (list, tuple)):
+            models = [str(m) for m in self.judge_model]
+            self.judge_model = models[0] if len(models) == 1 else (models or None)
         if self.max_pairs is not None and self.max_pairs < 1:
             raise SelfprefError(f"--max-pairs {self.max_pairs}: give at least 1")
         if self.bootstrap < 0:
@@ -75,8 +79,11 @@ def load_pairs(cfg: JudgeCheckConfig) -> tuple[Any, dict[str, int]]:
 
 
 def make_check_judge(cfg: JudgeCheckConfig) -> Any:
-    from selfpref.judges import make_judge
+    from selfpref.judges import make_judge, make_panel
 
+    if isinstance(cfg.judge_model, list):
+        return make_panel(cfg.judge, cfg.judge_model, cfg.panel, seed=cfg.seed, batch_size=cfg.batch_size,
+                          max_new_tokens=cfg.judge_max_new_tokens)
     return make_judge(cfg.judge, cfg.judge_model, base_url=cfg.judge_base_url,
                       api_key_env=cfg.judge_api_key_env, backend=cfg.judge_backend, seed=cfg.seed,
                       max_new_tokens=cfg.judge_max_new_tokens, batch_size=cfg.batch_size,
@@ -179,6 +186,15 @@ def run_judge_check(cfg: JudgeCheckConfig, *, judge: Any = None,
     p2 = [j.p_a_second for j in judgments] if judge.orders == 2 else None
     lc, lr = [len(c) for c in rows["chosen"]], [len(r) for r in rows["rejected"]]
     figures = accuracy_figures(p1, p2, lc, lr, bootstrap=cfg.bootstrap, seed=cfg.seed)
+    if judgments and judgments[0].members:  # a panel: each member's accuracy and bias too
+        figures["members"] = {label: accuracy_figures(
+            [j.members[label].p_a_first for j in judgments], [j.members[label].p_a_second for j in judgments],
+            lc, lr, bootstrap=0) for label in judgments[0].members}
+        from selfpref.judges.agreement import agreement_report
+
+        figures["bias"]["panel"] = agreement_report(
+            {label: [j.members[label].score for j in judgments] for label in judgments[0].members},
+            [j.score for j in judgments])
     summary = {**figures, "judge": judge.describe(), "data": cfg.data, "unmappable": unmappable,
                "config": {**asdict(cfg), "judge_base_url": bool(cfg.judge_base_url) or None},
                "selfpref_version": __version__}

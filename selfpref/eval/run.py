@@ -321,16 +321,11 @@ def _judge_bias(judge: Any, judgments: Sequence[Any], table: Any, summary: dict[
                 desc_a: dict[str, Any], desc_b: dict[str, Any]) -> dict[str, Any]:
     """`judges.bias.judge_report`: position, length, a panel's agreement, and self-preference
     where the judge (or a panel member) is model A or B."""
-    from selfpref.judges.bias import judge_report
+    from selfpref.judges.bias import generator_sides, judge_report
 
-    info = judge.describe()
-    own: dict[str, str] = {}
-    for member in info.get("members") or [info]:
-        for side, desc in (("a", desc_a), ("b", desc_b)):
-            if member.get("model") and desc.get("source") == "model" and member["model"] == desc.get("model"):
-                own.setdefault(member["label"], side)
     return judge_report(judgments, table["len_a"].to_list(), table["len_b"].to_list(),
-                        length_coef=summary.get("lc_length_coef"), own_side=own)
+                        length_coef=summary.get("lc_length_coef"),
+                        own_side=generator_sides(judge.describe(), {"a": desc_a, "b": desc_b}))
 
 
 def summarize(table: Any, *, bootstrap: int, seed: int) -> dict[str, Any]:

@@ -150,3 +150,14 @@ def bias_markdown(bias: Mapping[str, Any]) -> str:
         if panel.get("fleiss_kappa") is not None:
             lines += ["", f"Fleiss' kappa: {panel['fleiss_kappa']:.2f}"]
     return "\n".join(lines) + "\n"
+
+
+def generator_sides(judge_info: Mapping[str, Any], sides: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """judge (or panel member) label -> the side ("a"/"b") whose answers the same model wrote,
+    from `PairwiseJudge.describe()` and eval's side descriptions ({source, model, ...})."""
+    own: dict[str, str] = {}
+    for member in judge_info.get("members") or [judge_info]:
+        for side, desc in sides.items():
+            if member.get("model") and desc.get("source") == "model" and member["model"] == desc.get("model"):
+                own.setdefault(member["label"], side)
+    return own
