@@ -124,3 +124,23 @@ def test_judge_check_of_a_panel_reports_each_member(tmp_path):
     assert s["members"]["rm:oracle"]["accuracy"] == 100.0 and s["members"]["length"]["accuracy"] == 50.0
     # they agree on the 12 pairs whose chosen answer is the shorter: 50%
     assert s["bias"]["panel"]["pairwise"][0]["agreement"] == 50.0
+
+
+def test_implicit_reward_judge_by_hand():
+    from selfpref.judges.reward import ImplicitRewardJudge
+
+    class LogPs:
+        def __init__(self, table):
+            self.table = table
+
+        def answer_logps(self, prompts, answers):
+            return [self.table[a][0] for a in answers], [self.table[a][1] for a in answers]
+
+    policy = LogPs({"good": (-4.0, 4), "bad": (-9.0, 3)})
+    reference = LogPs({"good": (-6.0, 4), "bad": (-8.0, 3)})
+    # r_good = 0.1 * (-4 + 6) = 0.2, r_bad = 0.1 * (-9 + 8) = -0.1: P = sigmoid(0.3) = 0.574442516811659
+    [j] = ImplicitRewardJudge(policy, reference, beta=0.1).judge([("q", "good", "bad")])
+    assert j.score == pytest.approx(0.574442516811659, abs=1e-12)
+    # reference-free (SELFEE Table 5): per-token means, -1.0 vs -3.0 -> sigmoid(0.1 * 2.0)
+    [k] = ImplicitRewardJudge(policy, beta=0.1).judge([("q", "good", "bad")])
+    assert k.score == pytest.approx(0.549833997312478, abs=1e-12)

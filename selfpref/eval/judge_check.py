@@ -36,7 +36,9 @@ class JudgeCheckConfig:
 
     data: str = field(metadata={"help": "Human-labelled pairs: a file, folder or Hub id in any layout `selfpref import` reads."})
     output: str = field(metadata={"help": "Folder to write (judge_check.json, judgments.parquet, accuracy.png)."})
-    judge: str = field(default="logits", metadata={"help": "logits, text, rm, length, length:longer, random."})
+    judge: str = field(default="logits", metadata={"help": "logits, text, rm, implicit (SELFEE's implicit reward of --judge-model against --judge-reference), length, length:longer, random."})
+    judge_reference: str | None = field(default=None, metadata={"help": "--judge implicit: the reference model (unset: reference-free, SELFEE Table 5)."})
+    beta: float = field(default=0.1, metadata={"help": "--judge implicit: beta of SELFEE Eq. 7."})
     judge_model: str | list[str] | None = field(default=None, metadata={"help": "Judge model: folder, Hub id, 'default', a reward model (rm), or the endpoint's model name; several make a panel."})
     panel: str = field(default="mean", metadata={"help": "Several judge models: mean, majority or unanimous."})
     judge_base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint of the judge (…/v1)."})
@@ -81,6 +83,23 @@ def load_pairs(cfg: JudgeCheckConfig) -> tuple[Any, dict[str, int]]:
 def make_check_judge(cfg: JudgeCheckConfig) -> Any:
     from selfpref.judges import make_judge, make_panel
 
+    if cfg.judge == "implicit":  # SELFEE §4.1: a policy's implicit reward against a reference
+        from selfpref.judges.reward import ImplicitRewardJudge
+        from selfpref.models.local import LocalModel
+        from selfpref.models.resolve import model_label, resolve_model
+
+        if isinstance(cfg.judge_model, list):
+            raise SelfprefError("--judge implicit takes one --judge-model (the policy)")
+        refs = [r for r in (cfg.judge_model, cfg.judge_reference) if r is not None]
+        for flag, ref in zip(("--judge-model", "--judge-reference"), refs):
+            resolve_model(ref, flag=flag)  # a missing folder fails now
+        reference = LocalModel(cfg.judge_reference, batch_size=cfg.batch_size) if cfg.judge_reference else None
+        return ImplicitRewardJudge(LocalModel(cfg.judge_model, batch_size=cfg.batch_size), reference,
+                                   beta=cfg.beta, model_label=model_label(cfg.judge_model),
+                                   reference_label=model_label(cfg.judge_reference) if reference else None,
+                                   orders=cfg.judge_orders)
+    if cfg.judge_reference:
+        raise SelfprefError("--judge-reference goes with --judge implicit")
     if isinstance(cfg.judge_model, list):
         return make_panel(cfg.judge, cfg.judge_model, cfg.panel, seed=cfg.seed, batch_size=cfg.batch_size,
                           max_new_tokens=cfg.judge_max_new_tokens)

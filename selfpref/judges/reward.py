@@ -83,3 +83,44 @@ class RewardJudge(PairwiseJudge):
             r2 = rewards[index[(s.prompt, h, s.second)]]
             out.append((bradley_terry(r1, r2), f"rewards {r1:.6g} vs {r2:.6g}"))
         return out
+
+
+class ImplicitRewards:
+    """SELFEE's implicit reward (Eq. 7) as a reward model: r = beta * (log pi(y|x) - log
+    pi_ref(y|x)) with summed log-probs; without a reference (SELFEE Table 5) r = beta * the
+    per-token mean log pi(y|x). ``policy`` / ``reference``: anything with ``answer_logps``."""
+
+    def __init__(self, policy: Any, reference: Any = None, *, beta: float = 0.1) -> None:
+        self.policy, self.reference, self.beta = policy, reference, float(beta)
+
+    def rewards(self, conversations: Sequence[Chat]) -> list[float]:
+        prompts = [list(c[:-1]) for c in conversations]
+        answers = [c[-1]["content"] for c in conversations]
+        logps, counts = self.policy.answer_logps(prompts, answers)
+        if self.reference is None:
+            return [self.beta * lp / max(1, n) for lp, n in zip(logps, counts)]
+        ref = self.reference.answer_logps(prompts, answers)[0]
+        return [self.beta * (lp - r) for lp, r in zip(logps, ref)]
+
+
+class ImplicitRewardJudge(RewardJudge):
+    """``--judge implicit``: a policy's implicit reward against a reference (SELFEE §4.1),
+    P(A better) = sigmoid(r_A - r_B), the label SELFEE's build gives."""
+
+    kind = "implicit"
+
+    def __init__(self, policy: Any, reference: Any = None, *, beta: float = 0.1,
+                 model_label: str | None = None, reference_label: str | None = None,
+                 orders: int = 2) -> None:
+        super().__init__(ImplicitRewards(policy, reference, beta=beta), model_label=model_label
+                         or str(getattr(policy, "ref", None) or "policy"), orders=orders)
+        self.reference_label = reference_label or ("reference-free" if reference is None else "reference")
+        self.beta = beta
+
+    @property
+    def label(self) -> str:
+        return f"implicit:{self.model_label}|{self.reference_label}"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "reference": self.reference_label, "beta": self.beta,
+                "p": "sigmoid(r_A - r_B), r = beta * (log pi - log pi_ref) (SELFEE Eq. 7)"}
