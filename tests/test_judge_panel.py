@@ -106,6 +106,11 @@ def test_eval_with_a_panel_reports_agreement_and_bias(tmp_path, tiny_model_path)
     assert panel["pairwise"][1]["agreement"] == 0.0 and panel["pairwise"][1]["cohen_kappa"] == 0.0
     assert summary["judge_bias"]["consistency"] == 100.0 and summary["judge"]["rule"] == "majority"
     assert set(summary["judge_bias"]["members"]) == {"logits:j1", "logits:j2", "logits:j3"}
+    import polars as pl
+
+    row = pl.read_parquet(tmp_path / "ev" / "judgments.parquet").row(0, named=True)
+    assert json.loads(row["judge_members"])["logits:j3"] == [pytest.approx(0.1), pytest.approx(0.1)]
+    assert "Cohen's kappa" in (tmp_path / "ev" / "README.md").read_text()
 
 
 def test_build_sao_with_a_panel_keeps_every_judges_p(tmp_path, tiny_model_path, monkeypatch):

@@ -299,7 +299,8 @@ def judgment_rows(prompts: Sequence[str], answers_a: Sequence[str], answers_b: S
                   judgments: Sequence[Any], categories: Sequence[str] | None = None) -> Any:
     """The judgments table: prompt, answer_a, answer_b, len_a, len_b (characters), p_a_first,
     p_a_second, score, consistent, judge_raw (both orders' raw outputs, A-first order first),
-    [category], and per aspect score_<aspect>, consistent_<aspect>, judge_raw_<aspect>."""
+    [category], [judge_members: a panel's per-judge P, JSON], and per aspect score_<aspect>,
+    consistent_<aspect>, judge_raw_<aspect>."""
     import polars as pl
 
     data: dict[str, Any] = {
@@ -310,6 +311,9 @@ def judgment_rows(prompts: Sequence[str], answers_a: Sequence[str], answers_b: S
         "judge_raw": [list(j.raw) for j in judgments]}
     if categories:
         data["category"] = list(categories)
+    if judgments and judgments[0].members:  # a panel: every judge's [p_a_first, p_a_second]
+        data["judge_members"] = [json.dumps({k: [m.p_a_first, m.p_a_second] for k, m in j.members.items()})
+                                 for j in judgments]
     for aspect in (judgments[0].aspects if judgments else {}):
         data[f"score_{aspect}"] = [j.aspects[aspect].score for j in judgments]
         data[f"consistent_{aspect}"] = [j.aspects[aspect].consistent for j in judgments]
