@@ -63,7 +63,8 @@ def build(method: str, output: str | Path, *, recipe: str | Path | None = None,
     out = prepare_output(output, overwrite)  # a finished dataset is refused; parts still resume
     if local_backend(config.backend):
         check_models([("--model", config.model), ("--reference-model", config.reference_model),
-                      ("--judge-model", None if config.judge_base_url else config.judge_model)])
+                      ("--judge-model", None if config.judge_base_url else config.judge_model),
+                      *(("--judge-model", m) for m in config.judge_models or [])])
     check_push_target(push_to_hub)
     record = run_build(config, out, name=name, version=version,
                        command=command or call_text("build", method, output, **options),

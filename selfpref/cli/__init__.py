@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from selfpref import SelfprefError
-from selfpref.cli import basic, build, cache, data, eval, filter, iterate, steer, train  # noqa: F401  (registration)
+from selfpref.cli import basic, build, cache, data, eval, filter, iterate, judge, steer, train  # noqa: F401  (registration)
 from selfpref.cli.app import app, console, err_console
 
 __all__ = ["app", "main", "EXIT_USER", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]

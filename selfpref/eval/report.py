@@ -151,6 +151,10 @@ def _readme(summary: dict[str, Any], title: str) -> str:
         lines.append(f"| mean of the {len(aspects)} aspects (AlignEZ Table 1's Avg.) | "
                      f"{mean['win_rate']:.1f} | {mean['lose_rate']:.1f} | {mean['tie_rate']:.1f} | "
                      f"{mean['net_win']:.1f} |")
+    if summary.get("judge_bias"):
+        from selfpref.judges.bias import bias_markdown
+
+        lines += ["", "## Judge bias", "", bias_markdown(summary["judge_bias"])]
     lines += ["", "![scores](plots/scores.png)", "", "![score vs length](plots/score_vs_length.png)",
               ""]
     return "\n".join(lines)

@@ -16,6 +16,8 @@ from typing import Any
 from selfpref import SelfprefError
 
 BACKENDS = ("transformers", "vllm", "openai", "scripted")
+# Not a generation backend: a sequence classifier scoring answers (``--judge rm``).
+REWARD = "reward"
 
 
 class ModelPool:
@@ -69,6 +71,10 @@ class ModelPool:
     def _create(self, kind: str, ref: str, step: str, endpoint: str = "") -> Any:
         if kind in self.factories:
             return self.factories[kind](ref, step)
+        if kind == REWARD:
+            from selfpref.models.reward import RewardModel
+
+            return RewardModel(ref, batch_size=self.batch_size)
         if kind == "transformers":
             from selfpref.models.local import LocalModel
 

@@ -75,14 +75,25 @@ class BuildConfig:
                 "(answered as cut, not counted)."})
     judge: str | None = field(default=None, metadata={
         "help": "sao: who labels each pair, in both orders: text (a written verdict) or logits (forced "
-                "choice) by a model (the generator unless judge_model), or SAO Table 6's baselines "
+                "choice) by a model (the generator unless judge_model), rm (a reward model named by "
+                "judge_model, P = sigmoid(r_A - r_B)), or SAO Table 6's baselines "
                 "length (the shorter answer wins), length:longer, random (a coin seeded by seed). "
                 "Default text."})
+    judge_orders: int = field(default=2, metadata={
+        "help": "sao: 2 asks the judge in both orders (selfpref's default: position bias shows as "
+                "judge_consistent=false); 1 makes SAO Alg. 1 / Eq. 3's single call R(y1, y2 | x), "
+                "answers[0] shown first (judge_consistent is then null)."})
     judge_mode: str | None = field(default=None, metadata={
         "help": "sao: alias of judge for its model kinds, 'text' or 'logits' (older recipes)."})
     judge_model: str | None = field(default=None, metadata={
         "help": "sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, "
                 "'default', or the endpoint's model name."})
+    judge_models: list[str] | None = field(default=None, metadata={
+        "help": "sao: a panel of judge models (--judge-model given several times); judge is one "
+                "kind for all or one per model, comma separated (text,logits,rm)."})
+    panel: str = field(default="mean", metadata={
+        "help": "sao, with judge_models: mean (of P), majority (of the judges' verdicts) or "
+                "unanimous (a label only when all agree; otherwise judge_tie)."})
     judge_base_url: str | None = field(default=None, metadata={
         "help": "sao: judge on this OpenAI-compatible endpoint (its /v1 URL) with judge_model."})
     judge_api_key_env: str | None = field(default=None, metadata={
@@ -169,8 +180,36 @@ class BuildConfig:
             raise SelfprefError("selfee labels with log-probs of local weights: use --backend "
                                 "transformers or vllm")
 
+    def _check_panel(self) -> None:
+        """Several --judge-model: a panel (sao only, local models, both orders)."""
+        from selfpref.judges.factory import judge_kinds
+
+        models = [str(m) for m in (self.judge_models or [])]
+        if len(models) == 1:
+            self.judge_model, self.judge_models = self.judge_model or models[0], None
+            return
+        if self.panel not in ("mean", "majority", "unanimous"):
+            raise SelfprefError(f"--panel {self.panel!r}: use mean, majority or unanimous")
+        if not models:
+            return
+        if self.method != "sao":
+            raise SelfprefError("--judge-model given several times (a panel): only sao has a judge step")
+        if self.judge_model:
+            raise SelfprefError("a panel (judge_models) and --judge-model: list every judge in one place")
+        if self.judge_base_url or self.backend not in ("transformers", "vllm"):
+            raise SelfprefError("a judge panel runs local models: drop --judge-base-url, use "
+                                "--backend transformers or vllm")
+        if self.judge_orders != 2:
+            raise SelfprefError("--judge-orders 1: a panel's judges each see both orders")
+        self.judge_models = models
+        self.judge = ",".join(judge_kinds(self.judge or self.judge_mode or "text", len(models)))
+        self.judge_mode = None
+
     def _check_judge(self) -> None:
         """Resolve --judge / --judge-mode into ``judge`` and refuse judge flags that cannot work."""
+        self._check_panel()
+        if self.judge_models:
+            return
         if self.judge is not None and self.judge not in JUDGE_KINDS:
             raise SelfprefError(f"--judge {self.judge!r}: use one of {', '.join(JUDGE_KINDS)}")
         if self.judge and self.judge_mode and self.judge != self.judge_mode:
@@ -180,13 +219,24 @@ class BuildConfig:
         given = [f for f, v in (("--judge-model", self.judge_model),
                                 ("--judge-base-url", self.judge_base_url),
                                 ("--judge-api-key-env", self.judge_api_key_env)) if v]
-        if self.method != "sao" and (given or self.judge != "text"):
-            flag = given[0] if given else f"--judge {self.judge}"
+        if self.method != "sao" and (given or self.judge != "text" or self.judge_orders != 2):
+            flag = given[0] if given else (f"--judge {self.judge}" if self.judge != "text"
+                                           else f"--judge-orders {self.judge_orders}")
             raise SelfprefError(f"{flag}: only sao has a judge step (sso's dispute judges are "
                                 "`selfpref filter --judge-models`)")
-        if self.judge not in ("text", "logits") and given:
+        if self.judge_orders not in (1, 2):
+            raise SelfprefError(f"--judge-orders {self.judge_orders}: use 2 (both orders, selfpref's "
+                                "default) or 1 (SAO Alg. 1 / Eq. 3's single call)")
+        if self.judge == "rm":
+            if not self.judge_model or self.judge_model == "default":
+                raise SelfprefError("--judge rm needs --judge-model PATH: a reward model (a folder "
+                                    "written by `selfpref train rm`, or a Hub reward model)")
+            if self.judge_base_url:
+                raise SelfprefError("--judge-base-url: --judge rm scores with a local reward model; "
+                                    "drop --judge-base-url")
+        if self.judge not in ("text", "logits", "rm") and given:
             raise SelfprefError(f"{given[0]}: --judge {self.judge} is a rule (SAO Table 6's baseline) "
-                                "and calls no model; drop it, or use --judge text|logits")
+                                "and calls no model; drop it, or use --judge text|logits|rm")
         if self.judge_api_key_env and not self.judge_base_url:
             raise SelfprefError("--judge-api-key-env goes with --judge-base-url (the judge's own "
                                 "endpoint); with --backend openai the judge uses --api-key-env")
@@ -220,7 +270,7 @@ class BuildConfig:
     @property
     def judge_is_generator(self) -> bool:
         """The model that writes the answers also judges them (SAO's self-judge)."""
-        if self.judge_base_url or self.judge not in ("text", "logits"):
+        if self.judge_base_url or self.judge_models or self.judge not in ("text", "logits"):
             return False
         from selfpref.models.resolve import model_label, resolve_model
 
@@ -259,12 +309,17 @@ class BuildConfig:
             del relevant["truncated_prompts"]
         if relevant["prompt_format"] == "auto":  # likewise
             del relevant["prompt_format"]
+        for key, default in (("judge_orders", 2), ("judge_models", None), ("panel", "mean")):
+            if relevant[key] == default:  # likewise
+                del relevant[key]
         if self.backend in ("transformers", "vllm"):  # a model retrained into the same folder
             from selfpref.models.resolve import weights_signature
 
             relevant["weights"] = {k: weights_signature(getattr(self, k))
                                    for k in ("model", "reference_model", "judge_model")
                                    if getattr(self, k) is not None}
+            for i, ref in enumerate(self.judge_models or []):
+                relevant["weights"][f"judge_models[{i}]"] = weights_signature(ref)
         blob = json.dumps({"config": relevant, "inputs": inputs, "engine": ENGINE_VERSION},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

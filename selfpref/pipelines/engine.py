@@ -28,7 +28,7 @@ from selfpref.pipelines.step_cache import cacheable, open_caches, step_backend, 
 # What progress lines call each step: "answers 24/64 · judge 10/64".
 STEP_LABELS = {
     "write_persona": "personas", "write_prompt": "prompts", "answer_pair": "answers",
-    "self_judge": "judge", "rule_judge": "judge", "allocate_features": "features", "principled_answers": "answers",
+    "self_judge": "judge", "rule_judge": "judge", "rm_judge": "judge", "panel_judge": "judge", "allocate_features": "features", "principled_answers": "answers",
     "describe_characteristics": "characteristics", "conditioned_answers": "answers",
     "implicit_reward": "scores",
 }
@@ -126,6 +126,11 @@ def judge_labeler(config: Any) -> str:
     if config.judge in ("length", "length:longer", "random"):
         return config.judge.replace("length", "length-judge", 1) if config.judge != "random" \
             else "random-judge"
+    if getattr(config, "judge_models", None):
+        return f"panel-{config.panel}:" + "+".join(
+            f"{k}:{model_label(m)}" for k, m in zip(config.judge.split(","), config.judge_models))
+    if config.judge == "rm":
+        return f"rm:{model_label(config.judge_model)}"
     suffix = "" if config.judge == "text" else "|logits"
     if config.judge_is_generator:
         return f"self-judge:{model_label(config.model)}{suffix}"
@@ -140,6 +145,10 @@ def judge_description(config: Any) -> str:
         if config.judge == "length:longer":
             return "length (the longer answer wins; SAO Table 6's rule reversed)"
         return "length (the shorter answer wins; SAO Table 6)"
+    if getattr(config, "judge_models", None):
+        return judge_labeler(config) + f" (a panel, rule {config.panel}, every judge both orders)"
+    if config.judge == "rm":
+        return f"rm:{model_label(config.judge_model)} (reward model, P = sigmoid(r_A - r_B))"
     return judge_ref(config)[2]
 
 
@@ -281,7 +290,9 @@ class Engine:
     def _part(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         config = self.config
         records, dropped = self.module.assemble(rows, generator=model_label(config.model),
-                                                judge=config.judge, labeler=judge_labeler(config),
+                                                judge="panel" if getattr(config, "judge_models", None)
+                                                else config.judge, labeler=judge_labeler(config),
+                                                judge_orders=getattr(config, "judge_orders", 2),
                                                 beta=config.beta, reference=config.reference_model)
         return {"inputs": len(rows), "records": records, "dropped": dict(dropped),
                 "prompts": [r["prompt"] for r in rows if r.get("prompt")],

@@ -248,7 +248,8 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
         if parameters.get(key):
             parameters[key] = mask_url(parameters[key])
     if config.method != "sao":
-        for key in ("judge", "judge_model", "judge_base_url", "judge_max_new_tokens"):
+        for key in ("judge", "judge_model", "judge_base_url", "judge_max_new_tokens", "judge_orders",
+                    "judge_models", "panel"):
             parameters.pop(key, None)
     parameters["prompt_source"] = origin
     models = {"generator": model_label(config.model)}
