@@ -173,3 +173,21 @@ def test_build_filter_load_on_the_scripted_backend(tmp_path):
                            separability=False)
     assert kept.record.parent["fingerprint"] == ds.record.fingerprint
     assert selfpref.inspect(tmp_path / "f")["rows"] == len(kept)
+
+
+def test_judge_check_from_python(work, monkeypatch, tmp_path):  # noqa: F811
+    """The length rule (shorter wins) on pairs whose chosen answer is the shorter one: 100%."""
+    import json
+
+    monkeypatch.chdir(work)
+    pairs = [{"prompt": f"q{i}", "chosen": "yes", "rejected": "a much longer answer " * (i + 1)}
+             for i in range(6)]
+    (tmp_path / "labelled.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    result = selfpref.judge_check(str(tmp_path / "labelled.jsonl"), tmp_path / "check",
+                                  judge="length", notify=None, bootstrap=0)
+    assert result.accuracy == 100.0 or result.accuracy == 1.0
+    assert (tmp_path / "check" / "judge_check.json").is_file()
+    with pytest.raises(SelfprefError, match="--judge-model ./nojudge"):
+        selfpref.judge_check(str(tmp_path / "labelled.jsonl"), tmp_path / "check2", judge="logits",
+                             judge_model="./nojudge", notify=None)
+    assert not (tmp_path / "check2").exists()
