@@ -113,7 +113,8 @@ def make_pool(config: Any) -> ModelPool:
         if config.judge_base_url else {}
     return ModelPool(batch_size=config.batch_size, seed=config.seed, script=script,
                      base_url=config.base_url, api_key_env=config.api_key_env,
-                     vllm_options=vllm_options, endpoints=endpoints)
+                     vllm_options=vllm_options, endpoints=endpoints,
+                     endpoint_options=config.endpoint_options())
 
 
 def judge_labeler(config: Any) -> str:

@@ -29,6 +29,7 @@ from selfpref import SelfprefError
 from selfpref.data.store import BuildRecord, write_dataset, write_json_atomic
 from selfpref.models.resolve import model_label
 from selfpref.pipelines import LLMFactory, method_module
+from selfpref.pipelines.accounting import usage_stats
 from selfpref.pipelines.config import BuildConfig
 from selfpref.models.openai_compat import mask_url
 from selfpref.pipelines.engine import STEP_LABELS, BuildStepError, Engine, default_llm_factory  # noqa: F401
@@ -129,8 +130,14 @@ def _log_failure(exc: BuildStepError, parts: Path, trace: str) -> BuildStepError
 
 def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, parts: Path,
                llm_factory: LLMFactory | None = None, progress: Progress | None = None,
-               notify: Callable[[str], None] | None = None) -> tuple[list[dict], collections.Counter, list[str], str]:
-    """Run every unfinished chunk; return records, drops, generated prompts and pipeline YAML."""
+               notify: Callable[[str], None] | None = None,
+               accounting: dict[str, Any] | None = None) -> tuple[list[dict], collections.Counter, list[str], str]:
+    """Run every unfinished chunk; return records, drops, generated prompts and pipeline YAML.
+
+    ``accounting`` (a dict) receives ``parts`` (each part's usage) and ``endpoints`` (what each
+    endpoint client reports: its probe's findings)."""
+    from selfpref.pipelines import accounting as acc
+
     parts.mkdir(parents=True, exist_ok=True)
     size = config.chunk_size
     chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
@@ -167,11 +174,17 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
 
             run_on_ray(config, source, chunks, engine.groups(pending, chunks), ray_part)
         else:
+            preflight(engine, config)
             for group in engine.groups(pending, chunks):
+                before = acc.snapshot(engine)
                 done = engine.run_parts(group, len(chunks), [chunks[i] for i in group], step_done)
+                done[0]["usage"] = acc.delta(before, acc.snapshot(engine))  # the group's cost
                 for index, part in zip(group, done):
                     part_done(index, part)
         pipeline_yaml = engine.pipeline_yaml(parts)
+        if accounting is not None:
+            accounting["endpoints"] = [m.report() for m in engine.pool.models().values()
+                                       if hasattr(m, "report")]
     except BuildStepError as exc:
         trace = getattr(exc, "remote_traceback", None) or "".join(
             traceback.format_exception(exc.__cause__ or exc))
@@ -181,10 +194,25 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
     records, dropped, prompts = [], collections.Counter(), []
     for path in part_path:
         data = json.loads(path.read_text())
+        if accounting is not None:
+            accounting.setdefault("parts", []).append(data.get("usage"))
         records += data["records"]
         dropped.update(data["dropped"])
         prompts += data["prompts"]
     return records, dropped, prompts, pipeline_yaml
+
+
+def preflight(engine: Engine, config: BuildConfig) -> None:
+    """Probe every endpoint the build uses before a chunk is sent: a server that cannot sample,
+    or a logits judge on one without log-probs, is refused before anything is spent."""
+    for step in engine.steps:
+        llm = getattr(step, "llm", None)
+        model = getattr(llm, "_backend", None)
+        if model is None or not hasattr(model, "probe"):
+            continue
+        judge = step.name == "self_judge" and config.judge == "logits"
+        sampling = not judge and float((llm.generation_kwargs or {}).get("temperature") or 0) > 0
+        model.probe(sampling=sampling, logprobs=judge)
 
 
 def method_stats(method: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -210,8 +238,9 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     inputs, source = build_inputs(config)
     fingerprint = config.fingerprint([json.dumps(i, sort_keys=True) for i in inputs])
     parts = output.parent / f".{output.name}.parts" / fingerprint
+    accounting: dict[str, Any] = {}
     records, dropped, prompts, pipeline_yaml = run_chunks(config, inputs, source, parts,
-                                                          llm_factory, progress, notify)
+                                                          llm_factory, progress, notify, accounting)
     if not records:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common()) or "no rows"
         raise SelfprefError(f"the build kept no pair ({reasons}); try more --num-prompts, a larger "
@@ -241,6 +270,9 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
                                                  "prompt_source": origin,
                                                  **method_stats(config.method, records),
                                                  "build_fingerprint": fingerprint,
+                                                 "usage": usage_stats(accounting.get("parts", []),
+                                                                      accounting.get("endpoints", []),
+                                                                      config.prices()),
                                                  **(extra_stats or {})})
     extra = {"pipeline.yaml": pipeline_yaml} if pipeline_yaml else {}
     written = write_dataset(records_frame(records), output, record, extra_files=extra, card=card)
