@@ -261,7 +261,7 @@ def transformers_serve(model: str, *, log: str, ready_timeout: float = 180.0) ->
     finally:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -84,6 +84,10 @@ def build(
     judge_api_key_env: Optional[str] = typer.Option(None, help="sao, with --judge-base-url: NAME of the env variable holding that endpoint's key (written nowhere)."),
     principles: Optional[str] = typer.Option(None, "--principles", help="sso: YAML replacing SSO's feature/principle table (features: [{name, good, bad, meaning, good_principle, bad_principle}, ...], optional concision); recipe key: principles."),
     chunk_size: Optional[int] = typer.Option(None, help="Prompts per resumable chunk (default 16)."),
+    max_concurrency: Optional[int] = typer.Option(None, help="openai backend: most requests in flight per endpoint (default 16; halved on a 429, grown back slowly)."),
+    max_retries: Optional[int] = typer.Option(None, help="openai backend: retries after a 429, 408, 5xx, reset or timeout, with backoff and Retry-After (default 8; 400/401/403 never)."),
+    request_timeout: Optional[float] = typer.Option(None, help="openai backend: seconds one attempt may take before it is retried (default 120)."),
+    price: Optional[str] = typer.Option(None, help="INPUT,OUTPUT: price per million prompt and completion tokens; the record and card then give the cost."),
     script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
     config: Optional[Path] = typer.Option(None, "--config", help="Build recipe YAML (unknown keys are errors); flags override it."),
     ray: bool = typer.Option(False, "--ray", help="Spread chunks over Ray workers that each load their models once (local runtime or --ray-address)."),
@@ -110,6 +114,8 @@ def build(
                  judge=judge, judge_mode=judge_mode, judge_model=judge_model,
                  judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
                  principles=principles, chunk_size=chunk_size, script=script,
+                 max_concurrency=max_concurrency, max_retries=max_retries,
+                 request_timeout=request_timeout, price=price,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
                  prompt_column=prompt_column, prompt_mode=prompt_source)
     options.update({k: v for k, v in flags.items() if v is not None})

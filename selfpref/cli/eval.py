@@ -46,6 +46,9 @@ def evaluate(
     aspects: Optional[str] = typer.Option(None, help="Also judge each of these AlignEZ aspects: engagement,helpfulness,factuality,depth,clarity."),
     seed: int = typer.Option(0, help="Seed for sampling, the random judge and the bootstrap."),
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples over prompts for the 95% intervals (0: none)."),
+    max_concurrency: int = typer.Option(16, help="Endpoint judge: most requests in flight (halved on a 429, grown back slowly)."),
+    max_retries: int = typer.Option(8, help="Endpoint judge: retries after a 429, 408, 5xx, reset or timeout (400/401/403 never)."),
+    request_timeout: float = typer.Option(120.0, help="Endpoint judge: seconds one attempt may take before it is retried."),
 ) -> None:
     """Answer held-out prompts with A and B, judge each pair in both orders, and report win rates."""
     if ctx.invoked_subcommand is not None:
@@ -64,7 +67,8 @@ def evaluate(
         judge_model=judge_model, judge_base_url=judge_base_url,
         judge_api_key_env=judge_api_key_env, judge_backend=judge_backend,
         judge_max_new_tokens=judge_max_new_tokens, aspects=list(check_aspects(aspects)) or None,
-        seed=seed, bootstrap=bootstrap)
+        seed=seed, bootstrap=bootstrap, max_concurrency=max_concurrency, max_retries=max_retries,
+        request_timeout=request_timeout)
     local_judge = cfg.judge in ("logits", "text") and not cfg.judge_base_url \
         and cfg.judge_backend in (None, "transformers", "vllm")
     check_models([("--model-a", None if cfg.answers_a else cfg.model_a), ("--model-b", cfg.model_b),

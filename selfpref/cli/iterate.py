@@ -34,6 +34,9 @@ def iterate(
     judge_mode: Optional[str] = typer.Option(None, help="sao: text or logits judge."),
     max_new_tokens: Optional[int] = typer.Option(None, callback=bounded(1), help="Most new tokens per generated answer."),
     batch_size: Optional[int] = typer.Option(None, callback=bounded(1), help="Generation batch size."),
+    max_concurrency: Optional[int] = typer.Option(None, help="openai backend: most requests in flight per endpoint (default 16)."),
+    max_retries: Optional[int] = typer.Option(None, help="openai backend: retries after a 429, 408, 5xx, reset or timeout (default 8)."),
+    request_timeout: Optional[float] = typer.Option(None, help="openai backend: seconds one attempt may take (default 120)."),
     max_steps: Optional[int] = typer.Option(None, callback=bounded(1), help="Optimizer steps per iteration (default: one epoch)."),
     train_batch_size: Optional[int] = typer.Option(None, callback=bounded(1), help="Per-device train batch size."),
     learning_rate: Optional[float] = typer.Option(None, callback=bounded(0, low_open=True), help="Learning rate."),
@@ -60,7 +63,9 @@ def iterate(
     steps, filter_options = load_filter_recipe(filters, flag="--filters") if filters else (None, {})
     build = load_build_recipe(build_config, flag="--build-config") if build_config else {}
     build.update({k: v for k, v in dict(backend=backend, script=script, judge_mode=judge_mode,
-                                        max_new_tokens=max_new_tokens, batch_size=batch_size).items()
+                                        max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                        max_concurrency=max_concurrency, max_retries=max_retries,
+                                        request_timeout=request_timeout).items()
                   if v is not None})
     train = {k: v for k, v in dict(max_steps=max_steps, per_device_train_batch_size=train_batch_size,
                                    learning_rate=learning_rate, max_length=max_length, seed=seed).items()

@@ -122,6 +122,12 @@ def render(record: BuildRecord, summary: dict[str, Any], sep: dict[str, Any], pl
     parts.append(_table(["statistic", "value"], stats) + "\n")
     if repeats := top_repeats(record.stats):
         parts.append(repeats)
+    if (usage := record.stats.get("usage")) and (usage.get("prompt_tokens") or usage.get("requests_sent")):
+        from selfpref.pipelines.accounting import summary_lines
+
+        parts.append("### What it cost\n\nTokens as the endpoint's `usage` reported them (a local "
+                     "model: its tokenizer's count), requests sent and retried.\n\n"
+                     + "".join(f"- {line.strip()}\n" for line in summary_lines(usage)) + "\n")
     parts.append("### Label separability\n")
     if "accuracy" in sep:
         parts.append(separability_text(sep))

@@ -44,7 +44,7 @@ def probe_fields(client: Any) -> dict[str, Any]:
               ("max_tokens", {})]
     rejected = []
     for length_field, extra in shapes:
-        body = {"messages": PROBE_CHAT, length_field: 4, "temperature": 1.0, "top_p": 1.0,
+        body = {"messages": PROBE_CHAT, length_field: 2, "temperature": 1.0, "top_p": 1.0,
                 "n": 2, "seed": PROBE_SEEDS[0], **extra}
         try:
             response = client._send(client.with_model(body))
@@ -63,24 +63,23 @@ def probe_sampling(client: Any, caps: dict[str, Any]) -> str:
     when only transformers serve's field makes the server sample; refuses otherwise."""
     from selfpref.models.openai_compat import EndpointRejected
 
-    def texts(extra: dict[str, Any]) -> set[str]:
-        seen = set()
-        for seed in PROBE_SEEDS:
-            body = {"messages": PROBE_CHAT, caps["length_field"]: 8, "temperature": 1.0,
-                    "top_p": 1.0, "seed": seed, **{k: v for k, v in NEUTRAL_EXTRA.items()
-                                                   if k in caps["sampling_fields"]}, **extra}
-            seen.add(_texts(client._send(client.with_model(body)))[0])
-            if len(seen) > 1:
-                break
-        return seen
+    def text(seed: int, extra: dict[str, Any]) -> str:
+        body = {"messages": PROBE_CHAT, caps["length_field"]: 6, "temperature": 1.0, "top_p": 1.0,
+                "seed": seed, **{k: v for k, v in NEUTRAL_EXTRA.items()
+                                 if k in caps["sampling_fields"]}, **extra}
+        return _texts(client._send(client.with_model(body)))[0]
 
-    if len(texts({})) > 1:
+    first = text(PROBE_SEEDS[0], {})
+    if text(PROBE_SEEDS[1], {}) != first:
         return "native"
+    config = {"generation_config": json.dumps(SAMPLING_CONFIG)}
     try:
-        if len(texts({"generation_config": json.dumps(SAMPLING_CONFIG)})) > 1:
+        if text(PROBE_SEEDS[0], config) != text(PROBE_SEEDS[1], config):
             return "generation_config"
     except EndpointRejected:
         pass
+    if text(PROBE_SEEDS[2], {}) != first:  # a sampler that happened to repeat itself twice
+        return "native"
     raise SelfprefError(f"{client.label}: the endpoint gave the same text for {len(PROBE_SEEDS)} "
                         "seeds at temperature 1.0: it does not sample, so both answers of a pair "
                         "would be one answer; serve the model with sampling on (vllm serve, or "

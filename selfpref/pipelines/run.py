@@ -174,11 +174,12 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
 
             run_on_ray(config, source, chunks, engine.groups(pending, chunks), ray_part)
         else:
-            preflight(engine, config)
+            before = acc.snapshot(engine)
+            preflight(engine, config)  # its requests count in the first part's share
             for group in engine.groups(pending, chunks):
-                before = acc.snapshot(engine)
                 done = engine.run_parts(group, len(chunks), [chunks[i] for i in group], step_done)
-                done[0]["usage"] = acc.delta(before, acc.snapshot(engine))  # the group's cost
+                after = acc.snapshot(engine)
+                done[0]["usage"], before = acc.delta(before, after), after  # the group's cost
                 for index, part in zip(group, done):
                     part_done(index, part)
         pipeline_yaml = engine.pipeline_yaml(parts)
@@ -204,8 +205,9 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
 
 def preflight(engine: Engine, config: BuildConfig) -> None:
     """Probe every endpoint the build uses before a chunk is sent: a server that cannot sample,
-    or a logits judge on one without log-probs, is refused before anything is spent."""
-    for step in engine.steps:
+    or a logits judge on one without log-probs, is refused before anything is spent (the judge's
+    check first: it costs one request)."""
+    for step in sorted(engine.steps, key=lambda s: s.name != "self_judge"):
         llm = getattr(step, "llm", None)
         model = getattr(llm, "_backend", None)
         if model is None or not hasattr(model, "probe"):
