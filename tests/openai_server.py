@@ -16,6 +16,7 @@ carries ``usage`` (words of the last message and of the answers, as token counts
 
 What a real server here cannot be made to do, set on the server object:
 
+- ``server.samplers``: more model names that answer as ``sampler`` (a served folder's path);
 - ``server.max_choices = k``: at most k choices per request, whatever ``n`` asks;
 - ``server.scorer = fn(ids) -> [logprob of ids[i] given ids[:i]]`` (a real model's numbers) and
   ``server.prompt_logprobs = "prompt_logprobs" | "echo" | None``: ``/v1/completions`` answers
@@ -67,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _text(self, body: dict, content: str, index: int) -> str:
-        if body["model"] != "sampler":
+        if body["model"] != "sampler" and body["model"] not in self.server.samplers:
             return f"echo: {content[:12]}"
         if "[Response A]" in content:
             return "Response A is better." if "[Response A]\ngood" in content else "Response B is better."
@@ -125,6 +126,7 @@ def serve() -> Iterator[tuple[ThreadingHTTPServer, str]]:
     """(server, its /v1 URL) while the block runs."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.requests, server.max_choices, server.scorer, server.prompt_logprobs = [], None, None, None
+    server.samplers = set()  # more model names that answer as ``sampler``
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

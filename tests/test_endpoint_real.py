@@ -4,7 +4,9 @@ One server for the module (the embedded SmolLM2-135M on 127.0.0.1, a free port),
 short answers: it generates on a shared 2-core CPU. What this server does, measured: it ignores
 ``n`` (one choice per request), samples greedily unless the request's ``generation_config`` field
 turns sampling on, refuses fields outside OpenAI's schema with 422 (``top_k``) and returns no
-log-probs. The fault proxy of tests/openai_server.py sits in front of it for the retry test.
+log-probs. The fault schedule runs against the fake server (tests/test_endpoint_faults.py): on
+this shared CPU one real request takes from one to thirty seconds, so a stall "past the timeout"
+cannot be told from a slow answer.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from selfpref.data.refs import read_dataset
 from selfpref.data.schema import validate
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.run import build
-from tests.openai_server import FaultProxy, every_fourth, transformers_serve
+from tests.openai_server import transformers_serve
 
 KEY_ENV = "SELFPREF_TEST_ENDPOINT_KEY"
 PROMPTS = ["How do I keep basil fresh?", "Why do cats purr?"]
@@ -79,23 +81,6 @@ def test_build_sao_against_transformers_serve(sao_build):
     assert usage["steps"]["self_judge"]["requests"] == 2 * len(PROMPTS)  # both orders
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
     assert usage["requests_sent"] >= usage["steps"]["answer_pair"]["requests"] + 4
-
-
-def test_faults_in_front_of_the_real_server_change_nothing(sao_build, real_server, tmp_path):
-    """429 + Retry-After, 500, a closed connection and a stall on every fourth request: the build
-    finishes with the fault-free build's rows and counts its retries per kind."""
-    url, model = real_server
-    (clean, _), folder = sao_build
-    with FaultProxy(url.removesuffix("/v1"), every_fourth, stall=5.0) as proxy:
-        build(_config(proxy.url, model, _prompts(folder), request_timeout=4.0, retry_backoff=0.05),
-              tmp_path / "out")
-    df, record = read_dataset(tmp_path / "out")
-    columns = ["prompt", "chosen", "rejected", "judge_raw", "judge_consistent", "confidence"]
-    assert df.select(columns).sort("prompt").equals(clean.select(columns).sort("prompt"))
-    retries = record.stats["usage"]["retries"]
-    assert set(proxy.faults) == {"429", "500", "close", "stall"}
-    assert retries == {"429": proxy.faults["429"], "5xx": proxy.faults["500"],
-                       "connection": proxy.faults["close"], "timeout": proxy.faults["stall"]}
 
 
 def test_logits_judge_is_refused_before_any_answer(real_server, tmp_path):
