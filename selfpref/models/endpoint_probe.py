@@ -14,9 +14,11 @@ line what the server cannot do.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from selfpref import SelfprefError
+from selfpref.models.endpoint_retry import EndpointRejected
 
 # Every field selfpref means, at the value that leaves sampling alone, so a server's
 # generation_config.json cannot change the distribution silently. top_k -1: "all tokens" for
@@ -37,8 +39,6 @@ def _texts(response: dict[str, Any]) -> list[str]:
 
 def probe_fields(client: Any) -> dict[str, Any]:
     """The richest request shape the server accepts, and how many choices it returns for n=2."""
-    from selfpref.models.openai_compat import EndpointRejected
-
     shapes = [("max_completion_tokens", {**NEUTRAL_EXTRA, **NEUTRAL_OPENAI}),
               ("max_completion_tokens", NEUTRAL_OPENAI), ("max_tokens", NEUTRAL_OPENAI),
               ("max_tokens", {})]
@@ -61,8 +61,6 @@ def probe_fields(client: Any) -> dict[str, Any]:
 def probe_sampling(client: Any, caps: dict[str, Any]) -> str:
     """'native' when different seeds give different texts at temperature 1, 'generation_config'
     when only transformers serve's field makes the server sample; refuses otherwise."""
-    from selfpref.models.openai_compat import EndpointRejected
-
     def text(seed: int, extra: dict[str, Any]) -> str:
         body = {"messages": PROBE_CHAT, caps["length_field"]: 6, "temperature": 1.0, "top_p": 1.0,
                 "seed": seed, **{k: v for k, v in NEUTRAL_EXTRA.items()
@@ -88,8 +86,6 @@ def probe_sampling(client: Any, caps: dict[str, Any]) -> str:
 
 def probe_logprobs(client: Any, caps: dict[str, Any]) -> bool:
     """Whether one generated token comes back with its top log-probabilities."""
-    from selfpref.models.openai_compat import EndpointRejected
-
     body = {"messages": PROBE_CHAT, caps["length_field"]: 1, "temperature": 0.0, "logprobs": True,
             "top_logprobs": 5}
     try:
@@ -106,7 +102,6 @@ def probe_logprobs(client: Any, caps: dict[str, Any]) -> bool:
 def probe_prompt_logprobs(client: Any, ids: list[int]) -> str | None:
     """How the completions endpoint returns log-probs of the prompt's own tokens: vLLM's
     ``prompt_logprobs``, OpenAI's legacy ``echo`` + ``logprobs``, or None."""
-    from selfpref.models.openai_compat import EndpointRejected, prompt_token_logprobs
 
     for style in ("prompt_logprobs", "echo"):
         try:
@@ -124,3 +119,20 @@ def completion_body(style: str, ids: list[int]) -> dict[str, Any]:
     if style == "prompt_logprobs":
         return {"prompt": ids, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0}
     return {"prompt": ids, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": 0}
+
+
+def prompt_token_logprobs(response: dict[str, Any], style: str, ids: Sequence[int]) -> list[float] | None:
+    """Log-prob of each prompt token given the ones before it (position 0 has none: 0.0)."""
+    try:
+        choice = response["choices"][0]
+        if style == "prompt_logprobs":
+            entries = choice["prompt_logprobs"]
+            out = [0.0]
+            for token, entry in zip(ids[1:], entries[1:]):
+                value = entry[str(token)]  # vLLM keys each position by token id
+                out.append(float(value["logprob"] if isinstance(value, dict) else value))
+            return out if len(entries) >= len(ids) else None
+        values = choice["logprobs"]["token_logprobs"][: len(ids)]
+        return [0.0 if v is None else float(v) for v in values]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from selfpref import SelfprefError
+
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_WAIT = 60.0  # one wait never exceeds a minute unless the server's Retry-After asks for more
 
@@ -93,6 +95,14 @@ class AdaptiveLimit:
                 self.limit += 1
                 self._streak = 0
                 self._cond.notify_all()
+
+
+class EndpointRejected(SelfprefError):
+    """The server refused the request itself (400, 404, 422...): retrying cannot help."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RetryableError(Exception):

@@ -33,8 +33,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from selfpref import SelfprefError
-from selfpref.models.endpoint_retry import GaveUp, Retrier, RetryableError, RetryPolicy, status_kind
-from selfpref.models.endpoint_retry import retry_after_seconds
+from selfpref.models.endpoint_probe import prompt_token_logprobs
+from selfpref.models.endpoint_retry import EndpointRejected, GaveUp, Retrier, RetryableError, RetryPolicy
+from selfpref.models.endpoint_retry import retry_after_seconds, status_kind
+
+__all__ = ["EndpointRejected", "OpenAICompatModel", "mask_url", "option_mass", "prompt_token_logprobs",
+           "top_logprobs_of"]
 
 Chat = Sequence[dict[str, str]]
 NO_KEY = "EMPTY"  # what vLLM's server accepts when started without --api-key
@@ -43,14 +47,6 @@ NO_KEY = "EMPTY"  # what vLLM's server accepts when started without --api-key
 def mask_url(url: str) -> str:
     """The URL with any ``user:password@`` part replaced by ``***@``."""
     return re.sub(r"://[^/@\s]+@", "://***@", url)
-
-
-class EndpointRejected(SelfprefError):
-    """The server refused the request itself (400, 404, 422...): retrying cannot help."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class OpenAICompatModel:
@@ -300,23 +296,6 @@ class OpenAICompatModel:
                                     f"--model {self.model!r} does not load ({type(exc).__name__}); "
                                     "name the model by a local folder or a Hub id") from None
         return self._tokenizer
-
-
-def prompt_token_logprobs(response: dict[str, Any], style: str, ids: Sequence[int]) -> list[float] | None:
-    """Log-prob of each prompt token given the ones before it (position 0 has none: 0.0)."""
-    try:
-        choice = response["choices"][0]
-        if style == "prompt_logprobs":
-            entries = choice["prompt_logprobs"]
-            out = [0.0]
-            for token, entry in zip(ids[1:], entries[1:]):
-                value = entry[str(token)]  # vLLM keys each position by token id
-                out.append(float(value["logprob"] if isinstance(value, dict) else value))
-            return out if len(entries) >= len(ids) else None
-        values = choice["logprobs"]["token_logprobs"][: len(ids)]
-        return [0.0 if v is None else float(v) for v in values]
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
 
 
 def top_logprobs_of(response: dict[str, Any]) -> list[tuple[str, float]]:
