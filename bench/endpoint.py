@@ -61,7 +61,7 @@ def main(n: int = 4, max_new_tokens: int = 16, concurrency: int = 4) -> None:
         # generator, so concurrent requests would not be reproducible
         remote = _build(BuildConfig(backend="openai", base_url=url, api_key_env="BENCH_KEY",
                                     max_concurrency=1, **common), tmp / "remote")
-        chats = [[{"role": "user", "content": p}] for p in prompts * 2]
+        chats = [[{"role": "user", "content": p}] for p in prompts]
         client = OpenAICompatModel(url, model, api_key_env="BENCH_KEY", max_concurrency=concurrency)
         client.probe()
         fields = client.sampling_body(max_new_tokens, 0.0, 1.0)

@@ -176,3 +176,19 @@ def test_accounting_and_price_in_the_record_inspect_and_card(tmp_path, key, caps
     assert usage["cost"]["line"] in shown and "answer_pair:" in shown
     with pytest.raises(SelfprefError, match="--price '2': give two prices"):
         BuildConfig(method="sao", price="2")
+
+
+def test_a_local_model_counts_tokens_with_its_tokenizer(tiny_model_path):
+    from selfpref.models.generation import chat_input_ids
+    from selfpref.models.local import LocalModel
+    from selfpref.pipelines.llms import make_llm
+
+    local = LocalModel(str(tiny_model_path)).load()
+    llm = make_llm("transformers", str(tiny_model_path), model_id="tiny", step="answer_pair").bind(local)
+    chats = [[{"role": "user", "content": "Why is the sea salty?"}], [{"role": "user", "content": "Hi"}]]
+    out = llm.generate(chats, num_generations=2, max_new_tokens=5, temperature=0.7)
+    texts = [t for row in out for t in row["generations"]]
+    tok = local.tokenizer
+    assert llm.usage == {"prompt_tokens": sum(len(chat_input_ids(tok, c)) for c in chats),
+                         "completion_tokens": sum(len(tok.encode(t, add_special_tokens=False)) for t in texts)}
+    assert 0 < llm.usage["completion_tokens"] <= 2 * 2 * 5 + 4  # re-encoding may merge or split a little

@@ -49,8 +49,9 @@ def _config(url, model, prompts, **extra):
     # One request in flight: transformers serve seeds by resetting torch's global generator when a
     # request arrives, so concurrent requests would draw from each other's streams.
     return BuildConfig(**{"method": "sao", "backend": "openai", "base_url": url, "api_key_env": KEY_ENV,
-                          "model": model, "prompts": prompts, "max_new_tokens": 16,
-                          "judge_max_new_tokens": 8, "max_concurrency": 1, "chunk_size": 1, **extra})
+                          "model": model, "prompts": prompts, "max_new_tokens": 12,
+                          "prompt_max_new_tokens": 24, "judge_max_new_tokens": 8, "max_concurrency": 1,
+                          "chunk_size": 1, **extra})
 
 
 def _pairs_are_real(df):

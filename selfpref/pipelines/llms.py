@@ -95,7 +95,7 @@ class PooledLLM(LLM):
             self._usage.update({k: v - before.get(k, 0) for k, v in after.items()})
             return
         tokenizer = getattr(self.bound, "tokenizer", None)
-        if tokenizer is None or callable(tokenizer):
+        if tokenizer is None or not hasattr(tokenizer, "encode"):  # vLLM, scripted: no count
             return
         from selfpref.models.generation import chat_input_ids
 
