@@ -192,3 +192,25 @@ def test_a_local_model_counts_tokens_with_its_tokenizer(tiny_model_path):
     assert llm.usage == {"prompt_tokens": sum(len(chat_input_ids(tok, c)) for c in chats),
                          "completion_tokens": sum(len(tok.encode(t, add_special_tokens=False)) for t in texts)}
     assert 0 < llm.usage["completion_tokens"] <= 2 * 2 * 5 + 4  # re-encoding may merge or split a little
+
+
+def test_one_iterate_step_generates_through_the_endpoint(tmp_path, tiny_model_path, key):
+    """iterate's build on --backend openai (the fake serving the tiny model's name), then training
+    the tiny model locally. (Against transformers serve the trained model would be the 135M one:
+    a training step there does not fit this suite's time.)"""
+    from selfpref.loop.iterate import IterateConfig, iterate
+
+    with serve() as (server, url):
+        server.samplers.add(str(tiny_model_path))
+        rows = iterate(IterateConfig(
+            method="sao", iterations=1, output=str(tmp_path / "loop"), model=str(tiny_model_path),
+            prompts=_prompts(tmp_path, PROMPTS[:2]), num_prompts=2,
+            build={"backend": "openai", "base_url": url, "api_key_env": key, "max_retries": 2,
+                   "max_concurrency": 2},
+            train={"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 64, "warmup_steps": 0}))
+        answered = [b for _, b in work(server.requests) if b.get("n") == 2]
+    assert len(answered) == 2  # both prompts' answers came from the endpoint
+    _, record = read_dataset(tmp_path / "loop" / "iter-1" / "raw")
+    assert record.stats["usage"]["requests_sent"] >= 2 + 4  # answers, verdicts (and the probe)
+    assert record.parameters["max_retries"] == 2 and record.parameters["backend"] == "openai"
+    assert rows[0]["model"] and (tmp_path / "loop" / "iter-1" / "model" / "config.json").is_file()
