@@ -214,3 +214,18 @@ def test_one_iterate_step_generates_through_the_endpoint(tmp_path, tiny_model_pa
     assert record.stats["usage"]["requests_sent"] >= 2 + 4  # answers, verdicts (and the probe)
     assert record.parameters["max_retries"] == 2 and record.parameters["backend"] == "openai"
     assert rows[0]["model"] and (tmp_path / "loop" / "iter-1" / "model" / "config.json").is_file()
+
+
+def test_choices_missing_after_the_probe_are_fetched_not_left_empty(key):
+    from selfpref.models.generation import sample_seed
+
+    with serve() as (server, url):
+        model = OpenAICompatModel(url, "sampler", api_key_env=key)
+        model.probe(sampling=True)
+        assert model.capabilities["choices_per_request"] == 2
+        server.max_choices = 1  # a server that caps n under load
+        [answers] = model.generate([[{"role": "user", "content": "q"}]], num_generations=2,
+                                   temperature=0.7, seeds=[9])
+        bodies = [b for _, b in work(server.requests)]
+    assert answers == ["good answer (seed 9)", f"good answer (seed {sample_seed(9, 1)})"]
+    assert [b.get("n") for b in bodies] == [2, None]  # the missing answer: one more request
