@@ -16,7 +16,7 @@ import polars as pl
 
 from selfpref.data.refs import read_dataset
 from selfpref.models.request_cache import REQUESTS_FILE, read_jsonl_index, request_key
-from tests.openai_server import SECRET, _Handler
+from tests.openai_server import SECRET, _Handler, work
 
 CANARY = SECRET  # the key the build reads from the environment; it must appear in no cache file
 PROMPTS = 6  # one chunk: 6 answer requests (n=2), then 12 judge requests (both orders)
@@ -27,13 +27,20 @@ class _KillingHandler(_Handler):
     request is recorded and never answered)."""
 
     def do_POST(self):
+        import io
+        import json
+
+        from selfpref.models.endpoint_probe import PROBE_CHAT
+
         server = self.server
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        self.rfile = io.BytesIO(raw)  # the fake reads the body again
+        probe = json.loads(raw).get("messages") == PROBE_CHAT  # the client's capability probe
         with server.lock:
-            server.seen += 1
-            kill = server.kill_at and server.seen >= server.kill_at
+            server.seen += 0 if probe else 1
+            kill = server.kill_at and not probe and server.seen >= server.kill_at
         if not kill:
             return super().do_POST()
-        self.rfile.read(int(self.headers["Content-Length"]))
         if server.child:
             os.kill(server.child, signal.SIGKILL)
         self.close_connection = True
@@ -43,6 +50,7 @@ class _KillingHandler(_Handler):
 def _serve(kill_at=0):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _KillingHandler)
     server.requests, server.lock, server.seen, server.kill_at, server.child = [], threading.Lock(), 0, kill_at, None
+    server.max_choices, server.scorer, server.prompt_logprobs, server.samplers = None, None, None, set()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -60,7 +68,7 @@ def _config(tmp_path, url, **extra):
 
 
 def _keys(url, server):
-    return [request_key(url, body) for _, body in server.requests]
+    return [request_key(url, body) for _, body in work(server.requests)]
 
 
 def _no_secret_in(folder):
@@ -78,7 +86,7 @@ def test_killed_mid_chunk_resends_only_uncached_requests(tmp_path, monkeypatch):
     monkeypatch.setenv("SELFPREF_CANARY_KEY", CANARY)
     with _serve() as (server, url):  # the uninterrupted build, no cache: what a build sends
         build(BuildConfig(**_config(tmp_path, url, no_cache=True)), tmp_path / "reference")
-        bodies = [body for _, body in server.requests]
+        bodies = [body for _, body in work(server.requests)]
     assert len(bodies) == len({request_key(url, b) for b in bodies}) == 3 * PROMPTS
     assert not (tmp_path / ".selfpref-cache").exists()  # --no-cache writes nothing either
     expected, _ = read_dataset(tmp_path / "reference")
@@ -123,18 +131,18 @@ def test_changing_only_the_judge_sends_only_the_judge_requests(tmp_path, monkeyp
     monkeypatch.setenv("SELFPREF_CANARY_KEY", CANARY)
     with _serve() as (server, url):
         build(BuildConfig(**_config(tmp_path, url)), tmp_path / "text")
-        assert len(server.requests) == 3 * PROMPTS
+        assert len(work(server.requests)) == 3 * PROMPTS
         server.requests.clear()
         record = build(BuildConfig(**_config(tmp_path, url, judge="logits")), tmp_path / "logits")
-        bodies = [body for _, body in server.requests]
+        bodies = [body for _, body in work(server.requests)]
         assert len(bodies) == 2 * PROMPTS  # both orders of each pair, and no answer request
-        assert all(b["logprobs"] and b["max_tokens"] == 1 for b in bodies)
+        assert all(b["logprobs"] and b.get("max_tokens", b.get("max_completion_tokens")) == 1 for b in bodies)
         assert record.stats["requests"] == {"answer_pair": {"sent": 0, "cached": PROMPTS},
                                             "self_judge": {"sent": 2 * PROMPTS, "cached": 0}}
         # another server with a model of the same name: nothing comes from this cache
         with _serve() as (other, other_url):
             build(BuildConfig(**_config(tmp_path, other_url, judge="logits")), tmp_path / "other")
-            assert len(other.requests) == 3 * PROMPTS
+            assert len(work(other.requests)) == 3 * PROMPTS
     df, _ = read_dataset(tmp_path / "logits")
     assert df.height == PROMPTS and all(c.startswith("good answer") for c in df["chosen"])
 
@@ -154,7 +162,7 @@ def test_eval_with_an_endpoint_judge_does_not_pay_twice(tmp_path, monkeypatch):
                                           answers_b=str(tmp_path / "b.jsonl"), judge="text",
                                           judge_model="sampler", judge_base_url=url, bootstrap=0,
                                           judge_api_key_env="SELFPREF_CANARY_KEY", **extra))
-            return summary, len(server.requests)
+            return summary, len(work(server.requests))
 
         first, sent = evaluate("first")
         again, resent = evaluate("again")

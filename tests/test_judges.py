@@ -11,7 +11,7 @@ from selfpref import SelfprefError
 from selfpref.judges import (ASPECTS, Judgment, LengthJudge, LogitsJudge, PairItem, RandomJudge,
                              TextJudge, judge_chat, make_judge)
 from selfpref.judges.pairwise import decide, forced_choice
-from tests.openai_server import SECRET, serve
+from tests.openai_server import SECRET, serve, work
 
 ITEMS = [("Q1?", "a good answer", "bad"), ("Q2?", "meh", "a good, long answer"),
          ("Q3?", "good", "good too")]
@@ -207,13 +207,13 @@ def test_openai_compat_generate_and_forced_choice(endpoint, monkeypatch):
     chats = [[{"role": "user", "content": "first question"}], [{"role": "user", "content": "second"}]]
     assert model.generate(chats, num_generations=2, max_new_tokens=5, temperature=0.0) == [
         ["echo: first questi", "echo: first questi"], ["echo: second", "echo: second"]]
-    auth, body = server.requests[0]
-    assert auth == f"Bearer {SECRET}" and body["max_tokens"] == 5 and body["n"] == 2
+    auth, body = work(server.requests)[0]
+    assert auth == f"Bearer {SECRET}" and body["max_completion_tokens"] == 5 and body["n"] == 2
     # " A" and "A" both count for label A; "The" counts for nothing; renormalised over A, B
     judge = make_judge("logits", "m", base_url=url, api_key_env="JUDGE_KEY")
     [j] = judge.judge([("q", "good", "bad")])
     assert j.p_a_first == pytest.approx(0.75) and j.p_a_second == pytest.approx(0.75)
-    assert server.requests[-1][1]["max_tokens"] == 1 and server.requests[-1][1]["top_logprobs"] == 20
+    assert server.requests[-1][1]["max_completion_tokens"] == 1 and server.requests[-1][1]["top_logprobs"] == 20
     described = json.dumps(judge.describe()) + repr(model) + judge.label
     assert SECRET not in described and "JUDGE_KEY" in described
 

@@ -14,7 +14,7 @@ from selfpref.data.refs import read_dataset
 from selfpref.datacards import card_writer
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.run import build
-from tests.openai_server import SECRET, serve
+from tests.openai_server import SECRET, serve, work
 from tests.build_files import script_file as _script, prompts_file as _prompts
 
 
@@ -130,7 +130,7 @@ def test_build_on_an_openai_compatible_endpoint(tmp_path, monkeypatch, judge):
         build(BuildConfig(method="sao", backend="openai", base_url=url, api_key_env="FAKE_KEY",
                           model="sampler", judge=judge, prompts=prompts, chunk_size=1),
               tmp_path / "out")
-        requests = [body for _, body in server.requests]
+        requests = [body for _, body in work(server.requests)]
     df, rec = read_dataset(tmp_path / "out")
     assert df.height == 2 and all(c.startswith("good answer") for c in df["chosen"])
     assert all(df["judge_consistent"])
@@ -142,7 +142,7 @@ def test_build_on_an_openai_compatible_endpoint(tmp_path, monkeypatch, judge):
     verdicts = [b for b in requests if "[Response A]" in b["messages"][-1]["content"]]
     assert len(verdicts) == 4 and all(b["temperature"] == 0.0 for b in verdicts)
     if judge == "logits":
-        assert all(b["max_tokens"] == 1 and b["logprobs"] for b in verdicts)
+        assert all(b["max_completion_tokens"] == 1 and b["logprobs"] for b in verdicts)
     written = "".join(p.read_text(errors="ignore") for p in (tmp_path / "out").rglob("*") if p.is_file()
                       and p.suffix in (".json", ".md", ".yaml"))
     assert SECRET not in written and rec.models["judge"] == "sampler"
@@ -157,7 +157,7 @@ def test_build_judges_on_its_own_endpoint(tmp_path, monkeypatch):
                           judge_model="sampler", judge_base_url=url.replace("://", "://user:pw@"),
                           judge_api_key_env="JUDGE_KEY", prompts=_prompts(tmp_path, ["p1", "p2"])),
               tmp_path / "out")
-        verdicts = len(server.requests)
+        verdicts = len(work(server.requests))
     df, rec = read_dataset(tmp_path / "out")
     assert df.sort("prompt")["chosen"].to_list() == ["good one", "good two"]
     masked = url.replace("://", "://***@")

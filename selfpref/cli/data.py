@@ -66,14 +66,20 @@ def inspect(
     df, record = read_dataset(ref)
     summary = summarize(df)
     if as_json:
-        out(json.dumps({"name": record.name, "version": record.version, **summary}, indent=2,
-                       allow_nan=False))
+        out(json.dumps({"name": record.name, "version": record.version, **summary,
+                        **({"usage": record.stats["usage"]} if "usage" in record.stats else {})},
+                       indent=2, allow_nan=False))
         return
     if df.height == 0:
         console.print(f"{record.name} {record.version} ({record.method}): 0 rows, nothing to "
                       f"summarise ({funnel_text(record)})", markup=False, highlight=False)
         return
     _print_summary(f"{record.name} {record.version} ({record.method})", summary)
+    if record.stats.get("usage"):
+        from selfpref.pipelines.accounting import summary_lines
+
+        for line in summary_lines(record.stats["usage"]):
+            console.print(line, markup=False, highlight=False)
 
 
 @app.command()

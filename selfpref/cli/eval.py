@@ -49,6 +49,9 @@ def evaluate(
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples over prompts for the 95% intervals (0: none)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Send every judge request to the endpoint again (no request cache read or written)."),
     cache_dir: Optional[str] = typer.Option(None, help="Request cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."),
+    max_concurrency: int = typer.Option(16, help="Endpoint judge: most requests in flight (halved on a 429, grown back slowly)."),
+    max_retries: int = typer.Option(8, help="Endpoint judge: retries after a 429, 408, 5xx, reset or timeout (400/401/403 never)."),
+    request_timeout: float = typer.Option(120.0, help="Endpoint judge: seconds one attempt may take before it is retried."),
 ) -> None:
     """Answer held-out prompts with A and B, judge each pair in both orders, and report win rates."""
     if ctx.invoked_subcommand is not None:
@@ -67,7 +70,9 @@ def evaluate(
         judge_model=judge_model, judge_base_url=judge_base_url,
         judge_api_key_env=judge_api_key_env, judge_backend=judge_backend,
         judge_max_new_tokens=judge_max_new_tokens, aspects=list(check_aspects(aspects)) or None,
-        seed=seed, bootstrap=bootstrap, no_cache=no_cache, cache_dir=cache_dir, panel=panel).summary
+        seed=seed, bootstrap=bootstrap, no_cache=no_cache, cache_dir=cache_dir, panel=panel,
+        max_concurrency=max_concurrency, max_retries=max_retries,
+        request_timeout=request_timeout).summary
     ci = s.get("ci95") or {}
 
     def interval(key: str) -> str:

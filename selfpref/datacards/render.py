@@ -128,6 +128,12 @@ def render(record: BuildRecord, summary: dict[str, Any], sep: dict[str, Any], pl
         parts.append("### Judge bias\n\nFrom the judge's own verdicts on these pairs (both "
                      "orders); see the docs page \"Choosing a judge\".\n\n"
                      + bias_markdown(record.stats["judge_bias"]))
+    if (usage := record.stats.get("usage")) and (usage.get("prompt_tokens") or usage.get("requests_sent")):
+        from selfpref.pipelines.accounting import summary_lines
+
+        parts.append("### What it cost\n\nTokens as the endpoint's `usage` reported them (a local "
+                     "model: its tokenizer's count), requests sent and retried.\n\n"
+                     + "".join(f"- {line.strip()}\n" for line in summary_lines(usage)) + "\n")
     parts.append("### Label separability\n")
     if "accuracy" in sep:
         parts.append(separability_text(sep))

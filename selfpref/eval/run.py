@@ -67,6 +67,10 @@ class EvalConfig:
     bootstrap: int = field(default=1000, metadata={"help": "Bootstrap resamples over prompts for the 95% intervals (0: none)."})
     no_cache: bool = field(default=False, metadata={"help": "Send every judge request to the endpoint again, reading and writing no request cache."})
     cache_dir: str | None = field(default=None, metadata={"help": "Request cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."})
+    max_concurrency: int = field(default=16, metadata={"help": "Endpoint judge: most requests in flight (halved on a 429)."})
+    max_retries: int = field(default=8, metadata={"help": "Endpoint judge: retries after a 429, 408, 5xx, reset or timeout."})
+    request_timeout: float = field(default=120.0, metadata={"help": "Endpoint judge: seconds one attempt may take."})
+    retry_backoff: float = field(default=1.0, metadata={"help": "Endpoint judge: first retry's wait in seconds (doubling, with jitter)."})
 
     def __post_init__(self) -> None:
         if isinstance(self.judge_model, (list, tuple)):
@@ -108,6 +112,11 @@ class EvalConfig:
             raise SelfprefError(f"--temperature {self.temperature}: give 0 (greedy) or more")
         if self.no_cache and self.cache_dir:
             raise SelfprefError(f"--cache-dir {self.cache_dir} and --no-cache: give one")
+        for flag, ok in (("--max-concurrency", self.max_concurrency >= 1), ("--max-retries", self.max_retries >= 0),
+                         ("--request-timeout", self.request_timeout > 0), ("retry_backoff", self.retry_backoff >= 0)):
+            if not ok:
+                raise SelfprefError(f"{flag} {getattr(self, flag.lstrip('-').replace('-', '_'))}: must be "
+                                    f"{'at least 1' if flag == '--max-concurrency' else 'positive'}")
         if self.bootstrap < 0:
             raise SelfprefError(f"--bootstrap {self.bootstrap}: give a number of resamples >= 0")
         if self.max_prompts is not None and self.max_prompts < 1:
@@ -295,8 +304,12 @@ def build_judge(cfg: EvalConfig, models: ModelPool) -> Any:
     if cfg.judge in ("logits", "text") and not cfg.judge_base_url and cfg.judge_backend in (None, "transformers"):
         model = models.get(cfg.judge_model)  # validates the reference, loads once
         return make_judge(cfg.judge, model, model_label=model_label(cfg.judge_model), **common)
+    endpoint = {"max_concurrency": cfg.max_concurrency, "max_retries": cfg.max_retries,
+                "request_timeout": cfg.request_timeout, "retry_backoff": cfg.retry_backoff}
     return make_judge(cfg.judge, cfg.judge_model, base_url=cfg.judge_base_url,
-                      api_key_env=cfg.judge_api_key_env, backend=cfg.judge_backend, **common)
+                      api_key_env=cfg.judge_api_key_env, backend=cfg.judge_backend,
+                      endpoint_options=endpoint if cfg.judge_base_url or cfg.judge_backend == "openai"
+                      else None, **common)
 
 
 def judgment_rows(prompts: Sequence[str], answers_a: Sequence[str], answers_b: Sequence[str],

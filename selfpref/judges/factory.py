@@ -26,7 +26,8 @@ BACKENDS = ("transformers", "vllm", "openai")
 
 def judge_backend(model: str | None = None, *, base_url: str | None = None,
                   api_key_env: str | None = None, backend: str | None = None, batch_size: int = 8,
-                  flag: str = "--judge-model") -> tuple[Any, str]:
+                  flag: str = "--judge-model",
+                  endpoint_options: dict[str, Any] | None = None) -> tuple[Any, str]:
     """(model object, label) for a judge model reference; nothing is loaded yet."""
     from selfpref.models import is_default, model_label
 
@@ -43,7 +44,7 @@ def judge_backend(model: str | None = None, *, base_url: str | None = None,
             raise SelfprefError(f"{flag}: name the endpoint's model (e.g. {flag} gpt-4o-mini) "
                                 "when judging through --judge-base-url")
         endpoint = OpenAICompatModel(base_url, str(model), api_key_env=api_key_env,
-                                     key_flag="--judge-api-key-env")
+                                     key_flag="--judge-api-key-env", **(endpoint_options or {}))
         return endpoint, endpoint.label
     if base_url:
         raise SelfprefError(f"--judge-base-url is for an OpenAI-compatible endpoint; drop it for "
@@ -68,7 +69,8 @@ def make_judge(kind: str = "logits", model: Any = None, *, base_url: str | None 
                api_key_env: str | None = None, aspects: Sequence[str] | str | None = None,
                seed: int = 0, backend: str | None = None, max_new_tokens: int = 32,
                batch_size: int = 8, model_label: str | None = None, orders: int = 2,
-               template: str = "selfpref") -> PairwiseJudge:
+               template: str = "selfpref",
+               endpoint_options: dict[str, Any] | None = None) -> PairwiseJudge:
     """A judge of ``kind`` (one of JUDGE_KINDS); ``orders`` 2 asks both orders, 1 only A first.
 
     ``model``: a reference (None or "default" for the embedded model, a folder, a Hub id, the
@@ -105,7 +107,8 @@ def make_judge(kind: str = "logits", model: Any = None, *, base_url: str | None 
         return RewardJudge(model, model_label=model_label, aspects=aspects, orders=orders)
     if model is None or isinstance(model, str):
         model, label = judge_backend(model, base_url=base_url, api_key_env=api_key_env,
-                                     backend=backend, batch_size=batch_size)
+                                     backend=backend, batch_size=batch_size,
+                                     endpoint_options=endpoint_options)
         model_label = model_label or label
     if kind == "text":
         return TextJudge(model, max_new_tokens=max_new_tokens, model_label=model_label,

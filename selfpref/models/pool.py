@@ -29,7 +29,9 @@ class ModelPool:
     ``get(..., endpoint=name)``; ``vllm_options``: keyword arguments for ``vllm.LLM``;
     ``factories``: kind -> callable(ref, step) replacing the built-in constructor (tests, or a
     backend defined in a layer above); ``prompt_format``: how transformers models render the
-    chats they generate from (`generation.chat_ids`: chat, completion or auto).
+    chats they generate from (`generation.chat_ids`: chat, completion or auto);
+    ``endpoint_options``: keyword arguments of every ``OpenAICompatModel`` (max_concurrency,
+    max_retries, request_timeout, retry_backoff).
     """
 
     def __init__(self, *, batch_size: int = 8, seed: int = 0, script: dict[str, Any] | None = None,
@@ -37,10 +39,12 @@ class ModelPool:
                  vllm_options: dict[str, Any] | None = None,
                  factories: dict[str, Callable[[str, str], Any]] | None = None,
                  endpoints: dict[str, tuple[str, str | None, str]] | None = None,
-                 prompt_format: str = "chat") -> None:
+                 prompt_format: str = "chat",
+                 endpoint_options: dict[str, Any] | None = None) -> None:
         self.batch_size, self.seed, self.script = batch_size, seed, script or {}
         self.base_url, self.api_key_env = base_url, api_key_env
         self.endpoints = dict(endpoints or {})
+        self.endpoint_options = dict(endpoint_options or {})
         self.vllm_options = dict(vllm_options or {})
         self.factories = dict(factories or {})
         self.prompt_format = prompt_format
@@ -94,12 +98,14 @@ class ModelPool:
                 url, env, prefix = self.endpoints[endpoint]
                 from selfpref.models.openai_compat import OpenAICompatModel
 
-                return OpenAICompatModel(url, ref, api_key_env=env, key_flag=f"{prefix}-api-key-env")
-            return _openai_model(ref, self.base_url, self.api_key_env)
+                return OpenAICompatModel(url, ref, api_key_env=env, key_flag=f"{prefix}-api-key-env",
+                                         **self.endpoint_options)
+            return _openai_model(ref, self.base_url, self.api_key_env, self.endpoint_options)
         raise SelfprefError(f"unknown backend {kind!r}: use one of {', '.join(BACKENDS)}")
 
 
-def _openai_model(ref: str, base_url: str | None, api_key_env: str | None) -> Any:
+def _openai_model(ref: str, base_url: str | None, api_key_env: str | None,
+                  options: dict[str, Any]) -> Any:
     if not base_url:
         raise SelfprefError("--backend openai needs --base-url (the endpoint's /v1 URL)")
     env = api_key_env or "OPENAI_API_KEY"
@@ -108,4 +114,4 @@ def _openai_model(ref: str, base_url: str | None, api_key_env: str | None) -> An
                             "key there (it is never written anywhere)")
     from selfpref.models.openai_compat import OpenAICompatModel
 
-    return OpenAICompatModel(base_url=base_url, model=ref, api_key_env=env)
+    return OpenAICompatModel(base_url=base_url, model=ref, api_key_env=env, **options)

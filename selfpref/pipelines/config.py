@@ -110,6 +110,21 @@ class BuildConfig:
                 "bad, meaning, good_principle, bad_principle}, ...], optional concision: {...})."})
     chunk_size: int = field(default=16, metadata={
         "help": "Prompts per resumable chunk: the resume granularity, not a cost (models load once)."})
+    max_concurrency: int = field(default=16, metadata={
+        "help": "openai backend: most requests in flight per endpoint (halved on a 429, grown back "
+                "slowly)."})
+    max_retries: int = field(default=8, metadata={
+        "help": "openai backend: retries of a request after a 429, 408, 5xx, reset or timeout "
+                "(backoff doubling from retry_backoff, at least the server's Retry-After); 400, "
+                "401 and 403 are never retried."})
+    request_timeout: float = field(default=120.0, metadata={
+        "help": "openai backend: seconds one attempt may take before it is retried."})
+    retry_backoff: float = field(default=1.0, metadata={
+        "help": "openai backend: the first retry's wait in seconds (doubling, with jitter, at most "
+                "60 s unless Retry-After asks more). Recipe key only."})
+    price: str | None = field(default=None, metadata={
+        "help": "'INPUT,OUTPUT': price per million prompt and completion tokens; the build record "
+                "and card then give the cost."})
     ray: bool = field(default=False, metadata={
         "help": "Spread chunks over Ray workers that each load their models once."})
     ray_address: str | None = field(default=None, metadata={"help": "Ray cluster address (default: a local runtime)."})
@@ -147,6 +162,10 @@ class BuildConfig:
                    "at least 1"),
                   ("temperature", self.temperature >= 0, ">= 0"),
                   ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
+                  ("max_concurrency", self.max_concurrency >= 1, "at least 1"),
+                  ("max_retries", self.max_retries >= 0, ">= 0"),
+                  ("request_timeout", self.request_timeout > 0, "> 0 seconds"),
+                  ("retry_backoff", self.retry_backoff >= 0, ">= 0 seconds"),
                   ("judge_mode", self.judge_mode in (None, "text", "logits"), "'text' or 'logits' "
                    "(an alias of --judge; the baselines are --judge length|length:longer|random)"),
                   ("backend", self.backend in ("transformers", "vllm", "openai", "scripted"),
@@ -176,9 +195,7 @@ class BuildConfig:
         self._check_ray_gpus()
         if self.backend == "scripted" and not self.script:
             raise SelfprefError("--backend scripted needs --script FILE (step name -> texts)")
-        if self.method == "selfee" and self.backend == "openai":
-            raise SelfprefError("selfee labels with log-probs of local weights: use --backend "
-                                "transformers or vllm")
+        self.prices()
 
     def _check_panel(self) -> None:
         """Several --judge-model: a panel (sao only, local models, both orders)."""
@@ -292,6 +309,15 @@ class BuildConfig:
                                         f"persona and no prompt set: drop {flag}, or drop "
                                         "--prompt-source random")
 
+    def endpoint_options(self) -> dict[str, Any]:
+        """What every OpenAI-compatible client of the build is made with."""
+        return {"max_concurrency": self.max_concurrency, "max_retries": self.max_retries,
+                "request_timeout": self.request_timeout, "retry_backoff": self.retry_backoff}
+
+    def prices(self) -> tuple[float, float] | None:
+        """``--price`` as (input, output) per million tokens."""
+        return parse_price(self.price)
+
     def generation(self, max_new_tokens: int | None = None, temperature: float | None = None) -> dict:
         return {"max_new_tokens": max_new_tokens or self.max_new_tokens,
                 "temperature": self.temperature if temperature is None else temperature,
@@ -302,7 +328,7 @@ class BuildConfig:
         relevant = {k: v for k, v in dataclasses.asdict(self).items()
                     if k not in ("ray", "ray_address", "ray_workers", "batch_size", "api_key_env",
                                  "judge_api_key_env", "no_cache", "cache_dir",
-                                 "ray_gpus_per_worker", "ray_reference_gpus")}
+                                 "ray_gpus_per_worker", "ray_reference_gpus", *ENDPOINT_FIELDS)}
         if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
             del relevant["prompt_mode"]
         if relevant["truncated_prompts"] == "drop":  # likewise
@@ -323,6 +349,25 @@ class BuildConfig:
         blob = json.dumps({"config": relevant, "inputs": inputs, "engine": ENGINE_VERSION},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# How hard a client tries and what tokens cost: never what the rows are.
+ENDPOINT_FIELDS = ("max_concurrency", "max_retries", "request_timeout", "retry_backoff", "price")
+
+
+def parse_price(text: str | None, flag: str = "--price") -> tuple[float, float] | None:
+    """'INPUT,OUTPUT' (per million tokens) as two floats, or None."""
+    if text is None:
+        return None
+    parts = str(text).split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 2 or any(v < 0 or v != v for v in values):
+        raise SelfprefError(f"{flag} {text!r}: give two prices per million tokens, input then "
+                            "output, e.g. --price 0.15,0.60")
+    return values[0], values[1]
 
 
 def load_build_recipe(path: str | Path, flag: str = "--config") -> dict[str, Any]:

@@ -116,7 +116,8 @@ def make_pool(config: Any) -> ModelPool:
     return ModelPool(batch_size=config.batch_size, seed=config.seed, script=script,
                      base_url=config.base_url, api_key_env=config.api_key_env,
                      vllm_options=vllm_options, endpoints=endpoints,
-                     prompt_format=generator_prompt_format(config))
+                     prompt_format=generator_prompt_format(config),
+                     endpoint_options=config.endpoint_options())
 
 
 def judge_labeler(config: Any) -> str:

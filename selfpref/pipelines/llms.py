@@ -13,6 +13,7 @@ samples instead of copies.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 from typing import Any
@@ -46,6 +47,7 @@ class PooledLLM(LLM):
     seed: int = 0
 
     _backend: Any = PrivateAttr(None)
+    _usage: Any = PrivateAttr(default_factory=collections.Counter)
 
     def bind(self, backend: Any) -> PooledLLM:
         self._backend = backend
@@ -66,14 +68,45 @@ class PooledLLM(LLM):
                  draws: list[int] | None = None) -> list[Any]:
         draws = draws or [0] * len(inputs)
         seeds = [chat_seed(self.seed, self.step, chat, draw) for chat, draw in zip(inputs, draws)]
+        before = _endpoint_usage(self.bound)
         texts = self.bound.generate(inputs, num_generations=num_generations,
                                     max_new_tokens=max_new_tokens, temperature=temperature,
                                     top_p=top_p, seeds=seeds)
+        self._account(before, inputs, [t for answers in texts for t in answers])
         return [prepare_output(list(t)) for t in texts]
 
     def option_probabilities(self, inputs: list[Any], options: tuple[str, ...]) -> list[list[float]]:
         """P(next token = option label) renormalised over the options, per conversation."""
-        return self.bound.option_probabilities(inputs, options)
+        before = _endpoint_usage(self.bound)
+        probs = self.bound.option_probabilities(inputs, options)
+        self._account(before, inputs, [])
+        return probs
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Tokens (and requests, for an endpoint) this step's calls cost so far."""
+        return dict(self._usage)
+
+    def _account(self, before: Any, inputs: list[Any], outputs: list[str]) -> None:
+        """An endpoint's own ``usage`` (what it bills), or the tokenizer's count for a local
+        model: each conversation's prompt once, every generated text."""
+        after = _endpoint_usage(self.bound)
+        if after is not None:
+            self._usage.update({k: v - before.get(k, 0) for k, v in after.items()})
+            return
+        tokenizer = getattr(self.bound, "tokenizer", None)
+        if tokenizer is None or not hasattr(tokenizer, "encode"):  # vLLM, scripted: no count
+            return
+        from selfpref.models.generation import chat_input_ids
+
+        self._usage["prompt_tokens"] += sum(len(chat_input_ids(tokenizer, chat)) for chat in inputs)
+        self._usage["completion_tokens"] += sum(len(tokenizer.encode(t, add_special_tokens=False))
+                                                for t in outputs)
+
+
+def _endpoint_usage(backend: Any) -> collections.Counter | None:
+    usage = getattr(backend, "usage", None)
+    return collections.Counter(usage) if isinstance(usage, collections.Counter) else None
 
 
 class ScriptedLLM(PooledLLM):

@@ -29,6 +29,7 @@ from selfpref import SelfprefError
 from selfpref.data.store import BuildRecord, write_dataset, write_json_atomic
 from selfpref.models.resolve import model_label
 from selfpref.pipelines import LLMFactory, method_module
+from selfpref.pipelines.accounting import usage_stats
 from selfpref.pipelines.config import BuildConfig
 from selfpref.models.openai_compat import mask_url
 from selfpref.pipelines.engine import STEP_LABELS, BuildStepError, Engine, default_llm_factory  # noqa: F401
@@ -130,9 +131,15 @@ def _log_failure(exc: BuildStepError, parts: Path, trace: str) -> BuildStepError
 def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, parts: Path,
                llm_factory: LLMFactory | None = None, progress: Progress | None = None,
                notify: Callable[[str], None] | None = None,
-               stats: dict[str, Any] | None = None) -> tuple[list[dict], collections.Counter, tuple[list[str], list[str] | None], str]:
+               stats: dict[str, Any] | None = None,
+               accounting: dict[str, Any] | None = None) -> tuple[list[dict], collections.Counter, tuple[list[str], list[str] | None], str]:
     """Run every unfinished chunk; return records, drops, (generated prompts, refusal texts or
-    None when unknown) and pipeline YAML (and this run's cache counts into ``stats``)."""
+    None when unknown) and pipeline YAML (and this run's cache counts into ``stats``).
+
+    ``accounting`` (a dict) receives ``parts`` (each part's usage) and ``endpoints`` (what each
+    endpoint client reports: its probe's findings)."""
+    from selfpref.pipelines import accounting as acc
+
     parts.mkdir(parents=True, exist_ok=True)
     size = config.chunk_size
     chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
@@ -169,8 +176,12 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
 
             run_on_ray(config, source, chunks, engine.groups(pending, chunks), ray_part)
         else:
+            before = acc.snapshot(engine)
+            preflight(engine, config)  # its requests count in the first part's share
             for group in engine.groups(pending, chunks):
                 done = engine.run_parts(group, len(chunks), [chunks[i] for i in group], step_done)
+                after = acc.snapshot(engine)
+                done[0]["usage"], before = acc.delta(before, after), after  # the group's cost
                 for index, part in zip(group, done):
                     part_done(index, part)
         pipeline_yaml = engine.pipeline_yaml(parts)
@@ -178,6 +189,9 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
             stats.update(engine.cache_stats() if not (pending and config.ray) else
                          {"cache": config.cache_dir or "off (--no-cache)",
                           "requests": "not counted under --ray"})
+        if accounting is not None:
+            accounting["endpoints"] = [m.report() for m in engine.pool.models().values()
+                                       if hasattr(m, "report")]
     except BuildStepError as exc:
         trace = getattr(exc, "remote_traceback", None) or "".join(
             traceback.format_exception(exc.__cause__ or exc))
@@ -188,6 +202,8 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
     refusals: list[str] | None = []
     for path in part_path:
         data = json.loads(path.read_text())
+        if accounting is not None:
+            accounting.setdefault("parts", []).append(data.get("usage"))
         records += data["records"]
         dropped.update(data["dropped"])
         prompts += data["prompts"]
@@ -204,6 +220,20 @@ def with_cache_dir(config: BuildConfig, output: Path) -> BuildConfig:
     from selfpref.pipelines.step_cache import default_cache_dir
 
     return dataclasses.replace(config, cache_dir=str(default_cache_dir(output.parent, config.cache_dir)))
+
+
+def preflight(engine: Engine, config: BuildConfig) -> None:
+    """Probe every endpoint the build uses before a chunk is sent: a server that cannot sample,
+    or a logits judge on one without log-probs, is refused before anything is spent (the judge's
+    check first: it costs one request)."""
+    for step in sorted(engine.steps, key=lambda s: s.name != "self_judge"):
+        llm = getattr(step, "llm", None)
+        model = getattr(llm, "_backend", None)
+        if model is None or not hasattr(model, "probe"):
+            continue
+        judge = step.name == "self_judge" and config.judge == "logits"
+        sampling = not judge and float((llm.generation_kwargs or {}).get("temperature") or 0) > 0
+        model.probe(sampling=sampling, logprobs=judge)
 
 
 def method_stats(method: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -229,9 +259,9 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     inputs, source = build_inputs(config)
     fingerprint = config.fingerprint([json.dumps(i, sort_keys=True) for i in inputs])
     parts = output.parent / f".{output.name}.parts" / fingerprint
-    config, cache_stats = with_cache_dir(config, output), {}
-    records, dropped, (prompts, refusals), pipeline_yaml = run_chunks(config, inputs, source, parts,
-                                                          llm_factory, progress, notify, cache_stats)
+    config, cache_stats, accounting = with_cache_dir(config, output), {}, {}
+    records, dropped, (prompts, refusals), pipeline_yaml = run_chunks(
+        config, inputs, source, parts, llm_factory, progress, notify, cache_stats, accounting)
     if not records:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common()) or "no rows"
         raise SelfprefError(f"the build kept no pair ({reasons}); try more --num-prompts, a larger "
@@ -267,7 +297,13 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
                                                  **method_stats(config.method, records),
                                                  "build_fingerprint": fingerprint,
                                                  **cache_stats,
+                                                 "usage": usage_stats(accounting.get("parts", []),
+                                                                      accounting.get("endpoints", []),
+                                                                      config.prices()),
                                                  **(extra_stats or {})})
+    requests = cache_stats.get("requests")
+    if isinstance(requests, dict) and requests:  # what the response cache answered this run
+        record.stats["usage"]["cached_requests"] = sum(int(r.get("cached", 0)) for r in requests.values())
     extra = {"pipeline.yaml": pipeline_yaml} if pipeline_yaml else {}
     written = write_dataset(records_frame(records), output, record, extra_files=extra, card=card)
     shutil.rmtree(parts.parent, ignore_errors=True)

@@ -99,15 +99,20 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, beta: float = 0.1,
 def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
     """[WritePersona] [WritePrompt] AnswerPair ImplicitRewardScores.
 
-    The scorer needs local weights: with a scripted generator it scores with transformers.
+    The scorer needs log-probs: local weights (a scripted generator scores with transformers),
+    or an endpoint that returns prompt log-probs (``--backend openai``: the served model names).
     """
     from selfpref.models import resolve_model
 
-    scorer = "vllm" if config.backend == "vllm" else "transformers"
+    scorer = config.backend if config.backend in ("vllm", "openai") else "transformers"
+
+    def ref(name: Any, flag: str) -> str:
+        return str(name) if scorer == "openai" else resolve_model(name, flag=flag)
+
     return [*prompt_steps(config, llm_factory, source),
             AnswerPair(name="answer_pair", llm=llm_factory("answer_pair", config.generation()),
                        num_generations=2, input_batch_size=config.batch_size),
             ImplicitRewardScores(name="implicit_reward", input_batch_size=config.batch_size,
-                                 policy_model=resolve_model(config.model), backend=scorer,
-                                 reference_model=resolve_model(config.reference_model, flag="--reference-model")
+                                 policy_model=ref(config.model, "--model"), backend=scorer,
+                                 reference_model=ref(config.reference_model, "--reference-model")
                                  if config.reference_model else None)]
