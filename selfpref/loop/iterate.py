@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import random
 import shutil
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from selfpref import SelfprefError
-from selfpref.data.store import write_json_atomic
+from selfpref.data.store import replace_folder, write_json_atomic
 from selfpref.loop.evaluate import LoopEval
 from selfpref.loop.reference import check_selfee_reference, policy_path, selfee_reference
 
@@ -241,7 +240,7 @@ def _train_atomic(method: str, dataset: str, target: Path, model: str | None, cf
     summary = train(method, dataset, tmp, model=model, recipe=recipe, **{**extra, **cfg.train})
     summary["lineage"] = lineage
     write_json_atomic(tmp / "selfpref_train.json", summary, indent=2)
-    os.replace(tmp, target)
+    replace_folder(tmp, target)
     return summary
 
 
