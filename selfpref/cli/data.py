@@ -13,6 +13,7 @@ from rich.table import Table
 from selfpref import SelfprefError
 from selfpref.cli.app import (OVERWRITE_HELP, app, check_output, check_push_target, console, out,
                               push_and_report)
+from selfpref.data.funnel import funnel_text
 
 
 class Layout(str, Enum):
@@ -64,15 +65,11 @@ def import_(
         console.print(f"  dropped {count}: {reason}", markup=False, highlight=False)
 
 
-def _funnel(record) -> str:
-    return "; ".join(f"{f.get('step')}: {f.get('kept')} kept" for f in record.funnel) or "no funnel recorded"
-
-
 def refuse_empty(ref: str, rows: int, record, what: str) -> None:
     """One line for a command that needs rows, on a dataset that has none."""
     if rows == 0:
-        raise SelfprefError(f"{ref} has 0 rows ({_funnel(record)}): nothing to {what}; rebuild it "
-                            "with more prompts or looser filters")
+        raise SelfprefError(f"{ref} has 0 rows ({funnel_text(record.funnel)}): nothing to "
+                            f"{what}; rebuild it with more prompts or looser filters")
 
 
 @app.command()
@@ -92,7 +89,7 @@ def inspect(
         return
     if df.height == 0:
         console.print(f"{record.name} {record.version} ({record.method}): 0 rows, nothing to "
-                      f"summarise ({_funnel(record)})", markup=False, highlight=False)
+                      f"summarise ({funnel_text(record.funnel)})", markup=False, highlight=False)
         return
     _print_summary(f"{record.name} {record.version} ({record.method})", summary)
 
@@ -110,7 +107,8 @@ def card(
     import polars as pl
 
     from selfpref.datacards import CACHE_FILE, card_writer
-    from selfpref.data.store import DATA_FILE, read_folder, user_mode
+    from selfpref.data.atomic import replace_file
+    from selfpref.data.store import DATA_FILE, read_folder
     from selfpref.data.refs import parse_ref
 
     parsed = parse_ref(ref)
@@ -130,8 +128,7 @@ def card(
         for rel in ["README.md", "selfpref.json", *cache, *[f"plots/{p.name}" for p in (work / "plots").glob("*.png")]]:
             if not (folder / rel).parent.exists():
                 (folder / rel).parent.mkdir()
-            user_mode(work / rel)
-            (work / rel).replace(folder / rel)
+            replace_file(work / rel, folder / rel)
     console.print(f"wrote {folder}/README.md", markup=False, highlight=False)
 
 

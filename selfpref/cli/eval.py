@@ -51,7 +51,7 @@ def evaluate(
     if ctx.invoked_subcommand is not None:
         return
     from selfpref.eval.run import EvalConfig, run_eval
-    from selfpref.judges import check_aspects
+    from selfpref.judges import check_aspects, local_judge_backend
 
     if output is None:
         raise SelfprefError("--output DIR: say where to write the evaluation")
@@ -65,8 +65,8 @@ def evaluate(
         judge_api_key_env=judge_api_key_env, judge_backend=judge_backend,
         judge_max_new_tokens=judge_max_new_tokens, aspects=list(check_aspects(aspects)) or None,
         seed=seed, bootstrap=bootstrap)
-    local_judge = cfg.judge in ("logits", "text") and not cfg.judge_base_url \
-        and cfg.judge_backend in (None, "transformers", "vllm")
+    local_judge = local_judge_backend(cfg.judge, base_url=cfg.judge_base_url,
+                                      backend=cfg.judge_backend) is not None
     check_models([("--model-a", None if cfg.answers_a else cfg.model_a), ("--model-b", cfg.model_b),
                   ("--judge-model", cfg.judge_model if local_judge else None)])  # before any work
     s = run_eval(cfg, notify=console.print, command=command_line())

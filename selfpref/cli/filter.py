@@ -11,6 +11,7 @@ import typer
 from selfpref import SelfprefError
 from selfpref.cli.app import (OVERWRITE_HELP, app, bounded, card_hook, check_models, check_push_target, console,
                               push_and_report)
+from selfpref.data.funnel import funnel_text
 
 
 def _remember_order(ctx: typer.Context, param: Any, value: Any) -> Any:
@@ -94,9 +95,8 @@ def filter_(
                                                   card=card_hook(license, not no_separability),
                                                   exclusions=exclusions, allow_empty=allow_empty,
                                                   overwrite=overwrite)
-    table = "\n".join(f"  {r.name}: {r.input} -> {r.kept}" + "".join(
-        f", dropped {v} {k}" for k, v in r.dropped.items()) for r in reports)
-    console.print(f"wrote {output} ({kept} of {total} rows, version {record.version})\n{table}",
+    console.print(f"wrote {output} ({kept} of {total} rows, version {record.version})\n  "
+                  + funnel_text(reports, sep="\n  "),
                   markup=False, highlight=False)
     if push_to_hub:
         push_and_report(output, push_to_hub, record.version, private)

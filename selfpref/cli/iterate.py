@@ -53,6 +53,7 @@ def iterate(
     """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
     from selfpref.data.recipes import load_yaml_mapping
     from selfpref.filters.apply import load_filter_recipe, make_filter
+    from selfpref.judges import local_judge_backend
     from selfpref.loop.iterate import TRAINER, IterateConfig, check_output_folder, plan_splits
     from selfpref.loop.iterate import iterate as run_loop
     from selfpref.pipelines.config import BuildConfig, load_build_recipe
@@ -94,7 +95,7 @@ def iterate(
         parse_ref(seed_data, flag="--seed-data")
     check_push_target(push_to_hub)
     if evaluation is not None:
-        if not evaluation.judge_base_url and evaluation.judge in ("logits", "text"):
+        if local_judge_backend(evaluation.judge, base_url=evaluation.judge_base_url):
             check_models([("--eval-judge-model", evaluation.judge_model)])
         evaluation.check()  # the prompts load, the judge's spec holds (nothing is loaded)
     check_output_folder(output)

@@ -19,7 +19,21 @@ from selfpref.judges.base import PairwiseJudge
 from selfpref.judges.kinds import LengthJudge, LogitsJudge, RandomJudge, TextJudge
 
 JUDGE_KINDS = ("logits", "text", "length", "length:longer", "random")
+MODEL_KINDS = ("logits", "text")  # the others are rules (SAO Table 6): no model
 BACKENDS = ("transformers", "vllm", "openai")
+LOCAL_BACKENDS = ("transformers", "vllm")  # weights on this machine (a folder, a Hub id)
+
+
+def local_judge_backend(kind: str, *, base_url: str | None = None,
+                        backend: str | None = None) -> str | None:
+    """The backend ("transformers" or "vllm") a judge runs on when it loads a model's weights
+    on this machine, else None: a rule (length, random) takes no model, and an endpoint
+    (``base_url``, backend "openai") serves its own. Commands check a local judge's model
+    reference before any work; "transformers" judges can share an already loaded model."""
+    if kind not in MODEL_KINDS:
+        return None
+    backend = backend or ("openai" if base_url else "transformers")  # as `judge_backend` picks
+    return backend if backend in LOCAL_BACKENDS and not base_url else None
 
 
 def judge_backend(model: str | None = None, *, base_url: str | None = None,
