@@ -1,7 +1,42 @@
-"""selfpref: a language model as its own preference-data factory."""
+"""selfpref: a language model as its own preference-data factory.
 
-__version__ = "0.1.0"
+The Python API is one function per command (``selfpref.build``, ``selfpref.filter``,
+``selfpref.train``, ``selfpref.iterate``, ``selfpref.evaluate``, ...; see :mod:`selfpref.api`).
+They resolve lazily: ``import selfpref`` imports nothing heavy and changes no process state.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+from typing import Any
+
+try:
+    __version__ = _version("selfpref")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0.0.0+unknown"
 
 
 class SelfprefError(Exception):
     """An error a user can fix; the CLI prints its message as one line, without a traceback."""
+
+
+_API = ("build", "build_config", "card", "compare", "evaluate", "filter", "import_data", "inspect",
+        "iterate", "load", "loop_config", "push", "steer_fit", "steer_generate", "train",
+        "Dataset", "EvalResult", "LoopResult", "TrainedModel")
+
+__all__ = ["SelfprefError", "__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        # importlib, not an import statement: the root package sits below every layer (they all
+        # import SelfprefError from it), so it must not appear to import the API layer above them.
+        import importlib
+
+        return getattr(importlib.import_module("selfpref.api"), name)
+    raise AttributeError(f"module 'selfpref' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

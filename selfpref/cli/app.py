@@ -10,13 +10,13 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 import typer
 from rich.console import Console
 
 from selfpref import SelfprefError
+from selfpref.api.checks import check_models, check_push_target, prepare_output  # noqa: F401  (re-exported for the command modules)
 
 app = typer.Typer(
     name="selfpref",
@@ -65,48 +65,9 @@ def out(text: str) -> None:
     console.out(text, highlight=False)
 
 
-def check_models(refs: Iterable[tuple[str, str | None]]) -> None:
-    """Refuse, before any work starts, a model reference that cannot be used ((flag, reference)).
-
-    A path that does not exist (or has no config.json) is one line naming the flag; a Hub id must
-    be in the cache or, online, exist on the Hub. Nothing is downloaded or converted here.
-    """
-    from selfpref.data.hub import check_model_available
-    from selfpref.models.resolve import is_default, resolve_model
-
-    for flag, ref in refs:
-        if ref is None or is_default(ref):
-            continue
-        resolved = resolve_model(ref, flag=flag)
-        if not Path(resolved).exists():
-            check_model_available(resolved, flag)
-
-
-def check_push_target(repo: str | None, flag: str = "--push-to-hub") -> None:
-    """Before a long build: the repo id's form, offline mode and the token (nothing is sent)."""
-    if repo:
-        from selfpref.data.hub import check_push_ready
-
-        check_push_ready(repo, flag)
-
-
 def check_output(folder: Path, overwrite: bool, flag: str = "--output") -> None:
-    """An existing dataset, or a file or folder of the user's, at ``folder`` needs --overwrite.
-
-    With --overwrite, something there that is not a dataset folder is removed now (a dataset
-    folder is replaced only once the new one is complete).
-    """
-    import shutil
-
-    from selfpref.data.store import check_output as check
-    from selfpref.data.store import is_dataset_folder
-
-    path = check(folder, overwrite=overwrite, flag=flag)
-    if overwrite and (path.exists() or path.is_symlink()) and not is_dataset_folder(path):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+    """The library's output check (``selfpref.api.checks.prepare_output``)."""
+    prepare_output(folder, overwrite, flag)
 
 
 OVERWRITE_HELP = "Replace what is at --output (a dataset, or any file or folder: its contents are deleted)."

@@ -8,8 +8,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from selfpref.cli.app import app, card_hook, command_line, console, push_and_report
-from selfpref.cli.app import OVERWRITE_HELP, check_models, check_output, check_push_target
+from selfpref.cli.app import OVERWRITE_HELP, app, command_line, console
 
 
 def _clock(seconds: float | None) -> str:
@@ -98,11 +97,8 @@ def build(
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Generate a preference dataset with a seed paper's method on a model (default: the embedded one)."""
-    from selfpref.pipelines.run import build as run_build
-    from selfpref.pipelines.config import BuildConfig, load_build_recipe
+    from selfpref.api import build as api_build
 
-    options = load_build_recipe(config) if config else {}
-    options["method"] = method
     flags = dict(model=model, reference_model=reference_model, backend=backend, base_url=base_url,
                  api_key_env=api_key_env, prompts=prompts, personas=personas,
                  num_prompts=num_prompts, seed=seed, batch_size=batch_size,
@@ -112,24 +108,8 @@ def build(
                  principles=principles, chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
                  prompt_column=prompt_column, prompt_mode=prompt_source)
-    options.update({k: v for k, v in flags.items() if v is not None})
-    build_config = BuildConfig(**options)
-    check_output(output, overwrite)  # a finished dataset is refused; unfinished parts still resume
-    if build_config.backend in ("transformers", "vllm"):  # local weights: a bad path fails now
-        check_models([("--model", build_config.model),
-                      ("--reference-model", build_config.reference_model),
-                      ("--judge-model", None if build_config.judge_base_url else build_config.judge_model)])
-    check_push_target(push_to_hub)
     display, progress = _progress(method)
     with display:
-        record = run_build(build_config, output, name=name, version=dataset_version,
-                           command=command_line(), card=card_hook(license), notify=console.print,
-                           progress=progress)
-    funnel = record.funnel[-1]
-    console.print(f"wrote {output}: {funnel['kept']} pairs from {funnel['input']} inputs "
-                  f"(version {record.version})")
-    for reason, count in sorted(funnel["dropped"].items()):
-        console.print(f"  dropped {count}: {reason}")
-    if push_to_hub:
-        push_and_report(output, push_to_hub, record.version, private)
-
+        api_build(method, output, recipe=config, name=name, version=dataset_version,
+                  license=license, push_to_hub=push_to_hub, private=private, overwrite=overwrite,
+                  notify=console.print, progress=progress, command=command_line(), **flags)

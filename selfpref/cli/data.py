@@ -10,10 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from selfpref import SelfprefError
-from selfpref.cli.app import (OVERWRITE_HELP, app, check_output, check_push_target, console, out,
-                              push_and_report)
-from selfpref.data.funnel import funnel_text
+from selfpref.cli.app import OVERWRITE_HELP, app, console, out
 
 
 class Layout(str, Enum):
@@ -40,36 +37,18 @@ def import_(
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Map preference data selfpref did not make onto the contract (TRL, UltraFeedback, HH, ShareGPT, OpenAI, distilabel)."""
-    from selfpref.data.importer import BINARIZED_LAYOUTS, detect_layout, import_rows, read_source
-    from selfpref.data.store import BuildRecord, parse_version, write_dataset
+    from selfpref.api import import_data
 
-    parse_version(dataset_version)
-    check_output(output, overwrite)
-    source = read_source(ref, split)
-    chosen_layout = detect_layout(source) if layout is Layout.auto else layout.value
-    rows, dropped = import_rows(source, generator=generator, labeler=labeler, layout=chosen_layout,
-                                seed=seed)
-    binarized = chosen_layout in BINARIZED_LAYOUTS
-    parameters = {"source": ref, "split": split, "layout": chosen_layout,
-                  **({"seed": seed} if binarized else {})}
-    funnel = [{"step": "import", "parameters": parameters, "input": source.height,
-               "kept": rows.height, "dropped": dropped}]
-    record = BuildRecord(name=name or output.name, method="import", version=dataset_version,
-                         models={"generator": generator}, parameters=parameters,
-                         seed=seed if binarized else None, funnel=funnel,
-                         parent={"id": ref, "version": split or "", "fingerprint": ""})
-    write_dataset(rows, output, record, overwrite=overwrite)
-    console.print(f"imported {rows.height} of {source.height} rows ({chosen_layout} layout) into {output}",
-                  markup=False, highlight=False)
-    for reason, count in sorted(dropped.items()):
-        console.print(f"  dropped {count}: {reason}", markup=False, highlight=False)
+    import_data(ref, output, split=split, layout=layout.value, seed=seed, name=name,
+                generator=generator, labeler=labeler, version=dataset_version, overwrite=overwrite,
+                notify=lambda line: console.print(line, markup=False, highlight=False))
 
 
 def refuse_empty(ref: str, rows: int, record, what: str) -> None:
-    """One line for a command that needs rows, on a dataset that has none."""
-    if rows == 0:
-        raise SelfprefError(f"{ref} has 0 rows ({funnel_text(record.funnel)}): nothing to "
-                            f"{what}; rebuild it with more prompts or looser filters")
+    """The library's check (``selfpref.api.data.refuse_empty``)."""
+    from selfpref.api.data import refuse_empty as refuse
+
+    refuse(ref, rows, record, what)
 
 
 @app.command()
@@ -78,6 +57,7 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Summarise a dataset: rows, nulls, lengths, chosen-longer share, confidence, methods, labelers."""
+    from selfpref.data.funnel import funnel_text
     from selfpref.data.refs import read_dataset
     from selfpref.data.stats import summarize
 
@@ -101,35 +81,10 @@ def card(
     no_separability: bool = typer.Option(False, "--no-separability", help="Skip the separability probe (the card says so)."),
 ) -> None:
     """Regenerate a dataset folder's data card (README.md, plots, separability)."""
-    import shutil
-    import tempfile
+    from selfpref.api import card as write_card
 
-    import polars as pl
-
-    from selfpref.datacards import CACHE_FILE, card_writer
-    from selfpref.data.atomic import replace_file
-    from selfpref.data.store import DATA_FILE, read_folder
-    from selfpref.data.refs import parse_ref
-
-    parsed = parse_ref(ref)
-    if parsed.path is None or not parsed.path.is_dir():
-        raise SelfprefError(f"{ref}: `selfpref card` rewrites a local folder; download a Hub "
-                            "dataset first or pass its folder")
-    folder = parsed.path
-    df, record = read_folder(folder)
-    refuse_empty(ref, df.height, record, "write a card about")
-
-    # Write into a copy and swap the changed files in, so a crash never leaves half a card.
-    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-        work = Path(tmp) / folder.name
-        shutil.copytree(folder, work)
-        card_writer(license, separability=not no_separability)(pl.scan_parquet(work / DATA_FILE), record, work)
-        cache = [CACHE_FILE] if (work / CACHE_FILE).is_file() else []
-        for rel in ["README.md", "selfpref.json", *cache, *[f"plots/{p.name}" for p in (work / "plots").glob("*.png")]]:
-            if not (folder / rel).parent.exists():
-                (folder / rel).parent.mkdir()
-            replace_file(work / rel, folder / rel)
-    console.print(f"wrote {folder}/README.md", markup=False, highlight=False)
+    path = write_card(ref, license=license, separability=not no_separability)
+    console.print(f"wrote {path}", markup=False, highlight=False)
 
 
 @app.command()
@@ -140,13 +95,12 @@ def push(
     dataset_version: Optional[str] = typer.Option(None, "--version", help="Tag to create (default: the folder's version)."),
 ) -> None:
     """Upload a dataset folder in one commit and tag it with its version (token: HF_TOKEN or login)."""
-    from selfpref.data.store import parse_version, read_folder
+    from selfpref.api import push as push_dataset
+    from selfpref.data.store import read_record
 
-    check_push_target(repo, "push")
-    _, record = read_folder(folder)
-    version = dataset_version or record.version
-    parse_version(version)
-    push_and_report(folder, repo, version, private)
+    url = push_dataset(folder, repo, private=private, version=dataset_version)
+    version = dataset_version or read_record(Path(folder)).version
+    console.print(f"pushed {folder} as {repo}@v{version}: {url}")
 
 
 def _print_summary(title: str, s: dict) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from selfpref import SelfprefError
-from selfpref.cli.app import app, check_models, command_line, console, number_list, out
+from selfpref.cli.app import app, command_line, console, number_list, out
 
 eval_app = typer.Typer(help="Judge model A against model B on held-out prompts, both orders.")
 app.add_typer(eval_app, name="eval")
@@ -50,26 +50,21 @@ def evaluate(
     """Answer held-out prompts with A and B, judge each pair in both orders, and report win rates."""
     if ctx.invoked_subcommand is not None:
         return
-    from selfpref.eval.run import EvalConfig, run_eval
-    from selfpref.judges import check_aspects, local_judge_backend
+    from selfpref.api import evaluate as api_evaluate
+    from selfpref.judges import check_aspects
 
     if output is None:
         raise SelfprefError("--output DIR: say where to write the evaluation")
-    cfg = EvalConfig(
-        output=str(output), model_a=model_a, model_b=model_b, answers_a=answers_a,
-        answers_b=answers_b, steer_b=steer_b,
+    s = api_evaluate(
+        output, notify=console.print, command=command_line(), model_a=model_a, model_b=model_b,
+        answers_a=answers_a, answers_b=answers_b, steer_b=steer_b,
         steer_layers=number_list(steer_layers, "--steer-layers", int, "3,5"), prompts=prompts,
         prompt_column=prompt_column, max_prompts=max_prompts, max_new_tokens=max_new_tokens,
         temperature=temperature, top_p=top_p, batch_size=batch_size, judge=judge,
         judge_model=judge_model, judge_base_url=judge_base_url,
         judge_api_key_env=judge_api_key_env, judge_backend=judge_backend,
         judge_max_new_tokens=judge_max_new_tokens, aspects=list(check_aspects(aspects)) or None,
-        seed=seed, bootstrap=bootstrap)
-    local_judge = local_judge_backend(cfg.judge, base_url=cfg.judge_base_url,
-                                      backend=cfg.judge_backend) is not None
-    check_models([("--model-a", None if cfg.answers_a else cfg.model_a), ("--model-b", cfg.model_b),
-                  ("--judge-model", cfg.judge_model if local_judge else None)])  # before any work
-    s = run_eval(cfg, notify=console.print, command=command_line())
+        seed=seed, bootstrap=bootstrap).summary
     ci = s.get("ci95") or {}
 
     def interval(key: str) -> str:
@@ -95,7 +90,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """AlignEZ's Relative Improvement% = NetWin(ours vs base) / NetWin(aligned vs base) x 100."""
-    from selfpref.eval.compare import compare as compare_folders
+    from selfpref.api import compare as compare_folders
 
     result = compare_folders(ours, aligned)
     if as_json:

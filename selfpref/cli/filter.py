@@ -8,10 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from selfpref import SelfprefError
-from selfpref.cli.app import (OVERWRITE_HELP, app, bounded, card_hook, check_models, check_push_target, console,
-                              push_and_report)
-from selfpref.data.funnel import funnel_text
+from selfpref.cli.app import OVERWRITE_HELP, app, bounded, console
 
 
 def _remember_order(ctx: typer.Context, param: Any, value: Any) -> Any:
@@ -67,36 +64,19 @@ def filter_(
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Clean a dataset with counted filters into a derived, versioned folder."""
-    from selfpref.filters.apply import filter_dataset, load_filter_recipe
+    from selfpref.api import filter as api_filter
 
     values = dict(dedup=dedup.value if dedup else None, max_length_diff=max_length_diff,
                   balance_length=balance_length, one_per_prompt=one_per_prompt,
                   require_consistent_judge=require_consistent_judge, min_confidence=min_confidence,
                   judge_models=judge_models, sso_onpolicy=sso_onpolicy)
-    flag_steps = ordered_filters(ctx, values)
     opts: dict[str, Any] = {"dedup_field": dedup_field.value, "threshold": threshold, "ngram": ngram,
                             "seed": seed, "onpolicy_model": onpolicy_model, "judge": judge}
-    if config:
-        if flag_steps:
-            raise SelfprefError(f"--config {config} lists the filters: give them there or as flags "
-                                f"(--{flag_steps[0][0].replace('_', '-')}), not both")
-        steps, recipe_options = load_filter_recipe(config)
-        typed = {k for k in opts if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
-        opts.update({k: v for k, v in recipe_options.items() if k not in typed})  # flags win
-    else:
-        steps = flag_steps
-    models = [("--judge-models", m) for k, v in steps if k == "judge_models"
-              for m in (v if isinstance(v, (list, tuple)) else [v]) if isinstance(m, str)]
-    if any(k == "sso_onpolicy" for k, _ in steps):
-        models.append(("--onpolicy-model", opts.get("onpolicy_model")))
-    check_models(models)
-    check_push_target(push_to_hub)
-    record, reports, kept, total = filter_dataset(ref, output, steps, opts, against=against, name=name,
-                                                  card=card_hook(license, not no_separability),
-                                                  exclusions=exclusions, allow_empty=allow_empty,
-                                                  overwrite=overwrite)
-    console.print(f"wrote {output} ({kept} of {total} rows, version {record.version})\n  "
-                  + funnel_text(reports, sep="\n  "),
-                  markup=False, highlight=False)
-    if push_to_hub:
-        push_and_report(output, push_to_hub, record.version, private)
+    if config:  # with a recipe, only the options typed on the command line override it
+        opts = {k: v for k, v in opts.items()
+                if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
+    api_filter(ref, output, ordered_filters(ctx, values), recipe=config, against=against, name=name,
+               license=license, separability=not no_separability, exclusions=exclusions,
+               allow_empty=allow_empty, push_to_hub=push_to_hub, private=private,
+               overwrite=overwrite, notify=lambda line: console.print(line, markup=False, highlight=False),
+               **opts)

@@ -8,14 +8,14 @@ from typing import Any, Optional
 import typer
 
 from selfpref import SelfprefError
-from selfpref.cli.app import app, bounded, check_models, check_push_target, console, number_list
+from selfpref.cli.app import app, bounded, console, number_list
 
 
 @app.command()
 def iterate(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the loop: iter-1/, iter-2/, ... with data and model each."),
     method: str = typer.Option("sao", help="sao (SimPO), sso (SSO loss) or selfee (refined DPO)."),
-    iterations: int = typer.Option(2, callback=bounded(1), help="How many build -> train rounds (T)."),
+    iterations: int = typer.Option(2, help="How many build -> train rounds (T)."),
     model: Optional[str] = typer.Option(None, help="Starting model M0 (pi_init); default: the embedded SmolLM2-135M-Instruct."),
     prompts: Optional[str] = typer.Option(None, help="Prompt set (a 'prompt' column, or see --prompt-column), split into disjoint parts, one per iteration."),
     prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
@@ -51,56 +51,26 @@ def iterate(
     eval_temperature: Optional[float] = typer.Option(None, callback=bounded(0), help="Evaluation decoding, pi_0 and pi_t alike: 0 (default) is greedy; above 0 samples with --seed."),
 ) -> None:
     """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
-    from selfpref.data.recipes import load_yaml_mapping
-    from selfpref.filters.apply import load_filter_recipe, make_filter
-    from selfpref.judges import local_judge_backend
-    from selfpref.loop.iterate import TRAINER, IterateConfig, check_output_folder, plan_splits
+    from selfpref.api.iterate import loop_config, preflight
     from selfpref.loop.iterate import iterate as run_loop
-    from selfpref.pipelines.config import BuildConfig, load_build_recipe
 
-    steps, filter_options = load_filter_recipe(filters, flag="--filters") if filters else (None, {})
-    build = load_build_recipe(build_config, flag="--build-config") if build_config else {}
-    build.update({k: v for k, v in dict(backend=backend, script=script, judge_mode=judge_mode,
-                                        max_new_tokens=max_new_tokens, batch_size=batch_size).items()
-                  if v is not None})
-    train = {k: v for k, v in dict(max_steps=max_steps, per_device_train_batch_size=train_batch_size,
-                                   learning_rate=learning_rate, max_length=max_length, seed=seed).items()
-             if v is not None}
     evaluation = loop_eval(eval_prompts, num_prompts=eval_num_prompts, judge=eval_judge,
                            judge_model=eval_judge_model, judge_base_url=eval_judge_base_url,
                            judge_api_key_env=eval_judge_api_key_env, max_new_tokens=eval_max_new_tokens,
                            temperature=eval_temperature, batch_size=batch_size, seed=seed)
-    cfg = IterateConfig(method=method, iterations=iterations, output=str(output), model=model,
-                        prompts=prompts, num_prompts=num_prompts, reference_model=reference_model,
-                        selfee_reference=selfee_reference, seed_data=seed_data, name=name, seed=seed, filters=steps,
-                        filter_options=filter_options, judge_models=judge_models,
-                        lambdas=number_list(lambdas, "--lambdas", float, "0.5,0.25"), build=build, train=train,
-                        train_recipe=str(train_config) if train_config else None,
-                        seed_train_recipe=str(seed_train_config) if seed_train_config else None,
-                        push_to_hub=push_to_hub, prompt_column=prompt_column, evaluation=evaluation)
-    # --- everything that can be checked before the first build
-    for key, value in cfg.filters or []:
-        make_filter(key, value, cfg.filter_options)
-    BuildConfig(**{**build, "method": method, **({"prompts": prompts} if prompts else {})})
-    if train_config:
-        from selfpref.trainers.configs import load_recipe
-
-        load_yaml_mapping(train_config, what="training recipe", flag="--train-config")
-        load_recipe(train_config, TRAINER[method])
-    check_models([("--model", model), ("--reference-model", reference_model),
-                  *(("--judge-models", m) for m in judge_models or [])])
-    if seed_data:
-        from selfpref.data.refs import parse_ref
-
-        parse_ref(seed_data, flag="--seed-data")
-    check_push_target(push_to_hub)
-    if evaluation is not None:
-        if local_judge_backend(evaluation.judge, base_url=evaluation.judge_base_url):
-            check_models([("--eval-judge-model", evaluation.judge_model)])
-        evaluation.check()  # the prompts load, the judge's spec holds (nothing is loaded)
-    check_output_folder(output)
-    if not (output / "iterate.json").is_file():
-        plan_splits(cfg)  # enough prompts for every iteration (a resumed loop has its plan)
+    cfg = loop_config(
+        output, filters=filters, build_recipe=build_config, train_recipe=train_config,
+        seed_train_recipe=seed_train_config, evaluation=evaluation,
+        build=dict(backend=backend, script=script, judge_mode=judge_mode,
+                   max_new_tokens=max_new_tokens, batch_size=batch_size),
+        train=dict(max_steps=max_steps, per_device_train_batch_size=train_batch_size,
+                   learning_rate=learning_rate, max_length=max_length, seed=seed),
+        method=method, iterations=iterations, model=model, prompts=prompts,
+        num_prompts=num_prompts, reference_model=reference_model, selfee_reference=selfee_reference,
+        seed_data=seed_data, name=name, seed=seed, judge_models=judge_models,
+        lambdas=number_list(lambdas, "--lambdas", float, "0.5,0.25"), push_to_hub=push_to_hub,
+        prompt_column=prompt_column)
+    preflight(cfg)  # every check that can be made before the first build
     rows = run_loop(cfg, notify=console.print)
     console.print(summary_table(rows), markup=False, highlight=False, soft_wrap=True)
     note = eval_note(rows)

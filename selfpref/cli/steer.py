@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 from rich.text import Text
 
-from selfpref import SelfprefError
-from selfpref.cli.app import app, bounded, check_models, check_output, console, number_list
+from selfpref.cli.app import app, bounded, console, number_list
 
 steer_app = typer.Typer(help="AlignEZ: steer a model with preference directions, no training.",
                         no_args_is_help=True)
@@ -27,19 +26,11 @@ def fit(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file at --output."),
 ) -> None:
     """Fit theta_help / theta_harm per layer (first right-singular vectors, AlignEZ §2.2) and pick layers (A.4, CCS loss)."""
-    from selfpref.steer import fit as fit_directions
+    from selfpref.api import steer_fit
 
-    if output.is_dir():
-        raise SelfprefError(f"--output {output}: that is a folder; name the directions file, e.g. "
-                            f"{output}/directions.safetensors")
-    check_output(output, overwrite)
-    check_models([("--model", model)])
-    directions = fit_directions(dataset, output, model=model, batch_size=batch_size,
-                                max_pairs=max_pairs, max_layers=max_layers, notify=console.print)
-    scores = ", ".join(f"{i} ({directions.scores[i]:.3f})" for i in directions.layers)
-    console.print(f"wrote {output}: {directions.metadata['pairs']} pairs, "
-                  f"{directions.theta_help.shape[0]} layers scored by held-out CCS loss; "
-                  f"editing layers {scores}", markup=False, highlight=False)
+    steer_fit(dataset, output, model=model, batch_size=batch_size, max_pairs=max_pairs,
+              max_layers=max_layers, overwrite=overwrite,
+              notify=lambda line: console.print(line, markup=False, highlight=False))
 
 
 @steer_app.command("generate")
@@ -54,16 +45,11 @@ def generate(
     seed: int = typer.Option(0, help="Sampling seed."),
 ) -> None:
     """Answer with AlignEZ's edit (remove theta_harm, add theta_help; §2.3) at every generation step."""
-    from selfpref.steer import generate as steered_generate
-    from selfpref.steer import read_directions
+    from selfpref.api import steer_generate
 
-    chosen_layers = number_list(layers, "--layers", int, "3,5,7")
-    if not all(p.strip() for p in prompt):
-        raise SelfprefError("--prompt '': give the question to answer")
-    read_directions(directions)  # missing, corrupt or inconsistent: refused before the model loads
-    check_models([("--model", model)])
-    rows = steered_generate(directions, prompt, model=model, layers=chosen_layers, compare=compare,
-                            max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    rows = steer_generate(directions, prompt, model=model, layers=number_list(layers, "--layers", int, "3,5,7"),
+                          compare=compare, max_new_tokens=max_new_tokens, temperature=temperature,
+                          seed=seed)
     for row in rows:
         console.print(Text.assemble(("Q: ", "bold"), row["prompt"]))
         if compare:

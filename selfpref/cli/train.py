@@ -10,8 +10,7 @@ import click
 import typer
 from typer.core import TyperCommand
 
-from selfpref import SelfprefError
-from selfpref.cli.app import app, bounded, check_models, check_output, console
+from selfpref.cli.app import app, bounded, console
 
 
 class Method(str, Enum):  # selfpref.trainers.configs.METHODS (a test keeps them equal)
@@ -52,25 +51,6 @@ class TrainCommand(TyperCommand):
                             "(learning rate, schedule, warm-up, epochs, batch, beta) with their sources.\n")
 
 
-def check_dataset(ref: str, method: str, flag: str = "--dataset") -> None:
-    """Before any model loads: the dataset exists (or is on the Hub) and has rows."""
-    import pyarrow.parquet as pq
-
-    from selfpref.cli.data import refuse_empty
-    from selfpref.data.refs import parse_ref, resolve_folder
-    from selfpref.data.store import NotSelfprefDataset, is_dataset_folder, read_record
-
-    parsed = parse_ref(ref, flag=flag)
-    if parsed.path is not None and not is_dataset_folder(parsed.path):
-        return  # a file or folder selfpref did not make: the trainer maps it (and says why not)
-    try:
-        folder = resolve_folder(ref, flag=flag)
-    except NotSelfprefDataset:
-        return
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in sorted((folder / "data").glob("*.parquet")))
-    refuse_empty(ref, rows, read_record(folder), f"train {method} on")
-
-
 @app.command(cls=TrainCommand)
 def train(
     method: Method = typer.Argument(..., help="dpo, ipo, simpo, orpo, sso, selfee or rm."),
@@ -96,27 +76,11 @@ def train(
     Without a recipe the defaults are each paper's settings (one epoch, its schedule, warm-up and
     learning rate), with a CPU-sized batch; the model card lists every value and its source.
     """
-    from selfpref.trainers.configs import load_recipe, recipe_run_keys
-    from selfpref.trainers.run import train as run_train
+    from selfpref.api import train as api_train
 
-    method = method.value
-    keys = recipe_run_keys(config) if config else {}
-    if config:
-        load_recipe(config, method)  # unknown keys, wrong method: before any work
-    dataset = dataset or keys.get("dataset")
-    if not dataset:
-        raise SelfprefError("no dataset: pass --dataset REF or set `dataset:` in the recipe")
-    model = model or keys.get("model")
-    check_output(output_dir, overwrite, flag="--output-dir")
-    check_models([("--model", model), ("--reference-model", reference_model)])
-    check_dataset(dataset, method)
-    summary = run_train(method, dataset, output_dir, model=model,
-                        reference_model=reference_model, recipe=config, push_to_hub=push_to_hub,
-                        learning_rate=learning_rate, num_train_epochs=epochs, max_steps=max_steps,
-                        per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
-                        beta=beta, max_length=max_length, seed=seed, selfee_lambda=selfee_lambda)
-    for reason, count in sorted((summary.get("dropped") or {}).items()):
-        console.print(f"  dropped {count} rows before training: {reason}")
-    console.print(f"trained {method} for {summary['steps']} steps in {summary['seconds']} s; "
-                  f"final loss {summary['train_loss']:.4f}; model in {output_dir}",
-                  markup=False, highlight=False)
+    api_train(method.value, dataset, output_dir, model=model, reference_model=reference_model,
+              recipe=config, push_to_hub=push_to_hub, overwrite=overwrite,
+              notify=lambda line: console.print(line, markup=False, highlight=False),
+              learning_rate=learning_rate, epochs=epochs, max_steps=max_steps,
+              batch_size=batch_size, grad_accum=grad_accum, beta=beta, max_length=max_length,
+              seed=seed, selfee_lambda=selfee_lambda)

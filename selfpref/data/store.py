@@ -27,7 +27,8 @@ from selfpref.data.schema import to_polars, validate
 
 # atomic_folder, replace_folder, user_mode, write_json_atomic: data.atomic's, re-exported.
 __all__ = ["DATA_FILE", "RECORD_FILE", "BuildRecord", "CardWriter", "NotSelfprefDataset",
-           "atomic_folder", "bump_minor", "check_output", "derived_record", "is_dataset_folder",
+           "atomic_folder", "bump_minor", "check_dataset_folder", "check_output", "derived_record",
+           "is_dataset_folder",
            "parse_version", "read_folder", "read_record", "replace_folder", "user_mode",
            "write_dataset", "write_json_atomic", "write_minimal_card"]
 
@@ -198,6 +199,14 @@ def is_dataset_folder(path: Path) -> bool:
 
 
 def read_folder(folder: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
+    files = check_dataset_folder(folder)
+    record = read_record(Path(folder))
+    df = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    return df, record
+
+
+def check_dataset_folder(folder: str | os.PathLike) -> list[Path]:
+    """The folder's parquet files; a folder that is not a whole dataset is one line saying why."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SelfprefError(f"{folder} is not a folder: pass a dataset folder, a Hub id or id@version")
@@ -207,9 +216,7 @@ def read_folder(folder: str | os.PathLike) -> tuple[pl.DataFrame, BuildRecord]:
     files = sorted((folder / "data").glob("*.parquet"))
     if not files:
         raise SelfprefError(f"{folder}/data has no parquet file: the folder is incomplete, rebuild it")
-    record = read_record(folder)
-    df = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
-    return df, record
+    return files
 
 
 def read_record(folder: Path) -> BuildRecord:

@@ -1,0 +1,62 @@
+"""mkdocs hook: a page holding ``<!-- cli-reference -->`` gets the CLI reference, generated from
+the typer app at build time, so the reference can never drift from the commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MARKER = "<!-- cli-reference -->"
+
+
+def _escape(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _command_markdown(path: str, command: Any, ctx: Any) -> list[str]:
+    import typer
+
+    lines = [f"## `{path}`", ""]
+    help_text = (command.help or "").strip()
+    if help_text:
+        lines += [help_text.split("\n\n")[0].replace("\n", " "), ""]
+    params = [p for p in command.params if getattr(p, "name", None) not in ("help",)]
+    arguments = [p for p in params if p.param_type_name == "argument"]
+    options = [p for p in params if p.param_type_name == "option"]
+    usage = " ".join([path] + [f"{p.name.upper()}" for p in arguments] + (["[OPTIONS]"] if options else []))
+    lines += ["```text", usage, "```", ""]
+    rows = []
+    for p in arguments + options:
+        names = ", ".join(f"`{n}`" for n in (list(p.opts) + list(getattr(p, "secondary_opts", []))))
+        if p.param_type_name == "argument":
+            names = f"`{p.name.upper()}`"
+        default = getattr(p, "default", None)
+        shown = "" if default in (None, False, ()) or callable(default) else f"`{default}`"
+        if getattr(p, "required", False):
+            shown = "required"
+        rows.append(f"| {names} | {_escape(getattr(p, 'help', '') or '')} | {shown} |")
+    if rows:
+        lines += ["| option | what it does | default |", "|---|---|---|", *rows, ""]
+    sub = getattr(command, "commands", None)
+    if sub:
+        for name in sorted(sub):
+            lines += _command_markdown(f"{path} {name}", sub[name], ctx)
+    del typer
+    return lines
+
+
+def cli_reference() -> str:
+    import typer
+
+    from selfpref.cli import app
+
+    root = typer.main.get_command(app)
+    lines: list[str] = []
+    for name in sorted(root.commands):
+        lines += _command_markdown(f"selfpref {name}", root.commands[name], None)
+    return "\n".join(lines)
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    if MARKER in markdown:
+        return markdown.replace(MARKER, cli_reference())
+    return markdown
