@@ -7,14 +7,9 @@ They resolve lazily: ``import selfpref`` imports nothing heavy and changes no pr
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
 from typing import Any
 
-try:
-    __version__ = _version("selfpref")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+from selfpref._version import __version__
 
 
 class SelfprefError(Exception):

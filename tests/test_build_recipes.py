@@ -7,7 +7,7 @@ import pytest
 
 from selfpref.pipelines.config import BuildConfig, load_build_recipe
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes" / "build").glob("*.yaml"))
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "selfpref" / "recipes" / "build").glob("*.yaml"))
 
 
 def test_every_paper_has_a_build_recipe():

@@ -149,7 +149,7 @@ CASES = [
     # iterate
     ("iterate-unknown-method", ["iterate", "--method", "dpo", "-o", "loop"], ["--method", "dpo"]),
     ("iterate-sso-needs-prompts", ["iterate", "--method", "sso", "-o", "loop"], ["--prompts"]),
-    ("iterate-too-few-prompts", ["iterate", "--method", "sso", "--prompts", "prompts4.jsonl", "--iterations", "3", "-o", "loop"], ["--prompts", "12 prompts"]),
+    ("iterate-too-few-prompts", ["iterate", "--method", "sso", "--prompts", "prompts4.jsonl", "--iterations", "3", "-o", "loop"], ["--prompts", "6 prompts"]),
     ("iterate-num-prompts-too-small", ["iterate", "--method", "sao", "--num-prompts", "1", "-o", "loop"], ["--num-prompts 1"]),
     ("iterate-filters-missing", ["iterate", "--filters", "missing.yaml", "-o", "loop"], ["--filters missing.yaml"]),
     ("iterate-zero-iterations", ["iterate", "--iterations", "0", "-o", "loop"], ["--iterations", "0"]),

@@ -1,6 +1,6 @@
 """Every method once on the real embedded model (SmolLM2-135M) on the CPU, few prompts, short answers.
 
-The embedded model judges badly (DESIGN.md: it answers "A" 15 times of 16), so these tests check
+The embedded model judges badly (docs/concepts/judges.md: it answers "A" 15 times of 16), so these tests check
 that each pipeline runs and writes a valid folder, never that its labels are right.
 """
 

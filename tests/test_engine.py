@@ -162,7 +162,8 @@ def test_sao_loads_its_model_once_for_every_step_and_chunk(tmp_path, tiny_model_
     monkeypatch.setattr(LocalModel, "generate", lambda self, chats, **k: calls.append(len(chats)) or generate(self, chats, **k))
     states = []
     build(BuildConfig(method="sao", model=str(tiny_model_path), judge_mode="logits", num_prompts=4,
-                      chunk_size=1, batch_size=2, max_new_tokens=6, prompt_max_new_tokens=6),
+                      chunk_size=1, batch_size=2, max_new_tokens=6, prompt_max_new_tokens=6,
+                      truncated_prompts="keep"),  # a random model never ends a prompt itself
           tmp_path / "out", progress=lambda s: states.append((s.chunks_done, dict(s.done))))
     assert loads == [str(tiny_model_path)]  # persona, prompt, answers, judge; 4 chunks: one load
     # chunks of 1 run two at a time, so batches stay full: 2 chats per call, never 1

@@ -77,3 +77,29 @@ def test_validate_checks_the_column_type():
     row = make_row("q", "a", "b", method="sso", generator="g", labeler="l", feature_source=1)
     with pytest.raises(SchemaError, match="feature_source"):
         validate([row])
+
+
+def test_concision_is_one_of_the_seven_features_as_sso_reads():
+    """SSO §3.1: "we defined seven preference features: Safety, Logicality, Concise, etc."; Table 14
+    allocates "Accuracy,Logicality". Concision is allocated and picked like any feature, and no
+    probability outside the seven is applied by default (no seed text gives one)."""
+    from pathlib import Path
+
+    from selfpref.pipelines.config import load_build_recipe
+    from selfpref.pipelines.features import FEATURES, load_features
+
+    names = [f.name for f in FEATURES]
+    assert len(names) == len(set(names)) == 7
+    assert {"Safety", "Logicality", "Concision", "Accuracy"} <= set(names)
+    assert load_features(None)[1] in FEATURES  # the feature concision_probability adds is one of them
+    recipe = Path(__file__).resolve().parents[1] / "selfpref" / "recipes" / "build" / "sso-paper.yaml"
+    for config in (BuildConfig(method="sso"), BuildConfig(**load_build_recipe(recipe))):
+        assert config.concision_probability == 0.0
+    task = AllocateFeatures(name="allocate_features", llm=ScriptedLLM(), seed=0)
+    picks = [task.parse({"prompt": f"Shorten my essay {i}"}, [["Concision,Safety"]]) for i in range(20)]
+    assert all(p["allocated"] == ["Concision", "Safety"] and p["feature_source"] == "allocated" for p in picks)
+    assert {p["feature"] for p in picks} == {"Concision", "Safety"}  # one of the two, alone, each time
+    # the option, when set, never lists Concision twice
+    twice = AllocateFeatures(name="a", llm=ScriptedLLM(), seed=0, concision_probability=1.0)
+    assert {twice.parse({"prompt": f"q{i}"}, [["Concision,Safety"]])["feature"] for i in range(20)} == {
+        "Concision", "Safety,Concision"}

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import re
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from selfpref import SelfprefError
 from selfpref.cli import app
 from selfpref.loop.iterate import IterateConfig, iterate, split_prompts
 from selfpref.data.refs import read_dataset
+from selfpref.filters.apply import load_filter_recipe
+
+RECIPES = Path(__file__).resolve().parents[1] / "selfpref" / "recipes"
 
 
 def test_split_prompts_disjoint_and_equal():
@@ -36,8 +40,26 @@ def test_config_errors_name_the_flag(tmp_path):
     with pytest.raises(SelfprefError, match="not both"):
         IterateConfig(method="selfee", iterations=1, output=str(tmp_path), prompts="p",
                       seed_data="s", reference_model="r")
+    # --judge-models adds A.1.4's dispute step: alone (no filter by default), or before the
+    # length balance of a recipe, as A.1.4 orders them
     sso = IterateConfig(method="sso", iterations=1, output=str(tmp_path), prompts="p", judge_models=["j"])
+    assert sso.filters == [("judge_models", ["j"])]
+    steps, _ = load_filter_recipe(RECIPES / "filter" / "sso-a14.yaml")
+    sso = IterateConfig(method="sso", iterations=1, output=str(tmp_path), prompts="p",
+                        judge_models=["j"], filters=steps)
     assert [k for k, _ in sso.filters] == ["dedup", "max_length_diff", "judge_models", "balance_length"]
+    with pytest.raises(SelfprefError, match="--judge-models is SSO A.1.4's .* --method sso, not sao"):
+        IterateConfig(method="sao", iterations=1, output=str(tmp_path), judge_models=["j"])
+    with pytest.raises(SelfprefError, match="in one place"):
+        IterateConfig(method="sso", iterations=1, output=str(tmp_path), prompts="p", judge_models=["j"],
+                      filters=[("judge_models", ["k"])])
+    for sizes, message in (([8, 20], "has 2 sizes for 3 iterations"), ([8, 0, 3], "at least 1")):
+        with pytest.raises(SelfprefError, match=f"--prompts-per-iteration.*{message}"):
+            IterateConfig(method="sso", iterations=3, output=str(tmp_path), prompts="p",
+                          prompts_per_iteration=sizes)
+    with pytest.raises(SelfprefError, match="--prompts-per-iteration .* --num-prompts .* one of them"):
+        IterateConfig(method="sso", iterations=1, output=str(tmp_path), prompts="p", num_prompts=4,
+                      prompts_per_iteration=[4])
     result = CliRunner().invoke(app, ["iterate", "--method", "dpo", "--output", str(tmp_path / "x")])
     assert "iterate runs sao, sso, selfee" in str(result.exception)
 
@@ -52,10 +74,11 @@ def test_two_selfee_iterations_resume_after_a_crash(tmp_path, tiny_model_path, m
     prompts = tmp_path / "prompts.jsonl"
     pl.DataFrame({"prompt": [f"How do I do task {i}?" for i in range(8)]}).write_ndjson(prompts)
     loop = tmp_path / "loop"
+    # SELFEE §5.1's unequal prompt sets (8K/20K/30K there): 3 then 5 of the 8 prompts
     cfg = IterateConfig(method="selfee", iterations=2, output=str(loop), model=str(tiny_model_path),
                         prompts=str(prompts), build={"backend": "scripted", "script": str(script)},
                         train={"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 64,
-                               "warmup_steps": 0})
+                               "warmup_steps": 0}, prompts_per_iteration=[3, 5])
 
     real_train, trained = run.train, []
 
@@ -80,12 +103,21 @@ def test_two_selfee_iterations_resume_after_a_crash(tmp_path, tiny_model_path, m
     assert built == []  # iteration 1 skipped, iteration 2's dataset reused
     assert "iteration 1/2: finished earlier, skipped" in log
     assert [r["iteration"] for r in rows] == [1, 2]
-    assert all(r["rows_kept"] > 0 and r["train_loss"] == r["train_loss"] for r in rows)
 
     d1, r1 = read_dataset(loop / "iter-1" / "raw")
     d2, r2 = read_dataset(loop / "iter-2" / "raw")
     assert (r1.version, r2.version) == ("0.1.0", "0.2.0")
     assert set(d1["prompt"]).isdisjoint(set(d2["prompt"]))
+    assert (d1["prompt"].n_unique(), d2["prompt"].n_unique()) == (3, 5)
+    funnel = json.loads((loop / "iterate.json").read_text())["prompt_funnel"]
+    assert funnel[-1]["per_iteration"] == [3, 5] and r2.stats["iteration"]["prompt_funnel"] == funnel
+    assert "prompts: distinct_prompts: 8 -> 8; split_per_iteration: 8 -> 8" in log
+    # each row reports its own iteration's dataset and model (not a copy, not a NaN)
+    for row, data in zip(rows, (d1, d2)):
+        trained = json.loads((Path(row["model"]) / "selfpref_train.json").read_text())
+        assert row["model"] == str(loop / f"iter-{row['iteration']}" / "model")
+        assert row["rows_kept"] == data.height > 0
+        assert math.isfinite(trained["train_loss"]) and row["train_loss"] == round(trained["train_loss"], 4)
     # iteration 1: pi_0 == pi_init, so the reference-free judgment; iteration 2 labels against pi_init
     assert r1.models["reference"].startswith("reference-free")
     assert r2.models["reference"] == str(tiny_model_path)
@@ -106,6 +138,87 @@ def test_two_selfee_iterations_resume_after_a_crash(tmp_path, tiny_model_path, m
         iterate(other, notify=log.append)
 
 
+def test_loop_trains_on_unfiltered_pairs_by_default(tmp_path):
+    """SAO Alg. 1 adds every judged pair to D, inconsistent self-judgments too; SSO filters only
+    its offline set (A.1.4); SELFEE trains on every labelled pair: no filter inside the loop."""
+    from selfpref.loop.iterate import DEFAULT_FILTERS, _plan
+    from selfpref.loop.stages import _build_stage, _filter_stage, _Stage
+
+    assert DEFAULT_FILTERS == {"sao": [], "sso": [], "selfee": []}
+    script = tmp_path / "script.yaml"  # P(A first) 0.9, then 0.8 swapped: the judge contradicts itself
+    script.write_text(yaml.safe_dump({"answer_pair": ["x1", "x2", "y1", "y2"],
+                                      "option_probs": {"self_judge": [0.9, 0.8]}}))
+    prompts = tmp_path / "prompts.jsonl"
+    pl.DataFrame({"prompt": [f"Question {i}?" for i in range(4)]}).write_ndjson(prompts)
+    cfg = IterateConfig(method="sao", iterations=1, output=str(tmp_path / "loop"), prompts=str(prompts),
+                        build={"backend": "scripted", "script": str(script), "judge_mode": "logits"})
+    assert cfg.filters == []
+    st = _Stage(cfg, _plan(cfg, tmp_path / "loop"), 1, tmp_path / "loop", lambda _m: None, "simpo")
+    st.folder.mkdir()
+    _build_stage(st)
+    _filter_stage(st)
+    trained_on, record = read_dataset(st.data)
+    assert st.data == st.raw and [f["step"] for f in record.funnel] == ["build:sao"]
+    assert trained_on.height == 4 and not any(trained_on["judge_consistent"])  # all kept
+
+    # A.1.4's chain is the named recipe for the offline set, in the paper's order
+    steps, options = load_filter_recipe(RECIPES / "filter" / "sso-a14.yaml")
+    assert steps == [("dedup", "minhash"), ("max_length_diff", 3000), ("balance_length", True)]
+    shown = CliRunner().invoke(app, ["iterate", "--help"], env={"COLUMNS": "3000"}).output
+    help_text = " ".join(shown.replace("│", " ").split())
+    assert "default: none, as the papers' online loops (SAO Alg. 1 adds every judged pair" in help_text
+    assert "A.1.4: selfpref/recipes/filter/sso-a14.yaml" in help_text
+
+
+def test_prompt_plan_unequal_sets_without_the_seed_prompts(tmp_path):
+    """SELFEE §5.1: prompt sets of 8K, 20K, 30K; §4.1: X_i ∩ X_j = ∅ for j = 0..i-1, X_0 the seed
+    set's prompts, which are taken out first and counted."""
+    from selfpref.loop.iterate import plan_prompts
+    from selfpref.loop.plan import prompt_plan
+
+    prompts = [f"q{i}" for i in range(12)] + ["q1", " ", "q3 "]
+    splits, funnel = prompt_plan(prompts, 3, seed=0, sizes=[1, 3, 5], exclude=["q0", "q5", "other"])
+    assert [len(s) for s in splits] == [1, 3, 5]
+    flat = [p for s in splits for p in s]
+    assert len(set(flat)) == 9 and not {"q0", "q5"} & set(flat)
+    assert funnel == [
+        {"step": "distinct_prompts", "input": 15, "kept": 12, "dropped": {"empty": 1, "duplicate": 2}},
+        {"step": "exclude_seed_prompts", "input": 12, "kept": 10, "dropped": {"in_seed_set": 2}},
+        {"step": "split_per_iteration", "input": 10, "kept": 9, "dropped": {"unused": 1},
+         "per_iteration": [1, 3, 5]}]
+    with pytest.raises(SelfprefError, match=r"--prompts-per-iteration 1,3,7 needs 11 distinct prompts, "
+                                            r"--prompts has 10 to split \(2 of them are --seed-data"):
+        prompt_plan(prompts, 3, seed=0, sizes=[1, 3, 7], exclude=["q0", "q5"])
+    with pytest.raises(SelfprefError, match="--prompts-per-iteration 1,3: each iteration needs 2"):
+        prompt_plan(prompts, 2, seed=0, sizes=[1, 3], minimum=2)
+
+    # sao writes its own prompts: the sizes are the personas of each iteration, checked the same way
+    from selfpref.loop.iterate import plan_splits
+
+    with pytest.raises(SelfprefError, match="--prompts-per-iteration 1,3: each iteration needs 2"):
+        plan_splits(IterateConfig(method="sao", iterations=2, output=str(tmp_path / "s"),
+                                  prompts_per_iteration=[1, 3]))
+    result = CliRunner().invoke(app, ["iterate", "--prompts-per-iteration", "8000,lots", "-o", str(tmp_path / "y")])
+    assert "--prompts-per-iteration '8000,lots': give int values" in str(result.exception)
+
+    # through the loop's config: --seed-data's prompts never reach an iteration
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"prompt": f"q{i}"}) + "\n" for i in range(10)))
+    (tmp_path / "seed.jsonl").write_text("".join(
+        json.dumps({"prompt": f"q{i}", "chosen": "a", "rejected": "b"}) + "\n" for i in (2, 7)))
+    cfg = IterateConfig(method="selfee", iterations=2, output=str(tmp_path / "loop"),
+                        prompts=str(tmp_path / "p.jsonl"), seed_data=str(tmp_path / "seed.jsonl"),
+                        prompts_per_iteration=[3, 5])
+    splits, funnel = plan_prompts(cfg)
+    assert [len(s) for s in splits] == [3, 5] and not {"q2", "q7"} & {p for s in splits for p in s}
+    assert funnel[1]["dropped"] == {"in_seed_set": 2}
+    result = CliRunner().invoke(app, ["iterate", "--method", "selfee", "--prompts", str(tmp_path / "p.jsonl"),
+                                      "--iterations", "2", "--prompts-per-iteration", "6,5",
+                                      "--seed-data", str(tmp_path / "seed.jsonl"), "-o", str(tmp_path / "x")])
+    assert isinstance(result.exception, SelfprefError), result.output
+    assert str(result.exception).startswith("--prompts-per-iteration 6,5 needs 11 distinct prompts")
+    assert not (tmp_path / "x").exists()
+
+
 def test_seed_stage_uses_its_own_dpo_recipe(tmp_path, monkeypatch):
     """SELFEE Alg. 1's pi_0 is DPO: --train-config (a selfee recipe) never reaches it."""
     import yaml
@@ -122,7 +235,7 @@ def test_seed_stage_uses_its_own_dpo_recipe(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run, "train", fake_train)
     cfg = IterateConfig(method="selfee", iterations=1, output=str(tmp_path), prompts="p.jsonl",
-                        seed_data="seed", train_recipe="recipes/selfee/paper.yaml",
+                        seed_data="seed", train_recipe="selfpref/recipes/selfee/paper.yaml",
                         train={"max_steps": 2})
     _seed_model(cfg, tmp_path, lambda _m: None)
     method, recipe, overrides = calls[0]
@@ -132,14 +245,16 @@ def test_seed_stage_uses_its_own_dpo_recipe(tmp_path, monkeypatch):
                          seed_data="seed", seed_train_recipe="my-seed.yaml")
     _seed_model(cfg2, tmp_path / "b", lambda _m: None)
     assert calls[1][:2] == ("dpo", "my-seed.yaml") and calls[1][2] == {}
-    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "recipes/dpo/selfee-seed.yaml").read_text())
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "selfpref/recipes/dpo/selfee-seed.yaml").read_text())
     shipped.pop("method")
     assert {k: shipped[k] for k in SELFEE_SEED_SETTINGS} == SELFEE_SEED_SETTINGS
 
 
 def test_prompts_per_iteration_are_checked_up_front(tmp_path):
-    sso = IterateConfig(method="sso", iterations=3, output=str(tmp_path), prompts="p")
+    steps, _ = load_filter_recipe(RECIPES / "filter" / "sso-a14.yaml")
+    sso = IterateConfig(method="sso", iterations=3, output=str(tmp_path), prompts="p", filters=steps)
     assert sso.min_prompts() == 4  # length balance needs pairs on both sides
+    assert IterateConfig(method="sso", iterations=3, output=str(tmp_path), prompts="p").min_prompts() == 2
     with pytest.raises(SelfprefError, match="1 per iteration.*at least 12 prompts"):
         split_prompts([f"q{i}" for i in range(4)], 3, None, seed=0, minimum=sso.min_prompts())
     assert IterateConfig(method="selfee", iterations=1, output=str(tmp_path), prompts="p").min_prompts() == 2
@@ -152,7 +267,7 @@ def test_no_pair_hint_names_only_what_applies(tmp_path):
     sao = IterateConfig(method="sao", iterations=2, output=str(tmp_path), build={"judge_mode": "logits"})
     hint = no_pair_hint(sao, [build, {"step": "minhash_dedup", "kept": 6},
                               {"step": "judge_consistency", "kept": 0}], 6)
-    assert "sao-small-judge.yaml" in hint and "--judge-mode" not in hint and "--num-prompts" not in hint
+    assert "sao-small-judge" in hint and "--judge-mode" not in hint and "--num-prompts" not in hint
     text = IterateConfig(method="sao", iterations=2, output=str(tmp_path))
     hint = no_pair_hint(text, [{"step": "build", "kept": 1, "dropped": {"judge_unparseable": 5}},
                                {"step": "minhash_dedup", "kept": 0}], 6)

@@ -152,7 +152,8 @@ def test_history_is_shown_above_the_question():
 def test_make_judge_kinds_and_errors():
     assert make_judge("length").label == "length" and make_judge("length:longer").label == "length:longer"
     assert make_judge("random", seed=4).describe() == {"kind": "random", "label": "random",
-                                                      "aspects": [], "seed": 4}
+                                                      "aspects": [], "seed": 4, "orders": 2,
+                                                      "template": "selfpref"}
     judge = make_judge("logits", ScriptedScorer(), model_label="mine", aspects=["depth"])
     assert judge.label == "logits:mine" and judge.aspects == ("depth",)
     with pytest.raises(SelfprefError, match="--judge 'best'"):

@@ -10,10 +10,12 @@ URL = "http://127.0.0.1:9/v1"
 
 
 def _by_hand(kind, backend, base_url):
-    """The rule, written out: a model judge (logits, text) without an endpoint runs on the
+    """The rule, written out: a model judge (logits, text, rm) without an endpoint runs on the
     backend named (transformers when none is named); vllm is local too; openai never is."""
-    if kind not in ("logits", "text") or base_url:
+    if kind not in ("logits", "text", "rm") or base_url:
         return None
+    if kind == "rm":  # a reward model (sequence classifier) runs on transformers only
+        return "transformers" if backend in (None, "transformers") else None
     return {None: "transformers", "transformers": "transformers", "vllm": "vllm"}.get(backend)
 
 

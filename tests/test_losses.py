@@ -9,8 +9,11 @@ from selfpref.judges.implicit_reward import implicit_reward_label
 from selfpref.trainers.losses import (
     SSOLogps,
     extrapolated_logps,
+    orpo_log_odds_ratio,
+    orpo_loss,
     selfee_confidence,
     selfee_refined_loss,
+    simpo_loss,
     sso_loss,
 )
 
@@ -154,3 +157,53 @@ def test_implicit_reward_label_eq7_8():
     assert label.confidence == pytest.approx(1 / (1 + math.exp(-0.3)))
     tie = implicit_reward_label(-5.0, -6.0, -5.0, -6.0)
     assert tie.first_is_chosen is None and tie.margin == 0.0
+
+
+# --- SimPO, SAO Eq. 5-7: r = beta/|y| * log M(y|x); loss = -log sigmoid(r_w - r_l - gamma)
+
+def test_simpo_eq7_with_saos_beta_and_gamma():
+    # SAO §4.1: beta 10, gamma 3. chosen: sum -5 over 5 tokens (avg -1.0); rejected: -6 over 5 (-1.2)
+    #   r_w = 10 * -1.0 = -10; r_l = 10 * -1.2 = -12; z = -10 + 12 - 3 = -1
+    #   loss = -log sigmoid(-1) = log(1 + e^1) = 1.3132616875...
+    loss = simpo_loss(t(-5.0), t(-6.0), t(5.0), t(5.0), beta=10.0, gamma=3.0)
+    assert loss.item() == pytest.approx(math.log(1 + math.e), rel=1e-12)
+
+
+def test_simpo_normalises_by_length():
+    # same sums, different lengths: chosen -6 over 6 tokens (avg -1), rejected -6 over 3 (avg -2)
+    #   z = 10 * -1 - 10 * -2 - 3 = 7 -> loss = log(1 + e^-7); summed log-probs would give z = -3
+    loss = simpo_loss(t(-6.0), t(-6.0), t(6.0), t(3.0), beta=10.0, gamma=3.0)
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(-7)), rel=1e-12)
+
+
+def test_simpo_gradient_and_label_smoothing():
+    chosen = t(-5.0).requires_grad_()
+    simpo_loss(chosen, t(-6.0), t(5.0), t(5.0), beta=10.0, gamma=3.0).sum().backward()
+    # d/d sum_w of -log sigmoid(z) = -(1 - sigmoid(z)) * beta/|y_w| = -(1 - sigmoid(-1)) * 10/5
+    assert chosen.grad.item() == pytest.approx(-(1 - 1 / (1 + math.e)) * 2.0, rel=1e-12)
+    # conservative form, e 0.1: -(0.9 log sigmoid(-1) + 0.1 log sigmoid(1))
+    smoothed = simpo_loss(t(-5.0), t(-6.0), t(5.0), t(5.0), beta=10.0, gamma=3.0, label_smoothing=0.1)
+    expected = -(0.9 * math.log(1 / (1 + math.e)) + 0.1 * math.log(1 / (1 + math.exp(-1))))
+    assert smoothed.item() == pytest.approx(expected, rel=1e-12)
+
+
+# --- ORPO, Eq. 6-7: L = L_SFT + lambda * L_OR, L_OR = -log sigmoid(log(odds_w / odds_l)),
+# odds = P / (1 - P), P = exp(average log-prob of the answer)
+
+def test_orpo_odds_ratio_by_hand():
+    # P_w = 0.5 -> odds 1; P_l = 0.2 -> odds 0.25; log odds ratio = log 4
+    lo = orpo_log_odds_ratio(t(math.log(0.5)), t(math.log(0.2)))
+    assert lo.item() == pytest.approx(math.log(4.0), rel=1e-12)
+    # sigmoid(log 4) = 4/5, so L_OR = log(5/4); L_SFT 2.0 and lambda 0.1: 2.0 + 0.1 * log 1.25
+    loss = orpo_loss(t(math.log(0.5)), t(math.log(0.2)), 2.0, lam=0.1)
+    assert loss.item() == pytest.approx(2.0 + 0.1 * math.log(1.25), rel=1e-12)
+
+
+def test_orpo_gradient_by_hand():
+    a = t(math.log(0.5)).requires_grad_()
+    orpo_loss(a, t(math.log(0.2)), 2.0, lam=0.1).sum().backward()
+    # d log odds / d a = 1 + P/(1 - P) = 1/(1 - P_w) = 2; d L_OR / d log odds = -(1 - 4/5) = -0.2
+    # -> lambda * -0.2 * 2 = -0.04 (L_SFT is a constant here)
+    assert a.grad.item() == pytest.approx(-0.04, rel=1e-10)
+    # lambda 0 leaves L_SFT alone, per example
+    assert orpo_loss(t(-1.0, -2.0), t(-3.0, -1.0), t(0.7, 0.9), lam=0.0).tolist() == [0.7, 0.9]

@@ -111,7 +111,8 @@ def test_random_draws_are_independent_samples(tmp_path, tiny_model_path):
     """Every draw asks the same question; its draw number seeds it, so eight draws on a real
     (tiny, random) model are eight samples, not one sample copied eight times."""
     build(BuildConfig(method="sao", model=str(tiny_model_path), prompt_mode="random", num_prompts=8,
-                      judge_mode="logits", max_new_tokens=4, prompt_max_new_tokens=8, temperature=1.0),
+                      judge_mode="logits", max_new_tokens=4, prompt_max_new_tokens=8, temperature=1.0,
+                      truncated_prompts="keep"),  # a random model never ends a prompt itself
           tmp_path / "out")
     _, record = read_dataset(tmp_path / "out")
     assert record.stats["prompts_generated"] >= 6
@@ -131,9 +132,33 @@ def test_a_domain_drawn_again_writes_a_new_persona(tiny_model_path):
                    generation={"max_new_tokens": 8, "temperature": 1.0, "top_p": 1.0})
     pool = ModelPool(batch_size=4)
     llm.bind(pool.get("transformers", str(tiny_model_path)))
-    task = WritePersona(name="write_persona", llm=llm, input_batch_size=4)
+    task = WritePersona(name="write_persona", llm=llm, input_batch_size=4, keep_truncated=True)
     out = [r for part in task.process([rows[0], rows[32], dict(rows[0])]) for r in part]
     pool.close()
     assert out[0]["persona"] == out[2]["persona"]  # the same row again: the same sample
     assert out[0]["persona"] != out[1]["persona"]  # a second draw: a new sample
     assert pl.Series([o["persona"] for o in out]).null_count() == 0
+
+
+def test_persona_repetition_with_refusals_counted_as_sao_does(tmp_path):
+    """SAO §4.4: the persona rate (0.7%) "only occurred when the model rejected generating
+    prompts", so its rate counts refusals; selfpref's prompt rate leaves them out."""
+    script = _script(tmp_path, write_persona=["A chef.", "A pilot.", "A nurse.", "A spy.", "A cat."],
+                     write_prompt=["How do I sharpen a knife?", "I'm sorry, I can't do that.",
+                                   "How do clouds form?", "I'm sorry, I can't do that.",
+                                   "I'm  sorry, I can't do that."],
+                     answer_pair=["Short.", "A much longer answer."], self_judge=["A", "B"])
+    build(BuildConfig(method="sao", backend="scripted", script=script, num_prompts=5),
+          tmp_path / "out", card=card_writer(separability=False))
+    _, record = read_dataset(tmp_path / "out")
+    stats = record.stats
+    # prompts: knife, clouds -> 2 distinct of 2: rate 0
+    assert stats["prompts_generated"] == 2 and stats["prompt_repetition_rate"] == 0.0
+    # every text the stage wrote: knife, refusal, clouds, refusal, refusal (spacing folded)
+    # -> 3 distinct of 5: 1 - 3/5 = 40%
+    assert (stats["prompt_refusals"], stats["prompt_outputs_generated"]) == (3, 5)
+    assert stats["prompt_repetition_rate_with_refusals"] == pytest.approx(2 / 5)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "SAO Table 5" not in card
+    assert "refusals left out (share of prompts that repeat an earlier one) | 0.0% of 2 prompts" in card
+    assert "with refusals counted" in card and "40.0% of 5 texts (3 refusals)" in card

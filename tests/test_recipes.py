@@ -7,7 +7,7 @@ import yaml
 
 from selfpref.trainers.configs import build_config, load_recipe
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "selfpref" / "recipes"
 TRAIN_RECIPES = sorted(p for p in RECIPES.glob("*/*.yaml") if p.parent.name not in ("accelerate", "filter", "build"))
 
 
@@ -59,7 +59,7 @@ def test_sso_ablation_recipes_are_table12(tmp_path):
 
 def test_simpo_recipe_is_sao_setting(tmp_path):
     config = build_config("simpo", str(tmp_path), load_recipe(RECIPES / "simpo/sao.yaml", "simpo"))
-    assert (config.beta, config.simpo_gamma, config.cpo_alpha) == (10.0, 3.0, 0.0)
+    assert (config.beta, config.simpo_gamma, config.label_smoothing) == (10.0, 3.0, 0.0)
 
 
 @pytest.mark.parametrize("path", sorted((RECIPES / "filter").glob("*.yaml")), ids=lambda p: p.name)
@@ -81,3 +81,22 @@ def test_filter_recipe_unknown_key_is_named(tmp_path):
     path.write_text("filters: {dedup: minhash}\n")
     with pytest.raises(SelfprefError, match="'filters:' list"):
         load_filter_recipe(path)
+
+
+def test_recipes_are_found_by_name_and_shipped_in_the_package(tmp_path):
+    from selfpref import SelfprefError
+    from selfpref.data.recipes import find_recipe, shipped_recipes_dir
+
+    assert find_recipe("sao-paper", "build") == shipped_recipes_dir() / "build" / "sao-paper.yaml"
+    assert find_recipe("paper", "sso").name == "paper.yaml"
+    own = tmp_path / "mine.yaml"
+    own.write_text("filters: []\n")
+    assert find_recipe(str(own), "filter") == own
+    with pytest.raises(SelfprefError, match=r"--config sao-papr: .*shipped: .*sao-paper"):
+        find_recipe("sao-papr", "build")
+    # shipped as package data: the wheel's file list holds every recipe
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert "recipes/*/*.yaml" in data["tool"]["setuptools"]["package-data"]["selfpref"]
+    assert sorted(shipped_recipes_dir().glob("*/*.yaml")) == sorted(RECIPES.glob("*/*.yaml"))

@@ -66,7 +66,8 @@ def test_sigkill_between_or_inside_chunks_gives_the_uninterrupted_dataset(tmp_pa
     pl.DataFrame({"prompt": [f"Question {i}?" for i in range(7)]}).write_ndjson(prompts)
     config = dict(method="sao", backend="scripted", script=str(script), prompts=str(prompts),
                   num_prompts=7, chunk_size=2)
-    build(BuildConfig(**config), tmp_path / "reference")
+    # no cache: the killed run must call its models (and be killed), not read the reference's rows
+    build(BuildConfig(**config, no_cache=True), tmp_path / "reference")
     expected, _ = read_dataset(tmp_path / "reference")
 
     script.write_text(yaml.safe_dump({**RESUME_TEXTS, "kill": kill}))

@@ -100,7 +100,7 @@ def test_resume_refuses_a_changed_selfee_reference(tmp_path):
             _plan(cfg(variant), out)
     # a loop started before the option existed (its fingerprint never saw it) still resumes
     old = {k: v for k, v in cfg(None).plan_config().items()
-           if k not in ("push_to_hub", "prompt_column", "selfee_reference")}
+           if k not in ("push_to_hub", "prompt_column", "selfee_reference", "prompts_per_iteration")}
     assert cfg(None).fingerprint() == hashlib.sha256(
         json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -22,11 +22,43 @@ def test_edit_by_hand():
 
 
 def test_select_layers_by_hand():
-    # sorted losses .10 .11 .12 .50 .52 -> running means .100 .105 .110 .2075 .270: the largest
-    # rise comes with the 4th layer, so the first three (layers 0, 2, 1) are kept
+    # selfpref's rule (docs/papers/alignez-notes.md), step by step on 5 layers:
+    # losses by layer      0: .10  1: .12  2: .11  3: .50  4: .52
+    # sorted ascending     .10 (layer 0), .11 (2), .12 (1), .50 (3), .52 (4)
+    # running means m_1..m_5 (all five layers): .10, .105, .11, .2075, .27
+    # rises m_{k+1} - m_k:  .005, .005, .0975, .0625 -> the largest is the 3rd (j = 2, 0-based):
+    # adding the 4th sorted layer raises the mean most, so the j + 1 = 3 before it are kept
     assert select_layers([0.10, 0.12, 0.11, 0.50, 0.52]) == [0, 1, 2]
+    # 6 layers .9 .1 .8 .85 .2 .95 -> sorted .1 (1), .2 (4), .8 (2), .85 (3), .9 (0), .95 (5)
+    # means .1, .15, .3667, .4875, .57, .6333; rises .05, .2167, .1208, .0825, .0633 -> j = 1
     assert select_layers([0.9, 0.1, 0.8, 0.85, 0.2, 0.95]) == [1, 4]
-    assert select_layers([0.3, 0.2]) == [1]
+    assert select_layers([0.3, 0.2]) == [1]  # under 3 layers: the best one
+
+
+def test_select_layers_with_the_a4_pseudocode_indices_by_hand():
+    rule = "a4-pseudocode"
+    # the pseudocode: running means for i in range(1, n) (m_1..m_{n-1}), then
+    # layers_to_edit = sorted[:argmax(diff)]. On the 5 layers above: m_1..m_4 = .10, .105, .11,
+    # .2075; rises .005, .005, .0975 -> stop_edit_idx = 2: sorted[:2] = layers 0 and 2, one
+    # fewer than selfpref's rule keeps
+    assert select_layers([0.10, 0.12, 0.11, 0.50, 0.52], rule) == [0, 2]
+    # the full set's mean is never considered: losses .1 .3 .4 .45 .9 (layers in order)
+    # all five means .1, .2, .2667, .3125, .43 -> rises .1 .0667 .0458 .1175: selfpref stops
+    # before the 5th and keeps 4 layers; the pseudocode sees m_1..m_4 only, rises .1 .0667
+    # .0458, argmax 0, and edits sorted[:0], no layer at all
+    assert select_layers([0.1, 0.3, 0.4, 0.45, 0.9]) == [0, 1, 2, 3]
+    assert select_layers([0.1, 0.3, 0.4, 0.45, 0.9], rule) == []
+    # the largest rise with the second layer: .1 .5 .55 .6 -> means .1 .3 .3833 (m_1..m_3)
+    # rises .2 .0833 -> argmax 0: the pseudocode edits nothing; selfpref (means .1 .3 .3833
+    # .4375, rises .2 .0833 .0542, j = 0) keeps the j + 1 = 1 best layer
+    assert select_layers([0.1, 0.5, 0.55, 0.6], rule) == []
+    assert select_layers([0.1, 0.5, 0.55, 0.6]) == [0]
+    # 6 layers above: m_1..m_5 = .1, .15, .3667, .4875, .57; rises .05, .2167, .1208, .0825
+    # -> stop_edit_idx 1: sorted[:1] = layer 1
+    assert select_layers([0.9, 0.1, 0.8, 0.85, 0.2, 0.95], rule) == [1]
+    assert select_layers([0.3, 0.2], rule) == []
+    with pytest.raises(ValueError, match="unknown layer rule"):
+        select_layers([0.1, 0.2, 0.3], "mean")
 
 
 def _tiny(path):
@@ -165,3 +197,71 @@ def test_inconsistent_directions_file_is_refused(tmp_path):
                "scores": torch.zeros(3), "layers": torch.tensor([7])}, str(tmp_path / "e.safetensors"))
     with pytest.raises(SelfprefError, match="outside 0..2"):
         read_directions(tmp_path / "e.safetensors")
+
+
+@pytest.fixture(scope="module")
+def base_model_path(tiny_model_path, tmp_path_factory):
+    """The tiny Llama with the SmolLM2 tokenizer minus its chat template: a base model."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    out = tmp_path_factory.mktemp("tiny-base")
+    for name in ("config.json", "generation_config.json", "model.safetensors"):
+        if (tiny_model_path / name).exists():
+            shutil.copy(tiny_model_path / name, out / name)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
+    tokenizer.chat_template = None
+    tokenizer.save_pretrained(out)
+    (out / "chat_template.jinja").unlink(missing_ok=True)
+    return out
+
+
+def test_a_base_model_builds_and_steers_through_completion_prompts(base_model_path, tmp_path):
+    """AlignEZ §2.1 generates with base models: no chat template, A.5's text as a completion."""
+    from transformers import AutoTokenizer
+
+    from selfpref import SelfprefError
+    from selfpref import steer
+    from selfpref.models.generation import chat_ids
+    from selfpref.models.scoring import answer_token_ids
+    from selfpref.pipelines.alignez import HELP_TEMPLATE
+    from selfpref.pipelines.config import BuildConfig
+    from selfpref.pipelines.run import build
+    from tests.build_files import prompts_file
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model_path)
+    assert not tokenizer.chat_template
+    a5 = "Boil an egg. You are a helpful assistant. Your answer to this query should:"
+    chat = [{"role": "user", "content": HELP_TEMPLATE.format(query="Boil an egg")}]
+    # what reaches the model is A.5's text itself, nothing around it
+    assert chat_ids(tokenizer, chat, generation_prompt=True, prompt_format="auto") == \
+        tokenizer(a5)["input_ids"]
+    full, n = answer_token_ids(tokenizer, chat, "Be clear.", prompt_format="auto")
+    assert full[:n] == tokenizer(a5)["input_ids"]
+    assert tokenizer.decode(full[n:]).strip() == "Be clear."
+
+    prompts = prompts_file(tmp_path, ["How do I boil an egg?", "Why do cats purr?"])
+    common = dict(method="alignez", model=str(base_model_path), prompts=prompts, num_prompts=2,
+                  max_new_tokens=4, prompt_max_new_tokens=4)
+    with pytest.raises(SelfprefError, match="--prompt-format chat: .*no chat template"):
+        build(BuildConfig(**common, prompt_format="chat"), tmp_path / "chat")
+    assert not (tmp_path / "chat").exists()
+    record = build(BuildConfig(**common), tmp_path / "ds")  # auto: completion, no error
+    assert record.parameters["prompt_format"] == "auto" and record.funnel[-1]["kept"] == 2
+    assert "prompt_format: completion" in (tmp_path / "ds" / "pipeline.yaml").read_text()
+    for bad, message in ((dict(method="sao", prompt_format="completion"), "only alignez"),
+                         (dict(method="alignez", prompt_format="text"), "auto, chat or completion"),
+                         (dict(method="alignez", prompt_format="completion", backend="vllm"),
+                          "only takes chats")):
+        with pytest.raises(SelfprefError, match=message):
+            BuildConfig(**bad)
+
+    directions = steer.fit(str(tmp_path / "ds"), tmp_path / "d.safetensors", model=str(base_model_path))
+    assert directions.metadata["prompt_format"] == "completion"
+    rows = steer.generate(tmp_path / "d.safetensors", ["Hi?"], model=str(base_model_path),
+                          compare=True, max_new_tokens=3)
+    assert set(rows[0]) == {"prompt", "steered", "unsteered"}
+    with pytest.raises(SelfprefError, match="--prompt-format chat"):
+        steer.generate(tmp_path / "d.safetensors", ["Hi?"], model=str(base_model_path),
+                       prompt_format="chat")

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,14 +43,20 @@ STATED = ("learning_rate", "lr_scheduler_type", "warmup_steps", "warmup_steps_re
 
 
 @pytest.mark.parametrize("run", list(RUNS))
-def test_trainer_steps_change_every_parameter(run, sso_folder, tiny_model_path, tmp_path):
+def test_trainer_steps_change_every_parameter(run, sso_folder, tiny_model_path, tmp_path, monkeypatch):
     from selfpref.trainers.run import train
 
     method, options = RUNS[run]
     out = tmp_path / run
-    summary = train(method, str(sso_folder), out, model=str(tiny_model_path), max_steps=2,
-                    per_device_train_batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2,
-                    max_length=64, seed=0, **options)
+    if method in ("simpo", "orpo"):  # the command itself, checked for trl.experimental on the way
+        summary = _train_command_without_trl_experimental(
+            method, ["--dataset", str(sso_folder), "--model", str(tiny_model_path), "-o", str(out),
+                     "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1",
+                     "--learning-rate", "1e-2", "--max-length", "64", "--seed", "0"], tmp_path, monkeypatch)
+    else:
+        summary = train(method, str(sso_folder), out, model=str(tiny_model_path), max_steps=2,
+                        per_device_train_batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2,
+                        max_length=64, seed=0, **options)
     assert summary["steps"] == 2 and len(summary["losses"]) == 2
     assert all(math.isfinite(x) for x in summary["losses"])
     before, after = _params(tiny_model_path), _params(out)
@@ -192,3 +199,64 @@ def test_grouped_logps_equal_one_padded_forward(tiny_model_path):
         grouped, n_grouped = completion_logps_by_group(model, ids, att, comp, groups=2)
     assert torch.allclose(whole, grouped, atol=1e-5)
     assert n_whole.tolist() == n_grouped.tolist() == [2, 1, 3, 0]
+
+
+# --- issue 19 item 7: SimPO and ORPO run on TRL's stable DPOTrainer, not on trl.experimental
+
+def _train_command_without_trl_experimental(method, flags, tmp_path, monkeypatch):
+    """`selfpref train METHOD FLAGS` with every warning recorded; asserts no TRLExperimentalWarning
+    and that TRL's experimental CPO/ORPO modules were never imported, and returns the run summary.
+
+    (TRL's own stable code loads trl.experimental.utils, silenced; what is checked is what selfpref
+    adds.) Modules an earlier test imported are taken out of sys.modules first, so an import here
+    would run them, and their warning, again.
+    """
+    import sys
+    import warnings
+
+    from selfpref.cli import run
+
+    monkeypatch.delenv("TRL_EXPERIMENTAL_SILENCE", raising=False)
+    watched = ("trl.experimental", "trl.experimental.cpo", "trl.experimental.orpo")
+    for name in [m for m in sys.modules if m.startswith(watched[1:])] + [watched[0]]:
+        if name in sys.modules:
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setenv("SELFPREF_CACHE", str(tmp_path / "cache"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run(["train", method, *flags]) == 0
+    assert [w for w in caught if type(w.message).__name__ == "TRLExperimentalWarning"] == []
+    assert [m for m in sys.modules if m.startswith(watched[1:])] == []
+    return json.loads((Path(flags[flags.index("-o") + 1]) / "selfpref_train.json").read_text())
+
+
+def test_selfpref_source_imports_no_trl_experimental():
+    import ast
+
+    import selfpref
+
+    offenders = []
+    for path in Path(selfpref.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names += [node.args[0].value] if (isinstance(node, ast.Call) and node.args
+                                              and isinstance(node.args[0], ast.Constant)
+                                              and getattr(node.func, "attr", getattr(node.func, "id", ""))
+                                              == "import_module") else []
+            offenders += [f"{path.name}: {n}" for n in names if str(n).startswith("trl.experimental")]
+    assert offenders == []
+
+
+def test_reference_free_methods_refuse_a_reference_model_and_dpo_only_options(tmp_path):
+    from selfpref.trainers.configs import build_config
+    from selfpref.trainers.run import train
+
+    with pytest.raises(SelfprefError, match="--reference-model ref.*`train simpo` uses no reference"):
+        train("simpo", "data", tmp_path / "o", reference_model="ref")
+    with pytest.raises(SelfprefError, match="loss_type=.*'ipo'.*`train orpo` has no reference model"):
+        build_config("orpo", str(tmp_path), {"loss_type": ["ipo"]})
+    with pytest.raises(SelfprefError, match="precompute_ref_log_probs=True.*`train simpo`"):
+        build_config("simpo", str(tmp_path), precompute_ref_log_probs=True)
+    with pytest.raises(SelfprefError, match="label_smoothing=0.2: ORPO has no label smoothing"):
+        build_config("orpo", str(tmp_path), label_smoothing=0.2)

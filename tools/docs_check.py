@@ -1,5 +1,6 @@
-"""`make docs-check`: run README.md's command blocks in order, as a new user would, and fail on
-the first one that exits non-zero.
+"""`make docs-check`: run the command blocks of README.md and of the docs pages (in the order of
+mkdocs.yml's nav, i.e. reading order), as a new user would, and fail on the first one that exits
+non-zero.
 
 Every fenced ```bash and ```python block runs, top to bottom, in one fresh temporary copy of
 the checkout (the files git knows, as in a fresh clone, with `.venv` linked to this one), each
@@ -15,7 +16,7 @@ Small settings: `selfpref` on the blocks' PATH is a shim that runs the real CLI 
 SELFPREF_DOCS_SMALL's caps applied (prompts, tokens, training steps; see SMALL below), so the
 embedded model finishes on a CPU. Other commands run unchanged. HF_HUB_OFFLINE=1, as `make` sets.
 
-    python tools/docs_check.py [--readme README.md] [--list] [--keep] [--timeout S]
+    python tools/docs_check.py [--page FILE ...] [--list] [--keep] [--timeout S]
                                [--workdir DIR --from N]   (resume in a kept folder at block N)
 
 Filters under small settings can keep no pair (a few short answers), which `selfpref filter`
@@ -101,6 +102,38 @@ class Block:
     lang: str
     text: str
     skip: str | None  # the reason, when skipped
+    page: str = "README.md"
+
+    @property
+    def where(self) -> str:
+        return f"{self.page} line {self.line}"
+
+
+def nav_pages(mkdocs: Path = ROOT / "mkdocs.yml") -> list[Path]:
+    """README.md, then every page of the docs site's nav, in reading order."""
+    import yaml
+
+    def walk(node: object) -> list[str]:
+        if isinstance(node, str):
+            return [node]
+        if isinstance(node, list):
+            return [p for item in node for p in walk(item)]
+        if isinstance(node, dict):
+            return [p for value in node.values() for p in walk(value)]
+        return []
+
+    nav = yaml.safe_load(mkdocs.read_text().split("\nhooks:")[0] + "\n" + "nav:" +
+                         mkdocs.read_text().split("\nnav:", 1)[1])["nav"]
+    return [ROOT / "README.md", *(ROOT / "docs" / p for p in walk(nav))]
+
+
+def all_blocks(pages: list[Path]) -> list[Block]:
+    out: list[Block] = []
+    for page in pages:
+        for b in blocks(page):
+            b.number, b.page = len(out) + 1, str(page.relative_to(ROOT))
+            out.append(b)
+    return out
 
 
 def blocks(readme: Path) -> list[Block]:
@@ -166,7 +199,8 @@ def write_shim(bin_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--page", type=Path, action="append",
+                        help="Run only these Markdown files (repeatable); default: README.md and the nav's pages.")
     parser.add_argument("--list", action="store_true", help="Show the blocks and whether each runs.")
     parser.add_argument("--from", dest="start", type=int, default=1,
                         help="Skip the blocks before N (use with --workdir of a kept run).")
@@ -176,12 +210,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="Seconds a block may run (default: no limit).")
     args = parser.parse_args(argv)
 
-    found = blocks(args.readme)
+    found = all_blocks([p.resolve() for p in args.page] if args.page else nav_pages())
     if args.list:
         for b in found:
             first = b.text.strip().splitlines()[0] if b.text.strip() else ""
             state = f"skip ({b.skip})" if b.skip else "run"
-            print(f"{b.number:3d}  line {b.line:4d}  {b.lang:6s}  {state:40.40s}  {first[:70]}")
+            print(f"{b.number:3d}  {b.where:42.42s}  {b.lang:6s}  {state:30.30s}  {first[:60]}")
         return 0
 
     if args.workdir:
@@ -192,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = Path(tempfile.mkdtemp(prefix="selfpref-docs-bin-"))
     write_shim(bin_dir)
     env = environment(work, bin_dir)
-    print(f"docs-check: {len(found)} blocks of {args.readme.name} in {work} "
+    print(f"docs-check: {len(found)} blocks in {work} "
           f"(SELFPREF_DOCS_SMALL={env['SELFPREF_DOCS_SMALL']})", flush=True)
     started, ran, skipped = time.perf_counter(), 0, 0
     status = 0
@@ -200,9 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         for b in found:
             if b.skip or b.number < args.start:
                 skipped += 1
-                print(f"--- block {b.number} (README line {b.line}): skipped ({b.skip or 'before --from'})")
+                print(f"--- block {b.number} ({b.where}): skipped ({b.skip or 'before --from'})")
                 continue
-            print(f"--- block {b.number} (README line {b.line}, {b.lang})", flush=True)
+            print(f"--- block {b.number} ({b.where}, {b.lang})", flush=True)
             for line in b.text.strip().splitlines():
                 print(f"    {line}")
             command = ["bash", "-e", "-o", "pipefail", "-c", b.text] if b.lang == "bash" \
@@ -218,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.communicate()
-                print(f"FAILED: block {b.number} (README line {b.line}) ran over {args.timeout:g} s")
+                print(f"FAILED: block {b.number} ({b.where}) ran over {args.timeout:g} s")
                 status = 1
                 break
             output = (stdout + stderr).rstrip()
@@ -227,11 +261,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    ({time.perf_counter() - t0:.0f} s, exit {proc.returncode})", flush=True)
             ran += 1
             if proc.returncode != 0:
-                print(f"FAILED: block {b.number} (README line {b.line}) exited {proc.returncode}")
+                print(f"FAILED: block {b.number} ({b.where}) exited {proc.returncode}")
                 status = 1
                 break
             if b.lang == "python" and not stdout.strip():
-                print(f"FAILED: python block {b.number} (README line {b.line}) printed nothing: as "
+                print(f"FAILED: python block {b.number} ({b.where}) printed nothing: as "
                       "a script it shows the reader nothing")
                 status = 1
                 break

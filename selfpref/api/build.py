@@ -16,7 +16,9 @@ def build_config(method: str, recipe: str | Path | None = None, **options: Any) 
     ``options`` (its fields; ``None`` values are ignored), validated."""
     from selfpref.pipelines.config import BuildConfig, load_build_recipe
 
-    fields = load_build_recipe(recipe) if recipe else {}
+    from selfpref.data.recipes import find_recipe
+
+    fields = load_build_recipe(find_recipe(recipe, "build")) if recipe else {}
     fields.update({k: v for k, v in options.items() if v is not None})
     fields["method"] = method
     return BuildConfig(**fields)
@@ -33,7 +35,8 @@ def build(method: str, output: str | Path, *, recipe: str | Path | None = None,
     Args:
         method: ``sao``, ``sso``, ``alignez`` or ``selfee``.
         output: the dataset folder to write (atomically); an unfinished build there resumes.
-        recipe: a build recipe YAML (``recipes/build/*.yaml``); ``options`` override its keys.
+        recipe: a build recipe: a YAML file, or a shipped recipe's name (``sao-paper``);
+            ``options`` override its keys.
         name: the dataset's name (default: the folder's name).
         version: the dataset's version (semver).
         license: the data card's license (unset: ``other``).
@@ -60,7 +63,8 @@ def build(method: str, output: str | Path, *, recipe: str | Path | None = None,
     out = prepare_output(output, overwrite)  # a finished dataset is refused; parts still resume
     if local_backend(config.backend):
         check_models([("--model", config.model), ("--reference-model", config.reference_model),
-                      ("--judge-model", None if config.judge_base_url else config.judge_model)])
+                      ("--judge-model", None if config.judge_base_url else config.judge_model),
+                      *(("--judge-model", m) for m in config.judge_models or [])])
     check_push_target(push_to_hub)
     record = run_build(config, out, name=name, version=version,
                        command=command or call_text("build", method, output, **options),

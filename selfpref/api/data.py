@@ -86,9 +86,19 @@ def import_data(ref: str, output: str | Path, *, split: str | None = None, layou
 
 
 def card(ref: str | Path, *, license: str | None = None, separability: bool = True) -> Path:
-    """Rewrite a local dataset folder's data card (README.md, plots, separability); returns the
-    card's path. The card is written in a copy and the changed files swapped in, so a crash never
-    leaves half a card."""
+    """Rewrite a local dataset folder's data card (README.md, plots, separability).
+
+    The card is written in a copy and the changed files swapped in, so a crash never leaves half
+    a card.
+
+    Args:
+        ref: the dataset folder (its README.md and plots are rewritten).
+        license: the license for the card's YAML header (unset: ``other``).
+        separability: run the separability probe (off: the card says so).
+
+    Returns:
+        The card's path.
+    """
     import shutil
     import tempfile
 
@@ -119,8 +129,16 @@ def card(ref: str | Path, *, license: str | None = None, separability: bool = Tr
 
 
 def push(folder: str | Path, repo: str, *, private: bool = False, version: str | None = None) -> str:
-    """Upload a dataset folder in one commit and tag it ``v<version>`` (default: the folder's
-    version); returns the commit's URL. The token comes from HF_TOKEN or ``huggingface-cli login``."""
+    """Upload a dataset folder in one commit and tag it ``v<version>``; returns the commit's URL.
+    The token comes from HF_TOKEN or ``huggingface-cli login``.
+
+    Args:
+        folder: the dataset folder to upload.
+        repo: the Hub dataset repo, ``org/name``.
+        private: create the repo private (an existing public repo is refused: a push never
+            changes visibility).
+        version: the tag to create (default: the folder's version).
+    """
     from selfpref.data.hub import push_folder
     from selfpref.data.store import parse_version, read_folder
 

@@ -34,11 +34,13 @@ def evaluate(output: str | Path | None = None, *, config: Any = None,
         if isinstance(options.get("aspects"), str):
             options["aspects"] = list(check_aspects(options["aspects"])) or None
         config = EvalConfig(output=str(output), **{k: v for k, v in options.items() if v is not None})
-    local_judge = local_judge_backend(config.judge, base_url=config.judge_base_url,
+    panel = isinstance(config.judge_model, list)  # a panel's members are models
+    local_judge = local_judge_backend("logits" if panel else config.judge, base_url=config.judge_base_url,
                                       backend=config.judge_backend) is not None
+    judges = config.judge_model if panel else [config.judge_model]
     check_models([("--model-a", None if config.answers_a else config.model_a),
                   ("--model-b", config.model_b),
-                  ("--judge-model", config.judge_model if local_judge else None)])  # before any work
+                  *(("--judge-model", m if local_judge else None) for m in judges)])  # before any work
     summary = run_eval(config, notify=notify or (lambda _line: None), command=command)
     return EvalResult(path=Path(config.output), summary=summary)
 

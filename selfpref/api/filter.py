@@ -77,6 +77,9 @@ def filter(ref: str | Path, output: str | Path, steps: Iterable[Any] | None = No
         if given:
             raise SelfprefError(f"--config {recipe} lists the filters: give them there or as flags "
                                 f"(--{given[0][0].replace('_', '-')}), not both")
+        from selfpref.data.recipes import find_recipe
+
+        recipe = find_recipe(recipe, "filter")
         given, recipe_options = load_filter_recipe(recipe)
         opts.update(recipe_options)
     opts.update({k: v for k, v in options.items() if v is not None})

@@ -22,13 +22,23 @@ def loop_config(output: str | Path, *, filters: str | Path | list[Any] | None = 
     from selfpref.loop.iterate import IterateConfig
     from selfpref.pipelines.config import load_build_recipe
 
+    from selfpref.data.recipes import find_recipe
+    from selfpref.loop.iterate import TRAINER
+
     steps, filter_options = None, dict(fields.pop("filter_options", None) or {})
     if isinstance(filters, (str, Path)):
+        filters = find_recipe(filters, "filter", flag="--filters")
         steps, recipe_options = load_filter_recipe(filters, flag="--filters")
         filter_options = {**recipe_options, **filter_options}
     elif filters is not None:
         steps = filter_steps(filters)
+    if build_recipe:
+        build_recipe = find_recipe(build_recipe, "build", flag="--build-config")
     build_fields = load_build_recipe(build_recipe, flag="--build-config") if build_recipe else {}
+    if train_recipe and fields.get("method", "sao") in TRAINER:
+        train_recipe = find_recipe(train_recipe, TRAINER[fields.get("method", "sao")], flag="--train-config")
+    if seed_train_recipe:
+        seed_train_recipe = find_recipe(seed_train_recipe, "dpo", flag="--seed-train-config")
     build_fields.update({k: v for k, v in (build or {}).items() if v is not None})
     if isinstance(evaluation, dict):
         evaluation = LoopEval(**evaluation)

@@ -12,7 +12,7 @@ from selfpref.api.checks import check_models, prepare_output
 
 def steer_fit(dataset: str, output: str | Path, *, model: str | None = None, batch_size: int = 8,
               max_pairs: int | None = None, max_layers: int | None = None,
-              overwrite: bool = False, notify: Callable[[str], None] | None = print) -> Any:
+              layer_rule: str = "running-mean", prompt_format: str = "auto", overwrite: bool = False, notify: Callable[[str], None] | None = print) -> Any:
     """Fit theta_help / theta_harm per layer (first right-singular vectors, AlignEZ §2.2) and
     pick the layers to edit (A.4, held-out CCS loss); writes a ``.safetensors`` file.
 
@@ -23,6 +23,13 @@ def steer_fit(dataset: str, output: str | Path, *, model: str | None = None, bat
         batch_size: answers per forward pass.
         max_pairs: use at most this many pairs.
         max_layers: edit at most this many of the chosen layers (lowest CCS loss first).
+        layer_rule: how A.4 picks layers from the sorted CCS losses: ``running-mean``
+            (selfpref's: the layers before the largest rise of the running mean, at least one)
+            or ``a4-pseudocode`` (the paper's pseudocode indices: one layer fewer, the full set's
+            mean not considered, possibly none).
+        prompt_format: how the prompts reach the model: ``chat`` (its chat template),
+            ``completion`` (plain "Query: ... Answer:" text, for a base model; AlignEZ §2.1) or
+            ``auto`` (completion when the tokenizer has no chat template).
         overwrite: replace an existing file at ``output``.
         notify: where progress lines go (``None``: nowhere).
 
@@ -42,7 +49,8 @@ def steer_fit(dataset: str, output: str | Path, *, model: str | None = None, bat
     prepare_output(out, overwrite)
     check_models([("--model", model)])
     directions = fit(dataset, out, model=model, batch_size=batch_size, max_pairs=max_pairs,
-                     max_layers=max_layers, notify=notify)
+                     max_layers=max_layers, layer_rule=layer_rule, prompt_format=prompt_format,
+                     notify=notify)
     if notify:
         scores = ", ".join(f"{i} ({directions.scores[i]:.3f})" for i in directions.layers)
         notify(f"wrote {out}: {directions.metadata['pairs']} pairs, "
@@ -54,9 +62,24 @@ def steer_fit(dataset: str, output: str | Path, *, model: str | None = None, bat
 def steer_generate(directions: str | Path, prompts: str | Sequence[str], *, model: str | None = None,
                    layers: list[int] | None = None, compare: bool = False,
                    max_new_tokens: int = 64, temperature: float = 0.0,
-                   seed: int = 0) -> list[dict[str, str]]:
-    """Answer with AlignEZ's edit (remove theta_harm, add theta_help; §2.3) at every generation
-    step; one dict per prompt with ``prompt``, ``steered`` (and ``unsteered`` with ``compare``)."""
+                   seed: int = 0, prompt_format: str = "auto") -> list[dict[str, str]]:
+    """Answer with AlignEZ's edit (remove theta_harm, add theta_help; §2.3) at every generation step.
+
+    Args:
+        directions: the directions file from ``selfpref steer fit``.
+        prompts: the user turn(s) to answer.
+        model: the model the directions were fit on (default: the embedded one).
+        layers: edit these layers instead of the fitted choice, e.g. ``[3, 5, 7]``.
+        compare: also answer without the edit.
+        max_new_tokens: most new tokens to generate.
+        temperature: 0 for greedy decoding.
+        seed: the sampling seed.
+        prompt_format: ``chat``, ``completion`` or ``auto`` (the format the directions were fit
+            with, else completion when the tokenizer has no chat template).
+
+    Returns:
+        One dict per prompt with ``prompt``, ``steered`` (and ``unsteered`` with ``compare``).
+    """
     from selfpref.steer import generate, read_directions
 
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
@@ -69,4 +92,5 @@ def steer_generate(directions: str | Path, prompts: str | Sequence[str], *, mode
     read_directions(directions)  # missing, corrupt or inconsistent: refused before the model loads
     check_models([("--model", model)])
     return generate(directions, prompts, model=model, layers=layers, compare=compare,
-                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                    prompt_format=prompt_format)

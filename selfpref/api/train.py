@@ -51,7 +51,8 @@ def train(method: str, dataset: str | None = None, output_dir: str | Path | None
         output_dir: where the trained model and its card go.
         model: the model to train (default: the embedded SmolLM2-135M-Instruct).
         reference_model: the reference for dpo/ipo/sso/selfee (default: a copy of ``model``).
-        recipe: a training recipe YAML (fields of the method's TRL config).
+        recipe: a training recipe (fields of the method's TRL config): a YAML file, or a
+            shipped recipe's name (``paper`` is ``selfpref/recipes/<method>/paper.yaml``).
         push_to_hub: push the model to this Hub repo.
         overwrite: replace what is at ``output_dir``.
         notify: where the summary lines go (``None``: nowhere).
@@ -67,6 +68,10 @@ def train(method: str, dataset: str | None = None, output_dir: str | Path | None
         raise SelfprefError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     if output_dir is None:
         raise SelfprefError("--output-dir DIR: say where the trained model goes")
+    if recipe:
+        from selfpref.data.recipes import find_recipe
+
+        recipe = find_recipe(recipe, method)
     keys = recipe_run_keys(recipe) if recipe else {}
     if recipe:
         load_recipe(recipe, method)  # unknown keys, wrong method: before any work

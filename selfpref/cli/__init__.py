@@ -10,11 +10,12 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 
 from selfpref import SelfprefError
-from selfpref.cli import basic, build, data, eval, filter, iterate, steer, train  # noqa: F401  (registration)
+from selfpref.cli import basic, build, cache, data, eval, filter, iterate, judge, steer, train  # noqa: F401  (registration)
 from selfpref.cli.app import app, console, err_console
 
 __all__ = ["app", "main", "EXIT_USER", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE"]
@@ -39,7 +40,7 @@ _click = sys.modules[typer.BadParameter.__module__]
 _NoArgsIsHelp = getattr(_click, "NoArgsIsHelpError", ())
 
 
-def _usage_error(exc: Exception) -> str:
+def _usage_error(exc: Any) -> str:
     message = _one_line(exc.format_message()).replace("Value error, ", "")
     ctx = getattr(exc, "ctx", None)
     path = ctx.command_path.replace(ctx.find_root().info_name or "", "selfpref", 1) if ctx else "selfpref"

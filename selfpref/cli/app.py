@@ -18,6 +18,10 @@ from rich.console import Console
 from selfpref import SelfprefError
 from selfpref.api.checks import check_models, check_push_target, prepare_output  # noqa: F401  (re-exported for the command modules)
 
+# typer >= 0.2x vendors click (typer._click): its exceptions are that module's classes, not the
+# `click` package's (an `except click.UsageError` never catches them).
+click_errors: Any = sys.modules[typer.BadParameter.__module__]
+
 app = typer.Typer(
     name="selfpref",
     help="A language model as its own preference-data factory: build, filter, card, push, "

@@ -76,9 +76,13 @@ def build(
     temperature: Optional[float] = typer.Option(None, help="Sampling temperature (method default)."),
     top_p: Optional[float] = typer.Option(None, help="Nucleus top_p (method default)."),
     max_new_tokens: Optional[int] = typer.Option(None, help="Most new tokens per answer."),
-    judge: Optional[str] = typer.Option(None, help="sao: text (a written verdict, the default) or logits (forced choice) by a model, both orders; or SAO Table 6's baselines: length (shorter wins), length:longer, random (seeded by --seed)."),
+    prompt_max_new_tokens: Optional[int] = typer.Option(None, help="Most new tokens per persona and prompt (default 64, for a CPU; SAO's prompts run to 200 words, Fig. 3: its paper recipe allows 512)."),
+    truncated_prompts: Optional[str] = typer.Option(None, help="A persona or prompt that reached --prompt-max-new-tokens is cut mid-sentence: drop (default; counted as persona_truncated / prompt_truncated in the funnel) or keep."),
+    judge: Optional[str] = typer.Option(None, help="sao: text (a written verdict, the default) or logits (forced choice) by a model; rm (a reward model, --judge-model PATH; P = sigmoid(r_A - r_B)); or SAO Table 6's baselines: length (shorter wins), length:longer, random (seeded by --seed)."),
+    judge_orders: Optional[int] = typer.Option(None, help="sao: 2 (default, selfpref's choice) asks the judge in both orders; 1 makes SAO Alg. 1 / Eq. 3's single call R(y1, y2 | x) (judge_consistent is then null)."),
     judge_mode: Optional[str] = typer.Option(None, help="sao: older name of --judge text|logits."),
-    judge_model: Optional[str] = typer.Option(None, help="sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, 'default', or the endpoint's model name."),
+    judge_model: Optional[list[str]] = typer.Option(None, help="sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, 'default', or the endpoint's model name. Repeat it for a panel of judges (--judge one kind for all, or one per model: text,logits,rm)."),
+    panel: Optional[str] = typer.Option(None, help="sao, several --judge-model: mean (of P, default), majority (of the judges' verdicts) or unanimous (a label only when all agree)."),
     judge_base_url: Optional[str] = typer.Option(None, help="sao: the judge's own OpenAI-compatible endpoint (…/v1), with --judge-model naming its model."),
     judge_api_key_env: Optional[str] = typer.Option(None, help="sao, with --judge-base-url: NAME of the env variable holding that endpoint's key (written nowhere)."),
     principles: Optional[str] = typer.Option(None, "--principles", help="sso: YAML replacing SSO's feature/principle table (features: [{name, good, bad, meaning, good_principle, bad_principle}, ...], optional concision); recipe key: principles."),
@@ -88,13 +92,18 @@ def build(
     ray: bool = typer.Option(False, "--ray", help="Spread chunks over Ray workers that each load their models once (local runtime or --ray-address)."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address, e.g. ray://head:10001 or head:6379."),
     ray_workers: Optional[int] = typer.Option(None, help="--ray: workers (default: one per GPU for vllm, else one per node)."),
+    ray_gpus_per_worker: Optional[int] = typer.Option(None, help="--ray --backend vllm: GPUs per worker = its engines' tensor_parallel_size (default 1)."),
+    ray_reference_gpus: Optional[int] = typer.Option(None, help="--ray, selfee on vllm: GPUs for --reference-model; more than --ray-gpus-per-worker puts it on its own worker (default: beside the policy)."),
     name: Optional[str] = typer.Option(None, help="Dataset name (default: the output folder's name)."),
     dataset_version: str = typer.Option("0.1.0", "--version", help="Version of the new dataset."),
     license: Optional[str] = typer.Option(None, help="License for the data card (unset: 'other')."),
     push_to_hub: Optional[str] = typer.Option(None, help="Also push the folder to this Hub dataset repo."),
     private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
+    prompt_format: Optional[str] = typer.Option(None, help="alignez: chat (the chat template), completion (plain text, for a base model: AlignEZ §2.1, A.5) or auto (default: completion when the tokenizer has no chat template)."),
     prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Read and write no request or step cache: send every request, run every step (see `selfpref cache`)."),
+    cache_dir: Optional[str] = typer.Option(None, help="Request and step cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."),
 ) -> None:
     """Generate a preference dataset with a seed paper's method on a model (default: the embedded one)."""
     from selfpref.api import build as api_build
@@ -103,11 +112,16 @@ def build(
                  api_key_env=api_key_env, prompts=prompts, personas=personas,
                  num_prompts=num_prompts, seed=seed, batch_size=batch_size,
                  temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                 judge=judge, judge_mode=judge_mode, judge_model=judge_model,
+                 judge=judge, judge_mode=judge_mode, judge_orders=judge_orders, panel=panel,
+                 judge_model=judge_model[0] if judge_model and len(judge_model) == 1 else None,
+                 judge_models=judge_model if judge_model and len(judge_model) > 1 else None,
                  judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
                  principles=principles, chunk_size=chunk_size, script=script,
                  ray=ray or None, ray_address=ray_address, ray_workers=ray_workers,
-                 prompt_column=prompt_column, prompt_mode=prompt_source)
+                 ray_gpus_per_worker=ray_gpus_per_worker, ray_reference_gpus=ray_reference_gpus,
+                 prompt_column=prompt_column, prompt_mode=prompt_source,
+                 prompt_max_new_tokens=prompt_max_new_tokens, truncated_prompts=truncated_prompts,
+                 prompt_format=prompt_format, no_cache=no_cache or None, cache_dir=cache_dir)
     display, progress = _progress(method)
     with display:
         api_build(method, output, recipe=config, name=name, version=dataset_version,

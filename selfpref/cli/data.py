@@ -10,6 +10,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from selfpref.api.data import import_data as api_import_data, card as api_card, push as api_push
+from selfpref.api.help import arg_help
 from selfpref.cli.app import OVERWRITE_HELP, app, console, out
 
 
@@ -25,15 +27,15 @@ class Layout(str, Enum):
 
 @app.command("import")
 def import_(
-    ref: str = typer.Argument(..., help="A file (parquet/jsonl/json/csv), a folder of them, or a Hub dataset id."),
-    output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to write."),
-    split: Optional[str] = typer.Option(None, help="Split to read: a Hub dataset's split, or the files of a folder whose names contain it."),
-    layout: Layout = typer.Option(Layout.auto, help="Source layout; auto detects it from the columns (TRL, UltraFeedback binarized or raw, Anthropic HH, ShareGPT, OpenAI messages, distilabel)."),
-    seed: int = typer.Option(0, help="Seed for the rejected answer drawn from rated answers (ultrafeedback_raw, distilabel); recorded in selfpref.json."),
-    name: Optional[str] = typer.Option(None, help="Dataset name; default: the output folder's name."),
-    generator: str = typer.Option("unknown", help="Model id that wrote the answers, for the 'generator' column."),
-    labeler: str = typer.Option("human", help="How the labels were made, for the 'labeler' column."),
-    dataset_version: str = typer.Option("0.1.0", "--version", help="Version of the new dataset."),
+    ref: str = typer.Argument(..., help=arg_help(api_import_data, "ref")),
+    output: Path = typer.Option(..., "--output", "-o", help=arg_help(api_import_data, "output")),
+    split: Optional[str] = typer.Option(None, help=arg_help(api_import_data, "split")),
+    layout: Layout = typer.Option(Layout.auto, help=arg_help(api_import_data, "layout")),
+    seed: int = typer.Option(0, help=arg_help(api_import_data, "seed")),
+    name: Optional[str] = typer.Option(None, help=arg_help(api_import_data, "name")),
+    generator: str = typer.Option("unknown", help=arg_help(api_import_data, "generator")),
+    labeler: str = typer.Option("human", help=arg_help(api_import_data, "labeler")),
+    dataset_version: str = typer.Option("0.1.0", "--version", help=arg_help(api_import_data, "version")),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Map preference data selfpref did not make onto the contract (TRL, UltraFeedback, HH, ShareGPT, OpenAI, distilabel)."""
@@ -76,8 +78,8 @@ def inspect(
 
 @app.command()
 def card(
-    ref: str = typer.Argument(..., help="Dataset folder (its README.md and plots are rewritten)."),
-    license: Optional[str] = typer.Option(None, help="License for the YAML header (unset: 'other')."),
+    ref: str = typer.Argument(..., help=arg_help(api_card, "ref")),
+    license: Optional[str] = typer.Option(None, help=arg_help(api_card, "license")),
     no_separability: bool = typer.Option(False, "--no-separability", help="Skip the separability probe (the card says so)."),
 ) -> None:
     """Regenerate a dataset folder's data card (README.md, plots, separability)."""
@@ -89,10 +91,10 @@ def card(
 
 @app.command()
 def push(
-    folder: Path = typer.Argument(..., help="Dataset folder to upload."),
-    repo: str = typer.Argument(..., help="Hub dataset repo, org/name."),
-    private: bool = typer.Option(False, help="Create the repo private (an existing public repo is refused: a push never changes visibility)."),
-    dataset_version: Optional[str] = typer.Option(None, "--version", help="Tag to create (default: the folder's version)."),
+    folder: Path = typer.Argument(..., help=arg_help(api_push, "folder")),
+    repo: str = typer.Argument(..., help=arg_help(api_push, "repo")),
+    private: bool = typer.Option(False, help=arg_help(api_push, "private")),
+    dataset_version: Optional[str] = typer.Option(None, "--version", help=arg_help(api_push, "version")),
 ) -> None:
     """Upload a dataset folder in one commit and tag it with its version (token: HF_TOKEN or login)."""
     from selfpref.api import push as push_dataset

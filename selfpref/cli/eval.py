@@ -37,8 +37,9 @@ def evaluate(
     temperature: float = typer.Option(0.0, help="0: greedy decoding (the same for both models)."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling when --temperature > 0."),
     batch_size: int = typer.Option(8, help="Sequences per forward pass."),
-    judge: str = typer.Option("logits", help="logits (forced choice), text (written verdict), length (shorter wins, SAO Table 6), length:longer, random."),
-    judge_model: Optional[str] = typer.Option(None, help="Judge model: folder, Hub id, 'default' (the embedded model), or the endpoint's model name."),
+    judge: str = typer.Option("logits", help="logits (forced choice), text (written verdict), rm (a reward model, --judge-model PATH), length (shorter wins, SAO Table 6), length:longer, random."),
+    judge_model: Optional[list[str]] = typer.Option(None, help="Judge model: folder, Hub id, 'default' (the embedded model), or the endpoint's model name. Repeat it for a panel (--judge one kind for all, or one per model: text,logits,rm)."),
+    panel: str = typer.Option("mean", help="Several --judge-model: mean (of P), majority (of the judges' verdicts) or unanimous (a verdict only when all agree)."),
     judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for the judge (e.g. http://localhost:8000/v1)."),
     judge_api_key_env: Optional[str] = typer.Option(None, help="NAME of the environment variable that holds the endpoint's key (the key is written nowhere)."),
     judge_backend: Optional[str] = typer.Option(None, help="transformers (default), vllm (GPU), openai (implied by --judge-base-url)."),
@@ -46,6 +47,8 @@ def evaluate(
     aspects: Optional[str] = typer.Option(None, help="Also judge each of these AlignEZ aspects: engagement,helpfulness,factuality,depth,clarity."),
     seed: int = typer.Option(0, help="Seed for sampling, the random judge and the bootstrap."),
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples over prompts for the 95% intervals (0: none)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Send every judge request to the endpoint again (no request cache read or written)."),
+    cache_dir: Optional[str] = typer.Option(None, help="Request cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."),
 ) -> None:
     """Answer held-out prompts with A and B, judge each pair in both orders, and report win rates."""
     if ctx.invoked_subcommand is not None:
@@ -64,7 +67,7 @@ def evaluate(
         judge_model=judge_model, judge_base_url=judge_base_url,
         judge_api_key_env=judge_api_key_env, judge_backend=judge_backend,
         judge_max_new_tokens=judge_max_new_tokens, aspects=list(check_aspects(aspects)) or None,
-        seed=seed, bootstrap=bootstrap).summary
+        seed=seed, bootstrap=bootstrap, no_cache=no_cache, cache_dir=cache_dir, panel=panel).summary
     ci = s.get("ci95") or {}
 
     def interval(key: str) -> str:
@@ -100,9 +103,13 @@ def compare(
     for column in ("", "Net Win% ours", "Net Win% aligned", "Relative Improvement%"):
         table.add_column(column, justify="right" if column else "left")
     rows = [("overall", result)] + list((result.get("aspects") or {}).items())
+    if "aspect_mean" in result:
+        rows.append(("mean of the aspects", result["aspect_mean"]))
     for name, r in rows:
         table.add_row(name, _pct(r["net_win_ours"]), _pct(r["net_win_aligned"]),
                       _pct(r["relative_improvement"]))
     console.print(table)
+    console.print(f"Relative Improvement%: {_pct(result['headline_relative_improvement'])} "
+                  f"({result['headline']})", markup=False)
     console.print(f"ours = {result['ours']}, aligned = {result['aligned']}; net wins are B's over "
                   "the base A", markup=False)

@@ -49,7 +49,9 @@ def filter_(
     require_consistent_judge: bool = typer.Option(False, "--require-consistent-judge", callback=_remember_order, help="Keep pairs judged the same in both orders."),
     min_confidence: Optional[float] = typer.Option(None, callback=bounded(0, 1, then=_remember_order), help="Drop pairs with lower (or null) confidence; in [0, 1]."),
     judge_models: Optional[list[str]] = typer.Option(None, callback=_remember_order, help="Judge models; drop pairs any of them disputes (repeatable)."),
-    judge: str = typer.Option("logits", help="--judge-models: logits (forced choice) or text (a written verdict), both orders."),
+    judge: str = typer.Option("logits", help="--judge-models: logits (forced choice), text (a written verdict), both orders; or rm (reward models)."),
+    dispute_rule: str = typer.Option("any", help="--judge-models: any (SSO A.1.4: a pair goes if any judge prefers the rejected answer, each judge's two orders averaged) or mean (the judges' mean P below 0.5)."),
+    judge_template: str = typer.Option("sso", help="--judge-models: sso (SSO Table 15's leaderboard template, its lost Task paragraph from AlpacaEval) or selfpref (selfpref's judge prompt)."),
     sso_onpolicy: bool = typer.Option(False, "--sso-onpolicy", callback=_remember_order, help="SSO's on-policy filter (needs SSO columns and the model)."),
     onpolicy_model: Optional[str] = typer.Option(None, help="Model for --sso-onpolicy; default: the embedded one."),
     seed: int = typer.Option(0, help="Seed for length balance."),
@@ -71,7 +73,8 @@ def filter_(
                   require_consistent_judge=require_consistent_judge, min_confidence=min_confidence,
                   judge_models=judge_models, sso_onpolicy=sso_onpolicy)
     opts: dict[str, Any] = {"dedup_field": dedup_field.value, "threshold": threshold, "ngram": ngram,
-                            "seed": seed, "onpolicy_model": onpolicy_model, "judge": judge}
+                            "seed": seed, "onpolicy_model": onpolicy_model, "judge": judge,
+                            "dispute_rule": dispute_rule, "judge_template": judge_template}
     if config:  # with a recipe, only the options typed on the command line override it
         opts = {k: v for k, v in opts.items()
                 if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}

@@ -20,15 +20,16 @@ def iterate(
     prompts: Optional[str] = typer.Option(None, help="Prompt set (a 'prompt' column, or see --prompt-column), split into disjoint parts, one per iteration."),
     prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
     num_prompts: Optional[int] = typer.Option(None, callback=bounded(1), help="Prompts per iteration (sao without --prompts: personas the model writes)."),
+    prompts_per_iteration: Optional[str] = typer.Option(None, help="One prompt-set size per iteration, e.g. 8000,20000,30000 (SELFEE §5.1's 8K/20K/30K), cut from --prompts in turn (sao without --prompts: personas written per iteration); default: equal parts (SSO §3.1's 1:1:1), each at most --num-prompts. With --seed-data its prompts are never reused (SELFEE §4.1, X_i ∩ X_0 = ∅), counted in iterate.json's prompt_funnel."),
     reference_model: Optional[str] = typer.Option(None, help="selfee: a separate pi_init to label against (Eq. 7); default: --model."),
     selfee_reference: Optional[str] = typer.Option(None, help="selfee: Eq. 7's reference, SELFEE Table 5's variants: initial (default, the paper's: pi_init every iteration), previous (pi_{t-2}, the model before the generating policy; pi_init at t=1) or none (per-token policy log-likelihood). Without --seed-data or --reference-model, pi_0 is pi_init, so t=1 is reference-free under initial and previous."),
     seed_data: Optional[str] = typer.Option(None, help="selfee: human-labelled seed set; pi_0 = DPO of --model on it (SELFEE Alg. 1)."),
     lambdas: Optional[str] = typer.Option(None, help="selfee: lambda per iteration, e.g. 0.5,0.25 (default 1/2, 1/4, 1/8, ...)."),
-    filters: Optional[Path] = typer.Option(None, help="Filter recipe YAML ({filters: [...]}, as `filter --config`); default: the method's (sao: minhash + consistent judge; sso: minhash, length diff, balance; selfee: none)."),
-    judge_models: Optional[list[str]] = typer.Option(None, help="sso: judge models for the A.1.4 dispute filter (repeatable)."),
+    filters: Optional[Path] = typer.Option(None, help="Filter recipe YAML ({filters: [...]}, as `filter --config`) applied inside every iteration; default: none, as the papers' online loops (SAO Alg. 1 adds every judged pair; SSO filters only its offline set, A.1.4: selfpref/recipes/filter/sso-a14.yaml; SELFEE trains on every labelled pair)."),
+    judge_models: Optional[list[str]] = typer.Option(None, help="sso: add SSO A.1.4's judge-dispute filter with these judge models to the loop's filters (repeatable; before balance_length when --filters has it)."),
     build_config: Optional[Path] = typer.Option(None, help="Build recipe YAML (as `build --config`) for every iteration."),
     train_config: Optional[Path] = typer.Option(None, help="Training recipe YAML (as `train --config`) for every iteration."),
-    seed_train_config: Optional[Path] = typer.Option(None, help="selfee: DPO recipe for the --seed-data stage (pi_0); default: SELFEE §4.1's initial stage, as recipes/dpo/selfee-seed.yaml."),
+    seed_train_config: Optional[Path] = typer.Option(None, help="selfee: DPO recipe for the --seed-data stage (pi_0); default: SELFEE §4.1's initial stage, as selfpref/recipes/dpo/selfee-seed.yaml."),
     backend: Optional[str] = typer.Option(None, help="Build backend: transformers, vllm, openai or scripted."),
     script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
     judge_mode: Optional[str] = typer.Option(None, help="sao: text or logits judge."),
@@ -49,6 +50,7 @@ def iterate(
     eval_judge_api_key_env: Optional[str] = typer.Option(None, help="NAME of the environment variable holding the endpoint's key."),
     eval_max_new_tokens: Optional[int] = typer.Option(None, callback=bounded(1), help="Most new tokens per evaluation answer, pi_0 and pi_t alike (default 256)."),
     eval_temperature: Optional[float] = typer.Option(None, callback=bounded(0), help="Evaluation decoding, pi_0 and pi_t alike: 0 (default) is greedy; above 0 samples with --seed."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Builds read and write no request or step cache (build recipe key no_cache); not part of the loop's arguments."),
 ) -> None:
     """Self-alignment loop: for t = 1..T build with pi_{t-1}, filter, card, push, train pi_t. Rerun to resume."""
     from selfpref.api.iterate import loop_config, preflight
@@ -62,14 +64,16 @@ def iterate(
         output, filters=filters, build_recipe=build_config, train_recipe=train_config,
         seed_train_recipe=seed_train_config, evaluation=evaluation,
         build=dict(backend=backend, script=script, judge_mode=judge_mode,
-                   max_new_tokens=max_new_tokens, batch_size=batch_size),
+                   max_new_tokens=max_new_tokens, batch_size=batch_size, no_cache=no_cache or None),
         train=dict(max_steps=max_steps, per_device_train_batch_size=train_batch_size,
                    learning_rate=learning_rate, max_length=max_length, seed=seed),
         method=method, iterations=iterations, model=model, prompts=prompts,
         num_prompts=num_prompts, reference_model=reference_model, selfee_reference=selfee_reference,
         seed_data=seed_data, name=name, seed=seed, judge_models=judge_models,
         lambdas=number_list(lambdas, "--lambdas", float, "0.5,0.25"), push_to_hub=push_to_hub,
-        prompt_column=prompt_column)
+        prompt_column=prompt_column,
+        prompts_per_iteration=number_list(prompts_per_iteration, "--prompts-per-iteration", int,
+                                          "8000,20000,30000"))
     preflight(cfg)  # every check that can be made before the first build
     rows = run_loop(cfg, notify=console.print)
     console.print(summary_table(rows), markup=False, highlight=False, soft_wrap=True)

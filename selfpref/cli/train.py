@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-import click
 import typer
 from typer.core import TyperCommand
 
-from selfpref.cli.app import app, bounded, console
+from selfpref.api.train import train as api_train
+from selfpref.api.help import arg_help
+from selfpref.cli.app import app, bounded, click_errors, console
 
 
 class Method(str, Enum):  # selfpref.trainers.configs.METHODS (a test keeps them equal)
@@ -30,15 +31,15 @@ class TrainCommand(TyperCommand):
     parsed command line here; `train --help` without a method points to the per-method form.
     """
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         try:
             opts, _, _ = self.make_parser(ctx).parse_args(args=list(args))
             ctx.meta["selfpref_train_method"] = opts.get("method")
-        except click.UsageError:
+        except click_errors.UsageError:
             pass  # the real parse below reports it
         return super().parse_args(ctx, args)
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: Any, formatter: Any) -> None:
         from selfpref.trainers.defaults import DEFAULTS, defaults_table
 
         super().format_help(ctx, formatter)  # rich help prints now; the formatter's text follows it
@@ -53,12 +54,12 @@ class TrainCommand(TyperCommand):
 
 @app.command(cls=TrainCommand)
 def train(
-    method: Method = typer.Argument(..., help="dpo, ipo, simpo, orpo, sso, selfee or rm."),
-    dataset: Optional[str] = typer.Option(None, help="Dataset folder, Hub id or id@version (or set `dataset:` in --config)."),
-    model: Optional[str] = typer.Option(None, help="Model folder or Hub id; default: the embedded SmolLM2-135M-Instruct."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the trained model and its card go."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Recipe YAML (fields of the method's config; unknown keys are errors)."),
-    reference_model: Optional[str] = typer.Option(None, help="Reference model for dpo/ipo/sso/selfee; default: a copy of --model."),
+    method: Method = typer.Argument(..., help=arg_help(api_train, "method")),
+    dataset: Optional[str] = typer.Option(None, help=arg_help(api_train, "dataset")),
+    model: Optional[str] = typer.Option(None, help=arg_help(api_train, "model")),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help=arg_help(api_train, "output_dir")),
+    config: Optional[Path] = typer.Option(None, "--config", help=arg_help(api_train, "recipe")),
+    reference_model: Optional[str] = typer.Option(None, help=arg_help(api_train, "reference_model")),
     learning_rate: Optional[float] = typer.Option(None, callback=bounded(0, low_open=True), help="Learning rate."),
     epochs: Optional[float] = typer.Option(None, callback=bounded(0, low_open=True), help="Number of training epochs."),
     max_steps: Optional[int] = typer.Option(None, callback=bounded(1), help="Stop after this many optimizer steps."),
@@ -68,15 +69,15 @@ def train(
     max_length: Optional[int] = typer.Option(None, callback=bounded(8), help="Longest prompt+answer in tokens."),
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     selfee_lambda: Optional[float] = typer.Option(None, callback=bounded(0), help="selfee: lambda of the extrapolated policy (Eq. 12)."),
-    push_to_hub: Optional[str] = typer.Option(None, help="Push the model to this Hub repo (org/name)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace what is at --output-dir (a trained model, or any folder: its contents are deleted)."),
+    push_to_hub: Optional[str] = typer.Option(None, help=arg_help(api_train, "push_to_hub")),
+    overwrite: bool = typer.Option(False, "--overwrite", help=arg_help(api_train, "overwrite")),
 ) -> None:
     """Train a model on a preference dataset with DPO, IPO, SimPO, ORPO, SSO, SELFEE or a reward model.
 
     Without a recipe the defaults are each paper's settings (one epoch, its schedule, warm-up and
     learning rate), with a CPU-sized batch; the model card lists every value and its source.
     """
-    from selfpref.api import train as api_train
+    from selfpref.api.train import train as api_train
 
     api_train(method.value, dataset, output_dir, model=model, reference_model=reference_model,
               recipe=config, push_to_hub=push_to_hub, overwrite=overwrite,

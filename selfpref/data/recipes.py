@@ -45,3 +45,30 @@ def load_yaml_mapping(path: str | os.PathLike, *, what: str = "recipe",
             raise SelfprefError(f"{where}: unknown key '{unknown[0]}' in the {what} (valid keys: "
                                 f"{', '.join(sorted(valid))}); fix or remove it")
     return data
+
+
+def shipped_recipes_dir() -> Path:
+    """The recipes shipped inside the package (``selfpref/recipes/<kind>/<name>.yaml``)."""
+    return Path(__file__).resolve().parents[1] / "recipes"
+
+
+def shipped_recipes(kind: str) -> list[str]:
+    """Names of the shipped recipes of one kind (``build``, ``filter``, or a training method)."""
+    return sorted(p.stem for p in (shipped_recipes_dir() / kind).glob("*.yaml"))
+
+
+def find_recipe(ref: str | os.PathLike, kind: str, flag: str = "--config") -> Path:
+    """A recipe given as a file path, or by the name of a shipped one (``sao-paper``).
+
+    A name that is neither an existing file nor a shipped recipe is one line listing the names.
+    """
+    path = Path(ref).expanduser()
+    if path.exists() or path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        return path  # a file of the user's (a missing one is reported by load_yaml_mapping)
+    shipped = shipped_recipes_dir() / kind / f"{path.name}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = shipped_recipes(kind)
+    raise SelfprefError(f"{flag} {ref}: no such file, and no shipped {kind} recipe of that name"
+                        + (f" (shipped: {', '.join(names)})" if names else "")
+                        + "; give a YAML file's path")

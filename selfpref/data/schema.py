@@ -1,4 +1,4 @@
-"""The preference-record contract (DESIGN.md) as code.
+"""The preference-record contract (docs/design.md) as code.
 
 Every dataset selfpref writes has the required columns below; methods add their own columns and
 never rename these. ``validate`` checks a table column by column, vectorised with polars, and

@@ -1,4 +1,4 @@
-"""The dataset folder (DESIGN.md): layout, build record, versions, atomic writes, reading refs.
+"""The dataset folder (docs/design.md): layout, build record, versions, atomic writes, reading refs.
 
     <name>/README.md  data/train-00000-of-00001.parquet  selfpref.json  pipeline.yaml  plots/*.png
 

@@ -122,6 +122,12 @@ def render(record: BuildRecord, summary: dict[str, Any], sep: dict[str, Any], pl
     parts.append(_table(["statistic", "value"], stats) + "\n")
     if repeats := top_repeats(record.stats):
         parts.append(repeats)
+    if record.stats.get("judge_bias"):
+        from selfpref.judges.bias import bias_markdown
+
+        parts.append("### Judge bias\n\nFrom the judge's own verdicts on these pairs (both "
+                     "orders); see the docs page \"Choosing a judge\".\n\n"
+                     + bias_markdown(record.stats["judge_bias"]))
     parts.append("### Label separability\n")
     if "accuracy" in sep:
         parts.append(separability_text(sep))

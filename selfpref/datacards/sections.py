@@ -1,4 +1,4 @@
-"""Card lines about where prompts and steering features came from (SAO Table 5 / App. E, SSO §3.1)."""
+"""Card lines about where prompts and steering features came from (SAO §4.4 / App. E, SSO §3.1)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,14 @@ def statistic_rows(stats: dict[str, Any], summary: dict[str, Any]) -> list[list[
         rows.append(["prompt source", stats["prompt_source"]])
     if "prompt_repetition_rate" in stats:
         of = (f" of {stats['prompts_generated']:,} prompts" if "prompts_generated" in stats else "")
-        rows.append(["prompt repetition rate at generation (SAO Table 5: share of prompts that "
-                     "repeat an earlier one)", _pct(stats["prompt_repetition_rate"]) + of])
+        rows.append(["prompt repetition rate at generation, refusals left out (share of prompts "
+                     "that repeat an earlier one)", _pct(stats["prompt_repetition_rate"]) + of])
+    if "prompt_repetition_rate_with_refusals" in stats:
+        rows.append(["prompt repetition rate with refusals counted (share of the prompt stage's "
+                     "texts, prompts and refusals, that repeat an earlier one; SAO §4.4 counts "
+                     "refusals)", _pct(stats["prompt_repetition_rate_with_refusals"])
+                     + f" of {stats['prompt_outputs_generated']:,} texts "
+                       f"({stats['prompt_refusals']:,} refusals)"])
     if "prompt_repeated_share" in stats:
         rows.append(["prompts whose text was written more than once",
                      _pct(stats["prompt_repeated_share"])])

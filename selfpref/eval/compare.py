@@ -10,6 +10,13 @@ eval folder ``net_win`` is A's (score = P(A better)), so the Net Win% of B over 
 
 (AlignEZ §3), overall and per aspect. 0 means no gain over the base, 100 the aligned model's
 gain; undefined (None) when the aligned model's net win is 0.
+
+The headline (``headline_relative_improvement``): AlignEZ reports Relative Improvement% over
+the five aspects (E, H, F, D, C) and their average, not over one overall verdict. With aspects
+judged the headline is the mean of the per-aspect Relative Improvement% (undefined when one of
+them is); without, the overall one. Beside it: the overall figure, the mean Net Win% of each
+side over the aspects (Table 1's "Avg." column) and the Relative Improvement% of those means
+(the seed text does not say whether the paper averages before or after the ratio).
 """
 
 from __future__ import annotations
@@ -68,4 +75,28 @@ def compare(ours_folder: str | Path, aligned_folder: str | Path) -> dict[str, An
             o, a = -float(ours["aspects"][aspect]["net_win"]), -float(aligned["aspects"][aspect]["net_win"])
             result["aspects"][aspect] = {"net_win_ours": o, "net_win_aligned": a,
                                          "relative_improvement": relative_improvement(o, a)}
+        result["aspect_mean"] = aspect_mean(result["aspects"])
+    result.update(headline(result))
     return result
+
+
+def aspect_mean(aspects: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Means over the aspects: each side's Net Win%, the per-aspect Relative Improvement%
+    (None when one is undefined), and the Relative Improvement% of the mean Net Wins."""
+    n = len(aspects)
+    ours = sum(a["net_win_ours"] for a in aspects.values()) / n
+    aligned = sum(a["net_win_aligned"] for a in aspects.values()) / n
+    ratios = [a["relative_improvement"] for a in aspects.values()]
+    return {"aspects": n, "net_win_ours": ours, "net_win_aligned": aligned,
+            "relative_improvement": None if None in ratios else sum(ratios) / n,
+            "relative_improvement_of_mean_net_win": relative_improvement(ours, aligned)}
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The Relative Improvement% to report first, and which one it is."""
+    if "aspect_mean" in result:
+        n = result["aspect_mean"]["aspects"]
+        return {"headline_relative_improvement": result["aspect_mean"]["relative_improvement"],
+                "headline": f"mean of the {n} aspects' Relative Improvement% (AlignEZ §3)"}
+    return {"headline_relative_improvement": result["relative_improvement"],
+            "headline": "overall judgment (no --aspects judged)"}

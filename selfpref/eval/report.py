@@ -146,6 +146,15 @@ def _readme(summary: dict[str, Any], title: str) -> str:
         lines += ["", "| aspect | win % | lose % | tie % | net win % |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {name} | {a['win_rate']:.1f} | {a['lose_rate']:.1f} | {a['tie_rate']:.1f} | "
                   f"{a['net_win']:.1f} |" for name, a in aspects.items()]
+        mean = {k: sum(a[k] for a in aspects.values()) / len(aspects)
+                for k in ("win_rate", "lose_rate", "tie_rate", "net_win")}
+        lines.append(f"| mean of the {len(aspects)} aspects (AlignEZ Table 1's Avg.) | "
+                     f"{mean['win_rate']:.1f} | {mean['lose_rate']:.1f} | {mean['tie_rate']:.1f} | "
+                     f"{mean['net_win']:.1f} |")
+    if summary.get("judge_bias"):
+        from selfpref.judges.bias import bias_markdown
+
+        lines += ["", "## Judge bias", "", bias_markdown(summary["judge_bias"])]
     lines += ["", "![scores](plots/scores.png)", "", "![score vs length](plots/score_vs_length.png)",
               ""]
     return "\n".join(lines)

@@ -32,7 +32,7 @@ from typing import Any
 from selfpref import SelfprefError, __version__
 from selfpref.data.atomic import atomic_folder
 from selfpref.eval.sources import PromptSet, load_prompts, read_answers
-from selfpref.models.pool import ModelPool
+from selfpref.models.pool import REWARD, ModelPool
 from selfpref.models.openai_compat import mask_url
 
 
@@ -54,8 +54,9 @@ class EvalConfig:
     temperature: float = field(default=0.0, metadata={"help": "0: greedy decoding (both models)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling when temperature > 0."})
     batch_size: int = field(default=8, metadata={"help": "Sequences per forward pass (generation and judge)."})
-    judge: str = field(default="logits", metadata={"help": "logits (forced choice), text, length (shorter wins, SAO Table 6), length:longer, random."})
-    judge_model: str | None = field(default=None, metadata={"help": "Judge model: folder, Hub id, 'default', or the endpoint's model name."})
+    judge: str = field(default="logits", metadata={"help": "logits (forced choice), text, rm (a reward model, --judge-model PATH: P = sigmoid(r_A - r_B)), length (shorter wins, SAO Table 6), length:longer, random."})
+    judge_model: str | list[str] | None = field(default=None, metadata={"help": "Judge model: folder, Hub id, 'default', or the endpoint's model name; several (a list) make a panel."})
+    panel: str = field(default="mean", metadata={"help": "With several judge models: mean (of P), majority (of the judges' verdicts) or unanimous (a verdict only when all agree)."})
     judge_base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint for the judge (…/v1)."})
     judge_api_key_env: str | None = field(default=None, metadata={"help": "Name of the environment variable holding the endpoint's key."})
     judge_backend: str | None = field(default=None, metadata={"help": "transformers (default), vllm, or openai (implied by --judge-base-url)."})
@@ -63,8 +64,25 @@ class EvalConfig:
     aspects: list[str] | None = field(default=None, metadata={"help": "Also judge these AlignEZ aspects: engagement,helpfulness,factuality,depth,clarity."})
     seed: int = field(default=0, metadata={"help": "Seed for sampling, the random judge and the bootstrap."})
     bootstrap: int = field(default=1000, metadata={"help": "Bootstrap resamples over prompts for the 95% intervals (0: none)."})
+    no_cache: bool = field(default=False, metadata={"help": "Send every judge request to the endpoint again, reading and writing no request cache."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Request cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."})
 
     def __post_init__(self) -> None:
+        if isinstance(self.judge_model, (list, tuple)):
+            models = [str(m) for m in self.judge_model]
+            self.judge_model = models[0] if len(models) == 1 else (models or None)
+        if self.panel not in ("mean", "majority", "unanimous"):
+            raise SelfprefError(f"--panel {self.panel!r}: use mean, majority or unanimous")
+        if isinstance(self.judge_model, list):
+            from selfpref.judges.factory import judge_kinds
+
+            judge_kinds(self.judge, len(self.judge_model))  # one kind for all, or one per model
+            if self.judge_base_url or self.judge_backend not in (None, "transformers"):
+                raise SelfprefError("--judge-model given several times (a panel): local judges "
+                                    "only; drop --judge-base-url / --judge-backend")
+        elif "," in self.judge:
+            raise SelfprefError(f"--judge {self.judge}: several kinds need several --judge-model "
+                                "(one per kind)")
         b_sources = [f for f, v in (("--model-b", self.model_b), ("--answers-b", self.answers_b),
                                     ("--steer-b", self.steer_b)) if v]
         if len(b_sources) > 1:
@@ -87,6 +105,8 @@ class EvalConfig:
             raise SelfprefError(f"--max-new-tokens {self.max_new_tokens}: give at least 1")
         if self.temperature < 0:
             raise SelfprefError(f"--temperature {self.temperature}: give 0 (greedy) or more")
+        if self.no_cache and self.cache_dir:
+            raise SelfprefError(f"--cache-dir {self.cache_dir} and --no-cache: give one")
         if self.bootstrap < 0:
             raise SelfprefError(f"--bootstrap {self.bootstrap}: give a number of resamples >= 0")
         if self.max_prompts is not None and self.max_prompts < 1:
@@ -240,7 +260,15 @@ def build_judge(cfg: EvalConfig, models: ModelPool) -> Any:
 
     common: dict[str, Any] = {"aspects": cfg.aspects, "seed": cfg.seed,
                               "max_new_tokens": cfg.judge_max_new_tokens, "batch_size": cfg.batch_size}
-    if local_judge_backend(cfg.judge, base_url=cfg.judge_base_url, backend=cfg.judge_backend) == "transformers":
+    if isinstance(cfg.judge_model, list):  # a panel: causal LMs through the pool (shared with A/B)
+        from selfpref.judges.factory import make_panel
+
+        def load(kind: str, ref: str) -> Any:
+            return models.get(REWARD, ref) if kind == "rm" else _local(models, ref)
+
+        return make_panel(cfg.judge, cfg.judge_model, cfg.panel, load=load, **common)
+    if local_judge_backend(cfg.judge, base_url=cfg.judge_base_url, backend=cfg.judge_backend) == "transformers" \
+            and cfg.judge != "rm":
         model = _local(models, cfg.judge_model)  # validates the reference, loads once
         return make_judge(cfg.judge, model, model_label=model_label(cfg.judge_model), **common)
     return make_judge(cfg.judge, cfg.judge_model, base_url=cfg.judge_base_url,
@@ -251,7 +279,8 @@ def judgment_rows(prompts: Sequence[str], answers_a: Sequence[str], answers_b: S
                   judgments: Sequence[Any], categories: Sequence[str] | None = None) -> Any:
     """The judgments table: prompt, answer_a, answer_b, len_a, len_b (characters), p_a_first,
     p_a_second, score, consistent, judge_raw (both orders' raw outputs, A-first order first),
-    [category], and per aspect score_<aspect>, consistent_<aspect>, judge_raw_<aspect>."""
+    [category], [judge_members: a panel's per-judge P, JSON], and per aspect score_<aspect>,
+    consistent_<aspect>, judge_raw_<aspect>."""
     import polars as pl
 
     data: dict[str, Any] = {
@@ -262,11 +291,25 @@ def judgment_rows(prompts: Sequence[str], answers_a: Sequence[str], answers_b: S
         "judge_raw": [list(j.raw) for j in judgments]}
     if categories:
         data["category"] = list(categories)
+    if judgments and judgments[0].members:  # a panel: every judge's [p_a_first, p_a_second]
+        data["judge_members"] = [json.dumps({k: [m.p_a_first, m.p_a_second] for k, m in j.members.items()})
+                                 for j in judgments]
     for aspect in (judgments[0].aspects if judgments else {}):
         data[f"score_{aspect}"] = [j.aspects[aspect].score for j in judgments]
         data[f"consistent_{aspect}"] = [j.aspects[aspect].consistent for j in judgments]
         data[f"judge_raw_{aspect}"] = [list(j.aspects[aspect].raw) for j in judgments]
     return pl.DataFrame(data, schema_overrides={"judge_raw": pl.List(pl.Utf8)})
+
+
+def _judge_bias(judge: Any, judgments: Sequence[Any], table: Any, summary: dict[str, Any],
+                desc_a: dict[str, Any], desc_b: dict[str, Any]) -> dict[str, Any]:
+    """`judges.bias.judge_report`: position, length, a panel's agreement, and self-preference
+    where the judge (or a panel member) is model A or B."""
+    from selfpref.judges.bias import generator_sides, judge_report
+
+    return judge_report(judgments, table["len_a"].to_list(), table["len_b"].to_list(),
+                        length_coef=summary.get("lc_length_coef"),
+                        own_side=generator_sides(judge.describe(), {"a": desc_a, "b": desc_b}))
 
 
 def summarize(table: Any, *, bootstrap: int, seed: int) -> dict[str, Any]:
@@ -319,14 +362,20 @@ def run_eval(cfg: EvalConfig, *, notify: Notify | None = None, judge: Any = None
     files = read_answer_files(cfg)
     prompt_set = _prompt_set(cfg, files)
     judge = judge or build_judge(cfg, models)  # before generating: a bad judge spec fails at once
+    if not cfg.no_cache:  # an endpoint judge's responses are kept: a rerun does not pay twice
+        from selfpref.models.request_cache import attach
+        from selfpref.pipelines.step_cache import default_cache_dir
+
+        attach(getattr(judge, "model", None), default_cache_dir(Path(cfg.output).parent, cfg.cache_dir))
     answers_a, answers_b, desc_a, desc_b = generate_answers(cfg, prompt_set.prompts, files, models,
                                                             notify)
     notify(f"judging {len(answers_a)} pairs in both orders with {judge.label}"
            + (f" and {len(judge.aspects)} aspects" if judge.aspects else ""))
     items = list(zip(prompt_set.prompts, answers_a, answers_b))
-    table = judgment_rows(prompt_set.prompts, answers_a, answers_b, judge.judge(items),
-                          prompt_set.categories)
+    judgments = judge.judge(items)
+    table = judgment_rows(prompt_set.prompts, answers_a, answers_b, judgments, prompt_set.categories)
     summary = summarize(table, bootstrap=cfg.bootstrap, seed=cfg.seed)
+    summary["judge_bias"] = _judge_bias(judge, judgments, table, summary, desc_a, desc_b)
     summary.update(
         judge=judge.describe(), models={"a": desc_a, "b": desc_b}, prompts=prompt_set.describe(),
         orientation=("score = P(A better than B); win/lose/tie/net_win are A's. With the base "

@@ -16,7 +16,8 @@ from selfpref.data.funnel import funnel_text
 FILTER_KEYS = ("dedup", "max_length_diff", "balance_length", "one_per_prompt",
                "require_consistent_judge", "min_confidence", "judge_models", "sso_onpolicy")
 # Options shared by the filters of a recipe (as `selfpref filter` flags of the same names).
-FILTER_OPTIONS = ("dedup_field", "threshold", "ngram", "seed", "onpolicy_model", "judge")
+FILTER_OPTIONS = ("dedup_field", "threshold", "ngram", "seed", "onpolicy_model", "judge",
+                  "dispute_rule", "judge_template")
 
 
 def load_filter_recipe(path: str | Path, flag: str = "--config") -> tuple[list[tuple[str, Any]], dict[str, Any]]:
@@ -86,7 +87,9 @@ def make_filter(key: str, value: Any, opts: dict[str, Any]) -> Any:
         models = list(value) if isinstance(value, (list, tuple)) else [value]
         if not models or not all(isinstance(m, str) and m.strip() for m in models):
             raise SelfprefError(f"--judge-models {value!r}: give one or more model folders or Hub ids")
-        return F.JudgeDispute(models, kind=str(opts.get("judge") or "logits"))
+        return F.JudgeDispute(models, kind=str(opts.get("judge") or "logits"),
+                              rule=str(opts.get("dispute_rule") or "any"),
+                              template=str(opts.get("judge_template") or "sso"))
     if key == "sso_onpolicy":
         return F.SSOOnPolicy(opts.get("onpolicy_model"))
     raise SelfprefError(f"unknown filter {key!r}: use one of {', '.join(FILTER_KEYS)}")

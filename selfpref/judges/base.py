@@ -1,7 +1,10 @@
 """The pairwise judge interface: (prompt, history, A, B) in, both orders asked, one Judgment out.
 
-Every judge shows each pair twice, A first and then B first, and reports P(A better) for each
-order, their mean, the raw outputs and whether the orders agree. A kind only answers "how likely
+By default every judge shows each pair twice, A first and then B first, and reports P(A better)
+for each order, their mean, the raw outputs and whether the orders agree. Asking both orders is
+selfpref's choice, not the papers': SAO Alg. 1 / Eq. 3 make one call R(y1, y2 | x) per pair.
+``orders=1`` (``--judge-orders 1``) makes that single call, A shown first; its judgment then has
+no consistency to report (``consistent`` is None) and its score is the one order's P. A kind only answers "how likely
 is the first-shown answer the better one?" for each presentation (`PairwiseJudge.prefer_first`);
 the base class builds the presentations and maps them back onto A and B, so position handling is
 written once. With aspects, each aspect is one more pair of presentations.
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from selfpref import SelfprefError
-from selfpref.judges.prompts import ASPECTS, Chat, judge_chat
+from selfpref.judges.prompts import ASPECTS, TEMPLATES, Chat, judge_chat
 
 Message = Mapping[str, str]
 
@@ -38,10 +41,11 @@ class Shown:
     second: str
     aspect: str | None = None
     history: tuple[Message, ...] = ()
+    template: str = "selfpref"
 
     def chat(self) -> Chat:
         return judge_chat(self.prompt, self.first, self.second, aspect=self.aspect,
-                          history=self.history)
+                          history=self.history, template=self.template)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Judgment:
     p_a_second: float
     raw: tuple[str, str]
     aspects: Mapping[str, Judgment] = field(default_factory=dict)
+    orders: int = 2  # 1: one call, A shown first (p_a_second repeats p_a_first, raw[1] is "")
+    members: Mapping[str, Judgment] = field(default_factory=dict)  # a panel's judges, by label
 
     @property
     def score(self) -> float:
@@ -63,15 +69,23 @@ class Judgment:
         return (self.p_a_first + self.p_a_second) / 2.0
 
     @property
-    def consistent(self) -> bool:
-        """Both orders pick the same side; a tie or an unreadable verdict in either picks none."""
+    def consistent(self) -> bool | None:
+        """Both orders pick the same side; a tie or an unreadable verdict in either picks none.
+        None when only one order was asked (nothing to compare)."""
+        if self.orders == 1:
+            return None
         return (self.p_a_first > 0.5 and self.p_a_second > 0.5) or (
             self.p_a_first < 0.5 and self.p_a_second < 0.5)
 
     def swapped(self) -> Judgment:
         """The same judgment read with A and B exchanged."""
+        if self.orders == 1:  # one call, A first: swapping A and B does not swap positions
+            return Judgment(1.0 - self.p_a_first, 1.0 - self.p_a_first, self.raw,
+                            {k: v.swapped() for k, v in self.aspects.items()}, 1,
+                            {k: v.swapped() for k, v in self.members.items()})
         return Judgment(1.0 - self.p_a_second, 1.0 - self.p_a_first, (self.raw[1], self.raw[0]),
-                        {k: v.swapped() for k, v in self.aspects.items()})
+                        {k: v.swapped() for k, v in self.aspects.items()}, 2,
+                        {k: v.swapped() for k, v in self.members.items()})
 
 
 def as_item(item: PairItem | Sequence[Any]) -> PairItem:
@@ -98,13 +112,28 @@ def check_aspects(aspects: Sequence[str] | str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def check_orders(orders: int) -> int:
+    if orders not in (1, 2):
+        raise SelfprefError(f"--judge-orders {orders}: use 2 (both orders, selfpref's default) or 1 "
+                            "(SAO Alg. 1 / Eq. 3's single call, A shown first)")
+    return int(orders)
+
+
 class PairwiseJudge:
-    """Base class: ``judge(items)`` asks both orders per item (and per aspect) in one batch."""
+    """Base class: ``judge(items)`` asks both orders per item (and per aspect) in one batch
+    (``orders=1``: only A first)."""
 
     kind = "base"
 
-    def __init__(self, *, aspects: Sequence[str] | str | None = None) -> None:
+    def __init__(self, *, aspects: Sequence[str] | str | None = None, orders: int = 2,
+                 template: str = "selfpref") -> None:
         self.aspects = check_aspects(aspects)
+        self.orders = check_orders(orders)
+        if template not in TEMPLATES:
+            raise SelfprefError(f"--judge-template {template!r}: use one of {', '.join(TEMPLATES)}")
+        if template != "selfpref" and self.aspects:
+            raise SelfprefError(f"--judge-template {template}: judges overall only; drop --aspects")
+        self.template = template
 
     @property
     def label(self) -> str:
@@ -113,7 +142,8 @@ class PairwiseJudge:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description for eval.json and build records (never holds a credential)."""
-        return {"kind": self.kind, "label": self.label, "aspects": list(self.aspects)}
+        return {"kind": self.kind, "label": self.label, "aspects": list(self.aspects),
+                "orders": self.orders, "template": self.template}
 
     def prefer_first(self, shown: Sequence[Shown]) -> list[tuple[float, str]]:
         """Per presentation: (P(first-shown answer better), raw output)."""
@@ -122,8 +152,9 @@ class PairwiseJudge:
     def judge(self, items: Sequence[PairItem | Sequence[Any]]) -> list[Judgment]:
         pairs = [as_item(item) for item in items]
         criteria: tuple[str | None, ...] = (None, *self.aspects)
-        shown = [Shown(p.prompt, first, second, aspect, p.history)
-                 for p in pairs for aspect in criteria for first, second in ((p.a, p.b), (p.b, p.a))]
+        layouts = (lambda p: ((p.a, p.b), (p.b, p.a))) if self.orders == 2 else (lambda p: ((p.a, p.b),))
+        shown = [Shown(p.prompt, first, second, aspect, p.history, self.template)
+                 for p in pairs for aspect in criteria for first, second in layouts(p)]
         answers = self.prefer_first(shown) if shown else []
         if len(answers) != len(shown):
             raise RuntimeError(f"{self.label}: {len(answers)} verdicts for {len(shown)} presentations")
@@ -131,10 +162,15 @@ class PairwiseJudge:
         for _ in pairs:
             per_criterion = []
             for _ in criteria:
+                if self.orders == 1:
+                    p1, raw1 = answers[i]
+                    i += 1
+                    per_criterion.append(Judgment(float(p1), float(p1), (raw1, ""), orders=1))
+                    continue
                 (p1, raw1), (p2, raw2) = answers[i], answers[i + 1]
                 i += 2
                 per_criterion.append(Judgment(float(p1), 1.0 - float(p2), (raw1, raw2)))
             overall, *by_aspect = per_criterion
             out.append(Judgment(overall.p_a_first, overall.p_a_second, overall.raw,
-                                dict(zip(self.aspects, by_aspect))))
+                                dict(zip(self.aspects, by_aspect)), self.orders))
         return out

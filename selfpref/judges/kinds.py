@@ -1,5 +1,7 @@
 """The judge kinds: a written verdict, a forced choice, and SAO Table 6's two baselines.
 
+(The reward-model kind, ``rm``, is `selfpref.judges.reward.RewardJudge`.)
+
 - `TextJudge`: the model writes a verdict (greedy) that `parse_verdict` reads; "A" gives 1 for
   that order, "B" 0, and a tie or an unreadable verdict 0.5 (the raw text is kept).
 - `LogitsJudge`: P(next token = "A") renormalised over "A" and "B" (a forced choice): it always
@@ -23,7 +25,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from selfpref.judges.base import PairwiseJudge, Shown
-from selfpref.judges.verdict import OPTIONS, parse_verdict
+from selfpref.judges.prompts import TEMPLATE_OPTIONS
+from selfpref.judges.verdict import parse_verdict
 
 Chat = list[dict[str, str]]
 
@@ -42,10 +45,21 @@ class OptionScorer(Protocol):
 VERDICT_VALUE = {"A": 1.0, "B": 0.0}
 
 
+def read_verdict(raw: str, template: str = "selfpref") -> str | None:
+    """'A', 'B', 'tie' or None. SSO's template asks for a model identifier, "m" (first shown) or
+    "M" (second), and nothing else; anything else is read as a selfpref verdict would be."""
+    if template == "sso":
+        token = raw.strip().strip("\"'`*.:").split()
+        if token and token[0].strip("\"'`*.:") in ("m", "M"):
+            return "A" if token[0].strip("\"'`*.:") == "m" else "B"
+    return parse_verdict(raw)
+
+
 class _ModelJudge(PairwiseJudge):
     def __init__(self, model: Any, *, model_label: str | None = None,
-                 aspects: Sequence[str] | str | None = None) -> None:
-        super().__init__(aspects=aspects)
+                 aspects: Sequence[str] | str | None = None, orders: int = 2,
+                 template: str = "selfpref") -> None:
+        super().__init__(aspects=aspects, orders=orders, template=template)
         self.model = model
         self.model_label = model_label or str(getattr(model, "label", None) or getattr(model, "ref", None)
                                               or type(model).__name__)
@@ -78,7 +92,7 @@ class TextJudge(_ModelJudge):
         out = []
         for generations in texts:
             raw = (generations[0] if generations else None) or ""
-            out.append((VERDICT_VALUE.get(parse_verdict(raw) or "", 0.5), raw))
+            out.append((VERDICT_VALUE.get(read_verdict(raw, self.template) or "", 0.5), raw))
         return out
 
 
@@ -86,17 +100,19 @@ class LogitsJudge(_ModelJudge):
     kind = "logits"
 
     def prefer_first(self, shown: Sequence[Shown]) -> list[tuple[float, str]]:
-        probs = self.model.option_probabilities([s.chat() for s in shown], OPTIONS)
+        probs = self.model.option_probabilities([s.chat() for s in shown],
+                                                TEMPLATE_OPTIONS[self.template])
         return [(float(p[0]), f"{float(p[0]):.6f}") for p in probs]
 
 
 class LengthJudge(PairwiseJudge):
     kind = "length"
 
-    def __init__(self, *, prefer: str = "shorter", aspects: Sequence[str] | str | None = None) -> None:
+    def __init__(self, *, prefer: str = "shorter", aspects: Sequence[str] | str | None = None,
+                 orders: int = 2) -> None:
         if prefer not in ("shorter", "longer"):
             raise ValueError(f"prefer={prefer!r}: use 'shorter' (SAO Table 6) or 'longer'")
-        super().__init__(aspects=aspects)
+        super().__init__(aspects=aspects, orders=orders)
         self.prefer = prefer
 
     @property
@@ -119,8 +135,9 @@ class LengthJudge(PairwiseJudge):
 class RandomJudge(PairwiseJudge):
     kind = "random"
 
-    def __init__(self, *, seed: int = 0, aspects: Sequence[str] | str | None = None) -> None:
-        super().__init__(aspects=aspects)
+    def __init__(self, *, seed: int = 0, aspects: Sequence[str] | str | None = None,
+                 orders: int = 2) -> None:
+        super().__init__(aspects=aspects, orders=orders)
         self.seed = seed
 
     def describe(self) -> dict[str, Any]:

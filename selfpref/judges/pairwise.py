@@ -1,4 +1,7 @@
-"""The pairwise judge of SAO §3.3 (Figure 5's ranking prompt), asked in both orders.
+"""The pairwise judge of SAO §3.3 (a ranking prompt in selfpref's wording), asked in both orders.
+
+Both orders are selfpref's default, not SAO's: Alg. 1 / Eq. 3 make one call R(y1, y2 | x);
+`decide_one` reads that single call (``--judge-orders 1``).
 
 One home for the judge prompt and for turning the two verdicts into a label: SAO's build, the SSO
 dispute filter and evaluation all use it, so none of them imports another's internals. The judge
@@ -14,8 +17,8 @@ from selfpref.judges.kinds import LogitsJudge, OptionScorer
 from selfpref.judges.prompts import JUDGE_TEMPLATE, Chat, judge_chat
 from selfpref.judges.verdict import OPTIONS, parse_verdict
 
-__all__ = ["JUDGE_TEMPLATE", "OPTIONS", "OptionScorer", "both_orders", "decide", "decide_scores",
-           "forced_choice", "judge_chat"]
+__all__ = ["JUDGE_TEMPLATE", "OPTIONS", "OptionScorer", "both_orders", "decide", "decide_one",
+           "decide_scores", "forced_choice", "judge_chat"]
 
 
 def both_orders(prompt: str, a: str, b: str) -> list[Chat]:
@@ -62,3 +65,21 @@ def decide_scores(p: Sequence[float] | None) -> tuple[int | None, bool, float, s
         return None, False, 0.5, "judge_tie"
     consistent = (first > 0.5 and second > 0.5) or (first < 0.5 and second < 0.5)
     return (0 if score > 0.5 else 1), consistent, max(score, 1.0 - score), None
+
+
+def decide_one(raw: Sequence[str] | None, p: Sequence[float] | None,
+               mode: str) -> tuple[int | None, None, float, str | None]:
+    """(index of the chosen answer, None, confidence, drop reason) from one call, answers[0] shown
+    first (SAO Alg. 1): consistency is not measured. A text verdict that names no answer is
+    unparseable (a tie when it says so); a graded P of exactly 0.5 is a tie."""
+    if not p:
+        return None, None, 0.0, "judge_unparseable"
+    if mode == "text":
+        verdict = parse_verdict(raw[0] if raw else "")
+        if verdict not in ("A", "B"):
+            return None, None, 0.0, "judge_tie" if verdict == "tie" else "judge_unparseable"
+        return (0 if verdict == "A" else 1), None, 1.0, None
+    first = float(p[0])
+    if first == 0.5:
+        return None, None, 0.5, "judge_tie"
+    return (0 if first > 0.5 else 1), None, max(first, 1.0 - first), None

@@ -1,8 +1,11 @@
-"""What a pairwise judge is asked: SAO's ranking prompt and one prompt per AlignEZ aspect.
+"""What a pairwise judge is asked: selfpref's ranking prompt, one prompt per AlignEZ aspect, and
+SSO's leaderboard template (SSO Table 15, for the A.1.4 dispute filter).
 
-Both end with the same instruction ("Answer with a single letter, A or B."), so a text verdict is
-read by `verdict.parse_verdict` and a forced choice reads the next-token probabilities of "A"
-and "B". Earlier turns of a multi-turn prompt are shown above the question.
+selfpref's two prompts end with the same instruction ("Answer with a single letter, A or B."), so
+a text verdict is read by `verdict.parse_verdict` and a forced choice reads the next-token
+probabilities of "A" and "B". SSO's template names the answers "m" and "M" (its model
+identifiers) and is read with those labels (`TEMPLATE_OPTIONS`). Earlier turns of a multi-turn
+prompt are shown above the question.
 """
 
 from __future__ import annotations
@@ -17,7 +20,39 @@ JUDGE_TEMPLATE = (
     "accuracy, completeness and clarity, and decide which one is better.\n\n"
     "[Question]\n{prompt}\n\n[Response A]\n{first}\n\n[Response B]\n{second}\n\n"
     "Which response is better? Answer with a single letter, A or B.")
-"""SAO §3.3 / Figure 5: rank two responses on relevance, accuracy, completeness and clarity."""
+"""selfpref's wording, not SAO's. SAO §3.3 names the four criteria (relevance, accuracy,
+completeness, clarity); its Table 13 example asks for a ranking ("2 > 1", which `parse_verdict`
+reads too). This template asks for one letter so that a forced choice over "A"/"B" works."""
+
+# SSO Table 15 ("The template we use to evaluate signal accuracy"), which A.1.4 step 2 says the
+# dispute judges used. The seed text keeps the system turn, the instruction and the two outputs
+# ("m", "M") word for word, and is cut after "## Task". The Task paragraph and the closing
+# "## Best Model Identifier" below are AlpacaEval's (alpaca_eval_clf_gpt4_turbo), whose
+# surviving parts Table 15 matches word for word: a reconstruction, not SSO's text.
+SSO_LEADERBOARD_SYSTEM = (
+    "You are a highly efficient assistant, who evaluates and selects the best large language "
+    "model (LLMs) based on the quality of their responses to a given instruction. This process "
+    "will be used to create a leaderboard reflecting the most accurate and human-preferred answers.")
+SSO_LEADERBOARD_TEMPLATE = (
+    "I require a leaderboard for various large language models. I'll provide you with prompts "
+    "given to these models and their corresponding outputs. Your task is to assess these "
+    "responses, and select the model that produces the best output from a human perspective.\n\n"
+    "## Instruction\n\n{{\n    \"instruction\": \"{prompt}\",\n}}\n\n"
+    "## Model Outputs\n\nHere are the unordered outputs from the models. Each output is "
+    "associated with a specific model, identified by a unique model identifier.\n\n"
+    "{{\n    {{\n        \"model identifier\": \"m\",\n        \"output\": \"{first}\"\n    }},\n"
+    "    {{\n        \"model identifier\": \"M\",\n        \"output\": \"{second}\"\n    }}\n}}\n\n"
+    "## Task\n\n"
+    # --- reconstructed from AlpacaEval (lost from the seed text) ---
+    "Evaluate the models based on the quality and relevance of their outputs, and select the "
+    "model that generated the best output. Answer by providing the model identifier of the best "
+    "model. We will use your output as the name of the best model, so make sure your output only "
+    "contains one of the following model identifiers and nothing else (no quotes, no spaces, no "
+    "new lines, ...): m or M.\n\n## Best Model Identifier")
+
+TEMPLATES = ("selfpref", "sso")
+"""``selfpref``: JUDGE_TEMPLATE (build sao, eval); ``sso``: SSO Table 15 (the dispute filter)."""
+TEMPLATE_OPTIONS: dict[str, tuple[str, str]] = {"selfpref": ("A", "B"), "sso": ("m", "M")}
 
 ASPECT_TEMPLATE = (
     "You are an impartial judge. Compare the two responses to the user's question on one aspect "
@@ -46,8 +81,13 @@ def _history_block(history: Sequence[Message]) -> str:
 
 
 def judge_chat(prompt: str, first: str, second: str, *, aspect: str | None = None,
-               history: Sequence[Message] = ()) -> Chat:
-    """One user turn asking which of (first, second) is better, overall or on ``aspect``."""
+               history: Sequence[Message] = (), template: str = "selfpref") -> Chat:
+    """One user turn asking which of (first, second) is better, overall or on ``aspect``
+    (``template='sso'``: SSO Table 15's system and user turns, overall only)."""
+    if template == "sso":
+        text = SSO_LEADERBOARD_TEMPLATE.format(prompt=prompt, first=first, second=second)
+        return [{"role": "system", "content": SSO_LEADERBOARD_SYSTEM},
+                {"role": "user", "content": _history_block(history) + text}]
     if aspect is None:
         text = JUDGE_TEMPLATE.format(prompt=prompt, first=first, second=second)
     else:

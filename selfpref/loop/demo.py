@@ -13,6 +13,8 @@ Every step replaces its output under ``demo-out/`` (``--overwrite``), so the dem
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import subprocess
 import sys
@@ -64,7 +66,7 @@ def _evaluate(trained: Path, directions: Path, base: str = "default") -> None:
           f"prompts ({', '.join(chosen.categories or [])}); judge: the embedded model's forced "
           "choice, both orders", flush=True)
     pool = ModelPool(batch_size=8)  # the base model (A, judge, and B's steered base) loads once
-    common = {"model_a": base, "judge_model": base, "prompts": str(prompts),
+    common: dict[str, Any] = {"model_a": base, "judge_model": base, "prompts": str(prompts),
               "max_new_tokens": EVAL_NEW_TOKENS}
     runs = [("trained (SimPO) vs base", EvalConfig(output=str(OUT / "eval-trained"),
                                                    model_b=str(trained), **common)),

@@ -1,9 +1,11 @@
 """`selfpref iterate`: the self-alignment loop, each model making the next model's data.
 
-For t = 1..T: build with pi_{t-1} -> filter with the method's recipe -> card -> push to
---push-to-hub org/name, tagged v0.t.0 (optional) -> train pi_t from pi_{t-1} (SAO: SimPO, SSO: the
-SSO loss, SELFEE: the refined DPO with lambda 1/2, 1/4, 1/8, ...). Iterations see disjoint prompts
-(SSO §3.1 splits its prompts 1:1:1; SELFEE §5.1 gives each iteration new prompts). SELFEE labels
+For t = 1..T: build with pi_{t-1} -> filter (only with --filters: the papers' online loops train
+on every pair they build) -> card -> push to --push-to-hub org/name, tagged v0.t.0 (optional) ->
+train pi_t from pi_{t-1} (SAO: SimPO, SSO: the SSO loss, SELFEE: the refined DPO with lambda 1/2,
+1/4, 1/8, ...); one function per stage below. Iterations see disjoint prompts
+(`selfpref.loop.plan`: SSO §3.1 splits its prompts 1:1:1; SELFEE §5.1 gives each iteration new
+prompts, of its own size with --prompts-per-iteration, none of them from the seed set). SELFEE labels
 against pi_init (Alg. 1): with --seed-data, pi_0 is DPO on that seed set first; with
 --reference-model, that model is pi_init; with neither, iteration 1 uses the reference-free
 judgment (Table 5). --selfee-reference picks Table 5's other judgment variants
@@ -24,30 +26,34 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import random
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from selfpref import SelfprefError
-from selfpref.data.store import replace_folder, write_json_atomic
+from selfpref.data.store import write_json_atomic
 from selfpref.loop.evaluate import LoopEval
+from selfpref.loop.plan import funnel_summary, prompt_plan, split_prompts  # noqa: F401 (re-exported)
+from selfpref.loop.stages import (  # noqa: F401 (no_pair_hint re-exported)
+    _build_stage, _filter_stage, _push_stage, _Stage, _summary_row, _train_stage,
+    no_pair_hint, train_atomic)
 from selfpref.loop.reference import check_selfee_reference, policy_path, selfee_reference
 
 TRAINER = {"sao": "simpo", "sso": "sso", "selfee": "selfee"}
-# SAO: dedup + judge consistency; SSO: A.1.4 steps 1 and 3 (step 2 when judge models are given);
-# SELFEE: none (the paper trains on every labelled pair; its refinement handles noise).
-DEFAULT_FILTERS: dict[str, list[tuple[str, Any]]] = {
-    "sao": [("dedup", "minhash"), ("require_consistent_judge", True)],
-    "sso": [("dedup", "minhash"), ("max_length_diff", 3000), ("balance_length", True)],
-    "selfee": [],
-}
+# The loop's filters when --filters is not given: none, for every method, because none of the
+# papers filters inside its online loop. SAO Alg. 1 adds every judged pair to D (D <- D ∪
+# {(x, y_w, y_l)}, inconsistent self-judgments included); SSO filters only its *offline* dataset
+# (§3.2.2 / A.1.4: "we conducted a round of data filtering on the preference data generated during
+# the alignment process"; that chain is selfpref/recipes/filter/sso-a14.yaml, for `selfpref filter`);
+# SELFEE trains on every labelled pair (its refinement, Eq. 9-12, handles the noise).
+DEFAULT_FILTERS: dict[str, list[tuple[str, Any]]] = {"sao": [], "sso": [], "selfee": []}
 Notify = Callable[[str], None]
 # SELFEE §4.1 / §5.1 initial stage (pi_0): DPO on the seed set for 3 epochs, beta 0.1, lr 5e-7,
-# cosine with 10% warm-up. recipes/dpo/selfee-seed.yaml holds the same values (a test keeps them equal).
+# AdamW ("adamw_torch"; not DPO's RMSprop default) with cosine and 10% warm-up.
+# selfpref/recipes/dpo/selfee-seed.yaml holds the same values (a test keeps them equal).
 SELFEE_SEED_SETTINGS: dict[str, Any] = {"beta": 0.1, "learning_rate": 5e-7, "num_train_epochs": 3,
-                                        "lr_scheduler_type": "cosine", "warmup_steps": 0.1}
+                                        "optim": "adamw_torch", "lr_scheduler_type": "cosine",
+                                        "warmup_steps": 0.1}
 
 
 @dataclass
@@ -65,7 +71,7 @@ class IterateConfig:
     selfee_reference: str | None = None
     name: str | None = None
     seed: int = 0
-    filters: list[tuple[str, Any]] | None = None  # None: the method's default recipe
+    filters: list[tuple[str, Any]] | None = None  # None: DEFAULT_FILTERS (none, as the papers)
     filter_options: dict[str, Any] = field(default_factory=dict)
     judge_models: list[str] | None = None
     lambdas: list[float] | None = None
@@ -75,6 +81,9 @@ class IterateConfig:
     seed_train_recipe: str | None = None  # the seed DPO stage's recipe (default: SELFEE_SEED_SETTINGS)
     push_to_hub: str | None = None
     prompt_column: str | None = None
+    # SELFEE §5.1's unequal prompt sets ("subsets of 8K, 20K, and 30K"): one size per iteration; None: equal
+    # parts of --prompts (SSO §3.1), each at most num_prompts
+    prompts_per_iteration: list[int] | None = None
     # pi_t vs pi_0 after each iteration (selfpref.loop.evaluate); not part of the fingerprint, so
     # rerunning a finished loop with it evaluates that loop
     evaluation: LoopEval | None = None
@@ -104,11 +113,40 @@ class IterateConfig:
         if self.lambdas is not None and len(self.lambdas) != self.iterations:
             raise SelfprefError(f"--lambdas has {len(self.lambdas)} values for {self.iterations} "
                                 "iterations: give one per iteration")
+        self._check_prompts_per_iteration()
         if self.filters is None:
             self.filters = list(DEFAULT_FILTERS[self.method])
-            if self.judge_models and self.method == "sso":
-                self.filters.insert(2, ("judge_models", self.judge_models))
         self.filters = [tuple(step) for step in self.filters]
+        if self.judge_models:
+            self._add_judge_step()
+
+    def _check_prompts_per_iteration(self) -> None:
+        sizes = self.prompts_per_iteration
+        if sizes is None:
+            return
+        if self.num_prompts is not None:
+            raise SelfprefError("--prompts-per-iteration gives each iteration's size, --num-prompts "
+                                "one size for all: give one of them")
+        if len(sizes) != self.iterations:
+            raise SelfprefError(f"--prompts-per-iteration has {len(sizes)} sizes for {self.iterations} "
+                                "iterations: give one per iteration, e.g. 8000,20000,30000 for 3")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise SelfprefError(f"--prompts-per-iteration {','.join(map(str, sizes))}: every size "
+                                "must be a whole number of at least 1")
+
+    def _add_judge_step(self) -> None:
+        """--judge-models adds SSO A.1.4's dispute step to the loop's filters (none by default),
+        where A.1.4 has it: after the length difference, before the length balance."""
+        if self.method != "sso":
+            raise SelfprefError(f"--judge-models is SSO A.1.4's judge-dispute filter: it needs "
+                                f"--method sso, not {self.method} (or a filter recipe with judge_models)")
+        steps = list(self.filters or [])
+        if any(k == "judge_models" for k, _ in steps):
+            raise SelfprefError("--judge-models and the --filters recipe's judge_models step both name "
+                                "the dispute judges: give them in one place")
+        at = next((i for i, (k, _) in enumerate(steps) if k == "balance_length"), len(steps))
+        steps.insert(at, ("judge_models", self.judge_models))
+        self.filters = steps
 
     def min_prompts(self) -> int:
         """Prompts one iteration needs for its filters to be able to keep anything.
@@ -126,32 +164,20 @@ class IterateConfig:
     def fingerprint(self) -> str:
         """What must match for a rerun to resume: everything but where results are pushed and
         how the models are evaluated. Options left at their default before they existed
-        (prompt_column None, selfee_reference initial) are left out, so older loops still resume."""
+        (prompt_column None, selfee_reference initial, prompts_per_iteration None) are left out,
+        so older loops still resume."""
         data = {k: v for k, v in self.plan_config().items()
-                if k != "push_to_hub" and not (k == "prompt_column" and v is None)
+                if k != "push_to_hub" and not (k in ("prompt_column", "prompts_per_iteration") and v is None)
                 and not (k == "selfee_reference" and v in (None, "initial"))}
+        data["build"] = {k: v for k, v in data["build"].items() if k not in ("no_cache", "cache_dir")}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def lam(self, t: int) -> float:
         return self.lambdas[t - 1] if self.lambdas else 0.5 ** t  # SELFEE §5.1: 1/2, 1/4, 1/8
 
-
-def split_prompts(prompts: list[str], parts: int, per_part: int | None, seed: int,
-                  minimum: int = 1) -> list[list[str]]:
-    """Disjoint prompt sets, one per iteration: shuffled once, cut into equal parts (SSO §3.1)."""
-    unique = list(dict.fromkeys(p.strip() for p in prompts if isinstance(p, str) and p.strip()))
-    random.Random(seed).shuffle(unique)
-    size = len(unique) // parts
-    if per_part:
-        size = min(size, per_part)
-    if size == 0 or size < minimum:
-        need = max(minimum, 1)
-        cap = f" (--num-prompts {per_part} caps each)" if per_part and per_part < need else ""
-        raise SelfprefError(f"--prompts has {len(unique)} distinct prompts for {parts} iterations, "
-                            f"{size} per iteration{cap}: each iteration needs its own {need} or more "
-                            f"(its filters need {need} to keep any pair), so give at least "
-                            f"{need * parts} prompts or fewer --iterations")
-    return [unique[i * size : (i + 1) * size] for i in range(parts)]
+    def prompts_at(self, t: int) -> int | None:
+        """Prompts iteration t writes itself (sao without --prompts); None: the build's default."""
+        return self.prompts_per_iteration[t - 1] if self.prompts_per_iteration else self.num_prompts
 
 
 def check_output_folder(out: Path) -> None:
@@ -163,22 +189,32 @@ def check_output_folder(out: Path) -> None:
                             "is already there; choose a new folder")
 
 
-def plan_splits(cfg: IterateConfig) -> list[list[str]] | None:
-    """The prompts of each iteration (None: sao writes its own), checked to be enough."""
+def plan_prompts(cfg: IterateConfig) -> tuple[list[list[str]] | None, list[dict[str, Any]]]:
+    """The prompts of each iteration (None: sao writes its own), checked to be enough, and the
+    prompt funnel: distinct prompts, the seed set's taken out (SELFEE §4.1, X_i ∩ X_0 = ∅), the split."""
+    need = cfg.min_prompts()
     if not cfg.prompts:
-        need = cfg.min_prompts()
-        if cfg.num_prompts is not None and cfg.num_prompts < need:
-            raise SelfprefError(f"--num-prompts {cfg.num_prompts}: each iteration needs {need} or more "
-                                f"prompts for its filters to keep any pair")
-        return None
+        flag, sizes = (("--prompts-per-iteration", cfg.prompts_per_iteration) if cfg.prompts_per_iteration
+                       else ("--num-prompts", [cfg.num_prompts] if cfg.num_prompts is not None else []))
+        if any(n < need for n in sizes):
+            raise SelfprefError(f"{flag} {','.join(map(str, sizes))}: each iteration needs {need} or "
+                                "more prompts for its filters to keep any pair")
+        return None, []
     from selfpref.data.importer import read_texts
 
-    return split_prompts(read_texts(cfg.prompts, cfg.prompt_column), cfg.iterations,
-                         cfg.num_prompts, cfg.seed, minimum=cfg.min_prompts())
+    seed_prompts = read_texts(cfg.seed_data, flag="--seed-data") if cfg.seed_data else None
+    return prompt_plan(read_texts(cfg.prompts, cfg.prompt_column), cfg.iterations, seed=cfg.seed,
+                       per_part=cfg.num_prompts, sizes=cfg.prompts_per_iteration,
+                       minimum=need, exclude=seed_prompts)
 
 
-def _plan(cfg: IterateConfig, out: Path) -> dict[str, Any]:
-    """The loop's plan (config + prompt splits), written once; a rerun must match it."""
+def plan_splits(cfg: IterateConfig) -> list[list[str]] | None:
+    """The prompts of each iteration (None: sao writes its own), checked to be enough."""
+    return plan_prompts(cfg)[0]
+
+
+def _plan(cfg: IterateConfig, out: Path, notify: Notify | None = None) -> dict[str, Any]:
+    """The loop's plan (config, prompt splits and their funnel), written once; a rerun must match it."""
     path = out / "iterate.json"
     if path.exists():
         plan = json.loads(path.read_text())
@@ -186,37 +222,14 @@ def _plan(cfg: IterateConfig, out: Path) -> dict[str, Any]:
             raise SelfprefError(f"{out} holds a loop started with other arguments (see {path}); rerun "
                                 "with the same arguments to resume, or use a new --output")
         return plan
-    splits = plan_splits(cfg)
+    splits, funnel = plan_prompts(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    plan = {"fingerprint": cfg.fingerprint(), "config": cfg.plan_config(), "splits": splits}
+    plan = {"fingerprint": cfg.fingerprint(), "config": cfg.plan_config(), "splits": splits,
+            "prompt_funnel": funnel}
     write_json_atomic(path, plan, indent=2)
+    if funnel and notify is not None:
+        notify(f"prompts: {funnel_summary(funnel)}")
     return plan
-
-
-def no_pair_hint(cfg: IterateConfig, funnel: list[dict[str, Any]], prompts: int) -> str:
-    """What to change when an iteration kept no pair: only the knobs that apply to this run."""
-    hints = []
-    emptied = next((f for f in funnel if f.get("kept") == 0), None)
-    step = (emptied or {}).get("step", "")
-    if step == "judge_consistency":
-        hints.append("the judge never agreed with itself across orders (small models rarely do, "
-                     "SAO App. B): drop the consistency filter with --filters "
-                     "recipes/filter/sao-small-judge.yaml")
-    elif step == "length_balance":
-        hints.append(f"length balance needs pairs with chosen longer and with chosen shorter; "
-                     f"{prompts} prompts gave none on one side: give more prompts per iteration")
-    elif emptied is not None and step not in ("", "build") and emptied is not funnel[0]:
-        hints.append(f"the {step} filter dropped every pair: loosen or remove it with --filters FILE")
-    unparsed = {r for f in funnel for r in (f.get("dropped") or {}) if r.startswith("judge_")}
-    judge = cfg.build.get("judge") or cfg.build.get("judge_mode") or "text"
-    if cfg.method == "sao" and judge == "text" and unparsed:
-        hints.append(f"--judge-mode logits (a verdict that always parses; the text judge lost pairs "
-                     f"to {', '.join(sorted(unparsed))})")
-    if cfg.prompts and step != "length_balance":
-        hints.append(f"more prompts in {cfg.prompts} (this iteration had {prompts})")
-    elif not cfg.prompts and step not in ("judge_consistency",):
-        hints.append(f"a larger --num-prompts (this iteration had {prompts})")
-    return "; or ".join(hints) if hints else "loosen the filters (--filters FILE)"
 
 
 def _policy(cfg: IterateConfig, out: Path, t: int) -> str | None:
@@ -231,19 +244,6 @@ def labelling_reference(cfg: IterateConfig, out: Path, t: int) -> tuple[str | No
                             cfg.reference_model, bool(cfg.seed_data))
 
 
-def _train_atomic(method: str, dataset: str, target: Path, model: str | None, cfg: IterateConfig,
-                  lineage: dict[str, Any], recipe: str | None, **extra: Any) -> dict[str, Any]:
-    from selfpref.trainers.run import train
-
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    summary = train(method, dataset, tmp, model=model, recipe=recipe, **{**extra, **cfg.train})
-    summary["lineage"] = lineage
-    write_json_atomic(tmp / "selfpref_train.json", summary, indent=2)
-    replace_folder(tmp, target)
-    return summary
-
-
 def _seed_model(cfg: IterateConfig, out: Path, notify: Notify) -> None:
     target = out / "seed-model"
     if (target / "selfpref_train.json").exists():
@@ -252,100 +252,24 @@ def _seed_model(cfg: IterateConfig, out: Path, notify: Notify) -> None:
     # The seed stage is DPO (SELFEE Alg. 1): it never takes the loop's --train-config (a selfee
     # recipe), only its own --seed-train-config, or SELFEE §4.1's initial-stage settings.
     extra = {} if cfg.seed_train_recipe else dict(SELFEE_SEED_SETTINGS)
-    _train_atomic("dpo", cfg.seed_data, target, cfg.model, cfg,
-                  {"parent_model": cfg.model, "parent_dataset": cfg.seed_data, "stage": "seed"},
-                  cfg.seed_train_recipe, **extra)
+    train_atomic("dpo", cfg.seed_data, target, cfg.model, cfg,
+                 {"parent_model": cfg.model, "parent_dataset": cfg.seed_data, "stage": "seed"},
+                 cfg.seed_train_recipe, **extra)
 
 
 def _iteration(cfg: IterateConfig, plan: dict[str, Any], t: int, out: Path, notify: Notify) -> dict[str, Any]:
-    from selfpref.pipelines.run import build
-    from selfpref.datacards import card_writer
-    from selfpref.filters.apply import filter_dataset
-    from selfpref.pipelines.config import BuildConfig
+    """Iteration t: build -> filter -> push -> train -> summary, each stage skipped when done."""
     from selfpref.data.refs import read_dataset
-    from selfpref.data.store import is_dataset_folder
 
-    folder = out / f"iter-{t}"
-    folder.mkdir(exist_ok=True)
-    policy, name, version = _policy(cfg, out, t - 1), cfg.name or out.name, f"0.{t}.0"
-    steps = cfg.filters or []
-    raw = folder / "raw"
-    data = folder / "data" if steps else raw
-    head = f"iteration {t}/{cfg.iterations}"
-    judged: dict[str, Any] = {}
-    if cfg.method == "selfee":
-        ref, role = labelling_reference(cfg, out, t)
-        judged = {"selfee_reference": cfg.selfee_reference, "reference": role, "reference_model": ref}
-    if not is_dataset_folder(raw):
-        options = {**cfg.build, "method": cfg.method, "model": policy, "seed": cfg.seed + t}
-        if plan["splits"]:
-            split = folder / "prompts.jsonl"  # one 'prompt' column, whatever --prompt-column was
-            split.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in plan["splits"][t - 1]))
-            options.update(prompts=str(split), num_prompts=len(plan["splits"][t - 1]))
-        elif cfg.num_prompts:
-            options["num_prompts"] = cfg.num_prompts
-        if cfg.method == "selfee":
-            options["reference_model"] = judged["reference_model"]
-        labels = ""
-        if judged:
-            labels = (f", labelled against {judged['reference']} ({judged['reference_model']})"
-                      if judged["reference_model"] else ", labelled reference-free (SELFEE Table 5)")
-        notify(f"{head}: build {cfg.method} with {policy or 'the embedded model'}{labels}")
-        build(BuildConfig(**options), raw, name=f"{name}-raw" if steps else name, version=version,
-              command=f"selfpref iterate (iteration {t})", card=card_writer(), notify=notify,
-              extra_stats={"iteration": {"index": t, "of": cfg.iterations, "policy": policy,
-                                         "previous_dataset": f"{name}@0.{t - 1}.0" if t > 1 else None,
-                                         **judged}})
-    if steps and not is_dataset_folder(data):
-        # near-duplicates of earlier iterations' prompts go too: iterations see disjoint prompts
-        against = [str(out / f"iter-{s}" / "data") for s in range(1, t)] if ("dedup", "minhash") in steps else []
-        notify(f"{head}: filter ({', '.join(k for k, _ in steps)})")
-        from selfpref.filters.apply import EmptyResult
-
-        try:
-            filter_dataset(raw, data, steps, cfg.filter_options, against=against or None, name=name,
-                           version=version, card=card_writer())
-        except EmptyResult as empty:
-            prompts = len(plan["splits"][t - 1]) if plan["splits"] else (cfg.num_prompts or 8)
-            funnel = read_dataset(raw)[1].funnel + empty.reports
-            kept = "; ".join(f"{f['step']}: {f['kept']} kept" for f in funnel)
-            raise SelfprefError(f"{head}: no pair left to train on ({kept}); try "
-                                f"{no_pair_hint(cfg, funnel, prompts)}") from None
-    df, record = read_dataset(data)
+    st = _Stage(cfg, plan, t, out, notify, TRAINER[cfg.method])
+    st.folder.mkdir(exist_ok=True)
+    _build_stage(st)
+    _filter_stage(st)
+    df, record = read_dataset(st.data)
     if df.height == 0:
-        funnel = "; ".join(f"{f['step']}: {f['kept']} kept" for f in record.funnel)
-        prompts = len(plan["splits"][t - 1]) if plan["splits"] else (cfg.num_prompts or 8)
-        raise SelfprefError(f"{head}: no pair left to train on ({funnel}); try "
-                            f"{no_pair_hint(cfg, record.funnel, prompts)}")
-    dataset_ref = str(data)
-    if cfg.push_to_hub:
-        pushed = folder / "pushed.json"
-        if not pushed.exists():
-            from selfpref.data.hub import push_folder
-
-            url = push_folder(data, cfg.push_to_hub, version=version)
-            write_json_atomic(pushed, {"repo": cfg.push_to_hub, "version": version, "url": url}, indent=2)
-            notify(f"{head}: pushed {cfg.push_to_hub}@v{version}")
-        dataset_ref = f"{cfg.push_to_hub}@v{version}"
-    model_dir = folder / "model"
-    if (model_dir / "selfpref_train.json").exists():
-        summary = json.loads((model_dir / "selfpref_train.json").read_text())
-    else:
-        notify(f"{head}: train {TRAINER[cfg.method]} from {policy or 'the embedded model'}")
-        extra = {"selfee_lambda": cfg.lam(t)} if cfg.method == "selfee" else {}
-        summary = _train_atomic(TRAINER[cfg.method], dataset_ref, model_dir, policy, cfg,
-                                {"parent_model": policy, "parent_dataset": dataset_ref,
-                                 "iteration": t}, cfg.train_recipe, **extra)
-    sep = record.stats.get("separability") or {}
-    row = {"iteration": t, "dataset": f"{name}@{version}", "rows_kept": df.height,
-           "mean_chosen_chars": round(float(df["chosen"].str.len_chars().mean()), 1),
-           "mean_rejected_chars": round(float(df["rejected"].str.len_chars().mean()), 1),
-           "mean_confidence": (None if df["confidence"].null_count() == df.height
-                               else round(float(df["confidence"].mean()), 3)),
-           "separability": round(sep["accuracy"], 3) if "accuracy" in sep else None,
-           "train_loss": round(float(summary["train_loss"]), 4), "model": str(model_dir), **judged}
-    write_json_atomic(folder / "summary.json", row, indent=2)
-    return row
+        raise st.no_pair(record.funnel)
+    summary = _train_stage(st, _push_stage(st))
+    return _summary_row(st, df, record, summary)
 
 
 def iterate(cfg: IterateConfig, notify: Notify | None = None) -> list[dict[str, Any]]:
@@ -363,7 +287,7 @@ def iterate(cfg: IterateConfig, notify: Notify | None = None) -> list[dict[str, 
     evaluator = None
     if cfg.evaluation is not None:  # prompts, judge spec and finished evals checked before any work
         evaluator = LoopEvaluator(cfg.evaluation, out, _policy(cfg, out, 0), cfg.iterations, say)
-    plan = _plan(cfg, out)
+    plan = _plan(cfg, out, say)
     if evaluator is not None:
         evaluator.prepare()
     if cfg.seed_data:

@@ -64,8 +64,49 @@ def per_row_sampler(generators: Sequence[Any], temperature: float, top_p: float)
     return process
 
 
-def chat_ids(tokenizer: Any, messages: Sequence[Message], *, generation_prompt: bool = False) -> list[int]:
-    """Token ids of a conversation rendered with the model's chat template."""
+# How a conversation reaches the model: its chat template, or plain text for a base model that
+# has none (AlignEZ §2.1 generates with base models; its A.5 templates are completion prompts).
+PROMPT_FORMATS = ("auto", "chat", "completion")
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def resolve_prompt_format(tokenizer: Any, prompt_format: str = "auto") -> str:
+    """'chat' or 'completion'; ``auto`` is chat when the tokenizer has a chat template. A
+    ValueError for an unknown format, or 'chat' with a tokenizer that has no template."""
+    if prompt_format not in PROMPT_FORMATS:
+        raise ValueError(f"prompt format {prompt_format!r}: use one of {', '.join(PROMPT_FORMATS)}")
+    if prompt_format == "auto":
+        return "chat" if has_chat_template(tokenizer) else "completion"
+    if prompt_format == "chat" and not has_chat_template(tokenizer):
+        raise ValueError("prompt format 'chat', but the tokenizer has no chat template; use "
+                         "'completion' (a base model) or 'auto'")
+    return prompt_format
+
+
+def completion_text(messages: Sequence[Message]) -> str:
+    """A conversation as plain text: the prompt's turns separated by a blank line, an answer turn
+    one space after the prompt's last words (which end in a cue such as "...should:")."""
+    text = ""
+    for message in messages:
+        content = message["content"]
+        if not text:
+            text = content
+        elif message.get("role") == "assistant":
+            text += content if text.endswith((" ", "\n")) else " " + content
+        else:
+            text += "\n\n" + content
+    return text
+
+
+def chat_ids(tokenizer: Any, messages: Sequence[Message], *, generation_prompt: bool = False,
+             prompt_format: str = "chat") -> list[int]:
+    """Token ids of a conversation rendered with the model's chat template (``prompt_format``
+    'chat', the default), or as plain text ('completion'; 'auto' picks by the tokenizer)."""
+    if prompt_format != "chat" and resolve_prompt_format(tokenizer, prompt_format) == "completion":
+        return list(tokenizer(completion_text(messages), add_special_tokens=True)["input_ids"])
     ids = tokenizer.apply_chat_template(list(messages), add_generation_prompt=generation_prompt,
                                         tokenize=True)
     if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
@@ -73,9 +114,9 @@ def chat_ids(tokenizer: Any, messages: Sequence[Message], *, generation_prompt: 
     return list(ids)
 
 
-def chat_input_ids(tokenizer: Any, conversation: Sequence[Message]) -> list[int]:
+def chat_input_ids(tokenizer: Any, conversation: Sequence[Message], prompt_format: str = "chat") -> list[int]:
     """Token ids of a conversation with the generation prompt appended (where an answer starts)."""
-    return chat_ids(tokenizer, conversation, generation_prompt=True)
+    return chat_ids(tokenizer, conversation, generation_prompt=True, prompt_format=prompt_format)
 
 
 def generate_batch(
@@ -90,12 +131,13 @@ def generate_batch(
     batch_size: int = 8,
     seed: int | None = None,
     seeds: Sequence[int] | None = None,
+    prompt_format: str = "chat",
 ) -> list[list[str]]:
     """For each conversation, ``num_return_sequences`` answers (plain text, special tokens removed).
 
     With ``seeds`` (one per conversation) every sampled answer comes from its own random stream,
     so it does not depend on the batch it was generated in; ``seed`` alone seeds the global
-    stream once (answers then depend on the batching).
+    stream once (answers then depend on the batching). ``prompt_format``: see `chat_ids`.
     """
     import torch
     from transformers import LogitsProcessorList
@@ -104,7 +146,7 @@ def generate_batch(
         raise ValueError(f"{len(seeds)} seeds for {len(conversations)} conversations")
     if seed is not None and seeds is None:
         torch.manual_seed(seed)
-    encoded = [chat_input_ids(tokenizer, conv) for conv in conversations]
+    encoded = [chat_input_ids(tokenizer, conv, prompt_format) for conv in conversations]
     # Sort by length so each batch pads little; results go back in input order.
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     results: list[list[str]] = [[] for _ in encoded]

@@ -18,8 +18,10 @@ Chat = Sequence[Message]
 class LocalModel:
     """transformers on the CPU (or one GPU): batched generation, forced choice and scoring."""
 
-    def __init__(self, ref: str | None, *, batch_size: int = 8, num_threads: int | None = None) -> None:
+    def __init__(self, ref: str | None, *, batch_size: int = 8, num_threads: int | None = None,
+                 prompt_format: str = "chat") -> None:
         self.ref, self.batch_size, self.num_threads = ref, batch_size, num_threads
+        self.prompt_format = prompt_format  # how `generate` renders chats (generation.chat_ids)
         self.model: Any = None
         self.tokenizer: Any = None
 
@@ -43,7 +45,7 @@ class LocalModel:
         return generate_batch(self.model, self.tokenizer, chats, max_new_tokens=max_new_tokens,
                               temperature=temperature, top_p=top_p,
                               num_return_sequences=num_generations, batch_size=self.batch_size,
-                              seed=seed, seeds=seeds)
+                              seed=seed, seeds=seeds, prompt_format=self.prompt_format)
 
     def option_probabilities(self, chats: Sequence[Chat], options: Sequence[str]) -> list[list[float]]:
         """P(next token = option label), renormalised over the options, per conversation."""

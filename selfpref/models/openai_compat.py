@@ -73,7 +73,19 @@ class OpenAICompatModel:
             text = text.replace(key, "***")
         return mask_url(text)
 
+    cache: Any = None  # a request_cache.RequestCache the build sets: no request is sent twice
+
     def _call(self, **kwargs: Any) -> Any:
+        """One request, answered from ``cache`` when it holds it, else sent and appended there."""
+        if self.cache is None:
+            return self._send(**kwargs)
+        from openai.types.chat import ChatCompletion
+
+        response = self.cache.fetch(self.base_url, {"model": self.model, **kwargs}, lambda request: self._send(
+            **{k: v for k, v in request.items() if k != "model"}).model_dump(mode="json"))
+        return ChatCompletion.model_validate(response)
+
+    def _send(self, **kwargs: Any) -> Any:
         import openai
 
         try:

@@ -30,6 +30,8 @@ def _local_ref(ref: str | os.PathLike | None) -> str:
 
         return str(default_model())
     return str(ref)
+# Not a generation backend: a sequence classifier scoring answers (``--judge rm``).
+REWARD = "reward"
 
 
 class ModelPool:
@@ -40,29 +42,30 @@ class ModelPool:
     own server: ``{"judge": (url, key variable or None, flag prefix)}``), asked for with
     ``get(..., endpoint=name)``; ``vllm_options``: keyword arguments for ``vllm.LLM``;
     ``factories``: kind -> callable(ref, step) replacing the built-in constructor (tests, or a
-    backend defined in a layer above).
+    backend defined in a layer above); ``prompt_format``: how transformers models render the
+    chats they generate from (`generation.chat_ids`: chat, completion or auto).
     """
 
-    def __init__(self, *, batch_size: int = 8, seed: int = 0, script: dict[str, Any] | None = None,
+    def __init__(self, batch_size: int = 8, *, seed: int = 0, script: dict[str, Any] | None = None,
                  base_url: str | None = None, api_key_env: str | None = None,
                  vllm_options: dict[str, Any] | None = None,
                  factories: dict[str, Callable[[str, str], Any]] | None = None,
-                 endpoints: dict[str, tuple[str, str | None, str]] | None = None) -> None:
+                 endpoints: dict[str, tuple[str, str | None, str]] | None = None,
+                 prompt_format: str = "chat") -> None:
         self.batch_size, self.seed, self.script = batch_size, seed, script or {}
         self.base_url, self.api_key_env = base_url, api_key_env
         self.endpoints = dict(endpoints or {})
         self.vllm_options = dict(vllm_options or {})
         self.factories = dict(factories or {})
+        self.prompt_format = prompt_format
         self._models: dict[tuple[str, ...], Any] = {}
 
     def key(self, kind: str, ref: str | None, *, step: str = "", endpoint: str = "") -> tuple[str, ...]:
         """Which pooled model (kind, ref) is. A local model is named by what it loads, so None,
         "default" and the embedded model's folder are one model, and so are ./m and m."""
-        name = str(ref)
-        if kind in LOCAL_KINDS:
-            name = _local_ref(ref)
-            if Path(name).expanduser().is_dir():
-                name = str(Path(name).expanduser().resolve())
+        name = _local_ref(ref) if kind in LOCAL_KINDS else str(ref)
+        if kind in (*LOCAL_KINDS, REWARD) and Path(name).expanduser().is_dir():
+            name = str(Path(name).expanduser().resolve())
         return (kind, name, step if kind == "scripted" else "", endpoint if kind == "openai" else "")
 
     def get(self, kind: str, ref: str | None, *, step: str = "", endpoint: str = "") -> Any:
@@ -96,10 +99,14 @@ class ModelPool:
     def _create(self, kind: str, ref: str, step: str, endpoint: str = "") -> Any:
         if kind in self.factories:
             return self.factories[kind](ref, step)
+        if kind == REWARD:
+            from selfpref.models.reward import RewardModel
+
+            return RewardModel(ref, batch_size=self.batch_size)
         if kind == "transformers":
             from selfpref.models.local import LocalModel
 
-            return LocalModel(ref, batch_size=self.batch_size)
+            return LocalModel(ref, batch_size=self.batch_size, prompt_format=self.prompt_format)
         if kind == "vllm":
             from selfpref.models.vllm_backend import VLLMModel
 

@@ -14,10 +14,12 @@ from selfpref.models.generation import Message, chat_ids, chat_input_ids
 from selfpref.models.padding import pad
 
 
-def answer_token_ids(tokenizer: Any, prompt: Sequence[Message], answer: str) -> tuple[list[int], int]:
-    """(prompt + answer ids with the chat template, number of prompt ids)."""
-    prompt_ids = chat_input_ids(tokenizer, prompt)
-    full = chat_ids(tokenizer, list(prompt) + [{"role": "assistant", "content": answer}])
+def answer_token_ids(tokenizer: Any, prompt: Sequence[Message], answer: str, *,
+                     prompt_format: str = "chat") -> tuple[list[int], int]:
+    """(prompt + answer ids with the chat template, or as plain text, number of prompt ids)."""
+    prompt_ids = chat_input_ids(tokenizer, prompt, prompt_format)
+    full = chat_ids(tokenizer, list(prompt) + [{"role": "assistant", "content": answer}],
+                    prompt_format=prompt_format)
     if full[: len(prompt_ids)] != prompt_ids:  # template renders the prompt differently: align
         n = 0
         while n < min(len(full), len(prompt_ids)) and full[n] == prompt_ids[n]:

@@ -26,7 +26,7 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # SELFEE §5.1 / App. B: temperature 0.7, at most 300 tokens; no top-p given (1.0).
     "selfee": {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 300},
 }
-# The papers' own settings at their scale: recipes/build/<method>-paper.yaml (`build --config`).
+# The papers' own settings at their scale: selfpref/recipes/build/<method>-paper.yaml (`build --config`).
 
 
 @dataclass
@@ -55,6 +55,10 @@ class BuildConfig:
         "help": "Without --prompts, how the model writes its prompts (flag --prompt-source): "
                 "'persona' (SAO sec. 3.1, one prompt per persona) or 'random' (SAO Table 5: no "
                 "persona, the model writes each prompt unprompted)."})
+    prompt_format: str = field(default="auto", metadata={
+        "help": "alignez: how prompts reach the generator: chat (its chat template), completion "
+                "(plain text, for a base model: AlignEZ §2.1 and A.5), or auto (completion when "
+                "the tokenizer has no chat template)."})
     num_prompts: int = field(default=8, metadata={"help": "How many prompts (personas) to build from."})
     seed: int = field(default=0, metadata={"help": "Random seed for sampling and selection."})
     batch_size: int = field(default=8, metadata={"help": "Generation batch size."})
@@ -62,17 +66,34 @@ class BuildConfig:
     top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling top_p (method default if unset)."})
     max_new_tokens: int | None = field(default=None, metadata={
         "help": "Most new tokens per answer (selfee default 300 as in the paper, else 96)."})
-    prompt_max_new_tokens: int = field(default=64, metadata={"help": "Most new tokens for personas, prompts, features."})
+    prompt_max_new_tokens: int = field(default=64, metadata={
+        "help": "Most new tokens for personas, prompts, features (64 for a CPU; SAO's prompts run to "
+                "200 words, Fig. 3: selfpref/recipes/build/sao-paper.yaml allows 512)."})
+    truncated_prompts: str = field(default="drop", metadata={
+        "help": "A persona or prompt that reached prompt_max_new_tokens was cut mid-sentence: 'drop' "
+                "(default; counted as persona_truncated / prompt_truncated in the funnel) or 'keep' "
+                "(answered as cut, not counted)."})
     judge: str | None = field(default=None, metadata={
         "help": "sao: who labels each pair, in both orders: text (a written verdict) or logits (forced "
-                "choice) by a model (the generator unless judge_model), or SAO Table 6's baselines "
+                "choice) by a model (the generator unless judge_model), rm (a reward model named by "
+                "judge_model, P = sigmoid(r_A - r_B)), or SAO Table 6's baselines "
                 "length (the shorter answer wins), length:longer, random (a coin seeded by seed). "
                 "Default text."})
+    judge_orders: int = field(default=2, metadata={
+        "help": "sao: 2 asks the judge in both orders (selfpref's default: position bias shows as "
+                "judge_consistent=false); 1 makes SAO Alg. 1 / Eq. 3's single call R(y1, y2 | x), "
+                "answers[0] shown first (judge_consistent is then null)."})
     judge_mode: str | None = field(default=None, metadata={
         "help": "sao: alias of judge for its model kinds, 'text' or 'logits' (older recipes)."})
     judge_model: str | None = field(default=None, metadata={
         "help": "sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, "
                 "'default', or the endpoint's model name."})
+    judge_models: list[str] | None = field(default=None, metadata={
+        "help": "sao: a panel of judge models (--judge-model given several times); judge is one "
+                "kind for all or one per model, comma separated (text,logits,rm)."})
+    panel: str = field(default="mean", metadata={
+        "help": "sao, with judge_models: mean (of P), majority (of the judges' verdicts) or "
+                "unanimous (a label only when all agree; otherwise judge_tie)."})
     judge_base_url: str | None = field(default=None, metadata={
         "help": "sao: judge on this OpenAI-compatible endpoint (its /v1 URL) with judge_model."})
     judge_api_key_env: str | None = field(default=None, metadata={
@@ -80,8 +101,10 @@ class BuildConfig:
                 "endpoint's key (never written anywhere; unset: no key)."})
     judge_max_new_tokens: int = field(default=16, metadata={"help": "sao text judge: most new tokens per verdict."})
     beta: float = field(default=0.1, metadata={"help": "selfee: beta of the implicit reward (Eq. 7)."})
-    concision_probability: float = field(default=0.2, metadata={
-        "help": "sso: chance of adding Concision to the allocated features (SSO A.3)."})
+    concision_probability: float = field(default=0.0, metadata={
+        "help": "sso: chance of adding Concision to the picked feature. Default 0: Concision is one "
+                "of SSO's seven features (§3.1), allocated like the others; no seed text gives a "
+                "probability (selfpref's earlier default was 0.2)."})
     principles: str | None = field(default=None, metadata={
         "help": "sso: a YAML file replacing the feature/principle table (features: [{name, good, "
                 "bad, meaning, good_principle, bad_principle}, ...], optional concision: {...})."})
@@ -92,6 +115,18 @@ class BuildConfig:
     ray_address: str | None = field(default=None, metadata={"help": "Ray cluster address (default: a local runtime)."})
     ray_workers: int | None = field(default=None, metadata={
         "help": "--ray: number of workers (default: one per GPU for vllm, else one per node)."})
+    no_cache: bool = field(default=False, metadata={
+        "help": "Send every request and run every step again, reading and writing no cache "
+                "(docs/howto/cache.md)."})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "Where the request and step caches live (default: $SELFPREF_CACHE_DIR, else "
+                ".selfpref-cache beside the output folder)."})
+    ray_gpus_per_worker: int | None = field(default=None, metadata={
+        "help": "--ray --backend vllm: GPUs per worker, its engines' tensor_parallel_size (default 1)."})
+    ray_reference_gpus: int | None = field(default=None, metadata={
+        "help": "--ray, selfee on vllm: GPUs for the reference model; more than "
+                "--ray-gpus-per-worker runs it on its own worker with that tensor_parallel_size "
+                "(e.g. a 70B pi_init beside an 8B policy); default: beside the policy."})
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_DEFAULTS:
@@ -101,33 +136,80 @@ class BuildConfig:
                 setattr(self, key, value)
         checks = [("num_prompts", self.num_prompts >= 1, "at least 1"),
                   ("batch_size", self.batch_size >= 1, "at least 1"),
+                  ("prompt_max_new_tokens", self.prompt_max_new_tokens >= 1, "at least 1"),
+                  ("concision_probability", 0 <= self.concision_probability <= 1, "in [0, 1]"),
+                  ("truncated_prompts", self.truncated_prompts in ("drop", "keep"), "'drop' or 'keep'"),
                   ("chunk_size", self.chunk_size >= 1, "at least 1"),
                   ("ray_workers", self.ray_workers is None or self.ray_workers >= 1, "at least 1"),
+                  ("ray_gpus_per_worker", self.ray_gpus_per_worker is None or self.ray_gpus_per_worker >= 1,
+                   "at least 1"),
+                  ("ray_reference_gpus", self.ray_reference_gpus is None or self.ray_reference_gpus >= 1,
+                   "at least 1"),
                   ("temperature", self.temperature >= 0, ">= 0"),
                   ("top_p", 0 < self.top_p <= 1, "in (0, 1]"),
                   ("judge_mode", self.judge_mode in (None, "text", "logits"), "'text' or 'logits' "
                    "(an alias of --judge; the baselines are --judge length|length:longer|random)"),
                   ("backend", self.backend in ("transformers", "vllm", "openai", "scripted"),
-                   "transformers, vllm, openai or scripted")]
+                   "transformers, vllm, openai or scripted"),
+                  ("prompt_format", self.prompt_format in ("auto", "chat", "completion"),
+                   "auto, chat or completion")]
         for name, ok, want in checks:
             if not ok:
                 raise SelfprefError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: must be {want}")
         self._check_prompt_mode()
+        if self.prompt_format != "auto" and self.method != "alignez":
+            raise SelfprefError(f"--prompt-format {self.prompt_format}: only alignez has a "
+                                "completion path; drop the flag for this method")
+        if self.prompt_format == "completion" and self.backend in ("vllm", "openai"):
+            raise SelfprefError(f"--prompt-format completion: the {self.backend} backend only "
+                                "takes chats; use --backend transformers")
         if self.method == "selfee" and self.reference_model and self.reference_model == self.model:
             raise SelfprefError("--reference-model is the same as --model: every reward margin would be "
                                 "zero; pass the initial model as reference, or omit it for the "
                                 "reference-free judgment")
 
+        if self.no_cache and self.cache_dir:
+            raise SelfprefError(f"--cache-dir {self.cache_dir} and --no-cache: give one (--no-cache "
+                                "reads and writes no cache at all)")
         self._check_judge()
         self._check_principles()
+        self._check_ray_gpus()
         if self.backend == "scripted" and not self.script:
             raise SelfprefError("--backend scripted needs --script FILE (step name -> texts)")
         if self.method == "selfee" and self.backend == "openai":
             raise SelfprefError("selfee labels with log-probs of local weights: use --backend "
                                 "transformers or vllm")
 
+    def _check_panel(self) -> None:
+        """Several --judge-model: a panel (sao only, local models, both orders)."""
+        from selfpref.judges.factory import judge_kinds
+
+        models = [str(m) for m in (self.judge_models or [])]
+        if len(models) == 1:
+            self.judge_model, self.judge_models = self.judge_model or models[0], None
+            return
+        if self.panel not in ("mean", "majority", "unanimous"):
+            raise SelfprefError(f"--panel {self.panel!r}: use mean, majority or unanimous")
+        if not models:
+            return
+        if self.method != "sao":
+            raise SelfprefError("--judge-model given several times (a panel): only sao has a judge step")
+        if self.judge_model:
+            raise SelfprefError("a panel (judge_models) and --judge-model: list every judge in one place")
+        if self.judge_base_url or self.backend not in ("transformers", "vllm"):
+            raise SelfprefError("a judge panel runs local models: drop --judge-base-url, use "
+                                "--backend transformers or vllm")
+        if self.judge_orders != 2:
+            raise SelfprefError("--judge-orders 1: a panel's judges each see both orders")
+        self.judge_models = models
+        self.judge = ",".join(judge_kinds(self.judge or self.judge_mode or "text", len(models)))
+        self.judge_mode = None
+
     def _check_judge(self) -> None:
         """Resolve --judge / --judge-mode into ``judge`` and refuse judge flags that cannot work."""
+        self._check_panel()
+        if self.judge_models:
+            return
         if self.judge is not None and self.judge not in JUDGE_KINDS:
             raise SelfprefError(f"--judge {self.judge!r}: use one of {', '.join(JUDGE_KINDS)}")
         if self.judge and self.judge_mode and self.judge != self.judge_mode:
@@ -137,18 +219,39 @@ class BuildConfig:
         given = [f for f, v in (("--judge-model", self.judge_model),
                                 ("--judge-base-url", self.judge_base_url),
                                 ("--judge-api-key-env", self.judge_api_key_env)) if v]
-        if self.method != "sao" and (given or self.judge != "text"):
-            flag = given[0] if given else f"--judge {self.judge}"
+        if self.method != "sao" and (given or self.judge != "text" or self.judge_orders != 2):
+            flag = given[0] if given else (f"--judge {self.judge}" if self.judge != "text"
+                                           else f"--judge-orders {self.judge_orders}")
             raise SelfprefError(f"{flag}: only sao has a judge step (sso's dispute judges are "
                                 "`selfpref filter --judge-models`)")
-        if self.judge not in ("text", "logits") and given:
+        if self.judge_orders not in (1, 2):
+            raise SelfprefError(f"--judge-orders {self.judge_orders}: use 2 (both orders, selfpref's "
+                                "default) or 1 (SAO Alg. 1 / Eq. 3's single call)")
+        if self.judge == "rm":
+            if not self.judge_model or self.judge_model == "default":
+                raise SelfprefError("--judge rm needs --judge-model PATH: a reward model (a folder "
+                                    "written by `selfpref train rm`, or a Hub reward model)")
+            if self.judge_base_url:
+                raise SelfprefError("--judge-base-url: --judge rm scores with a local reward model; "
+                                    "drop --judge-base-url")
+        if self.judge not in ("text", "logits", "rm") and given:
             raise SelfprefError(f"{given[0]}: --judge {self.judge} is a rule (SAO Table 6's baseline) "
-                                "and calls no model; drop it, or use --judge text|logits")
+                                "and calls no model; drop it, or use --judge text|logits|rm")
         if self.judge_api_key_env and not self.judge_base_url:
             raise SelfprefError("--judge-api-key-env goes with --judge-base-url (the judge's own "
                                 "endpoint); with --backend openai the judge uses --api-key-env")
         if self.judge_base_url and not self.judge_model:
             raise SelfprefError("--judge-base-url: also name the endpoint's model with --judge-model")
+
+    def _check_ray_gpus(self) -> None:
+        if self.ray_gpus_per_worker and not (self.ray and self.backend == "vllm"):
+            raise SelfprefError("--ray-gpus-per-worker: GPUs per vLLM worker under --ray; add --ray "
+                                "--backend vllm, or drop it")
+        if self.ray_reference_gpus and not (self.ray and self.backend == "vllm" and
+                                            self.method == "selfee" and self.reference_model):
+            raise SelfprefError("--ray-reference-gpus: GPUs for selfee's --reference-model on Ray "
+                                "vLLM workers; it needs selfee, --reference-model, --ray and "
+                                "--backend vllm, or drop it")
 
     def _check_principles(self) -> None:
         """A principles file is read now: a missing or malformed one fails before any model loads."""
@@ -167,7 +270,7 @@ class BuildConfig:
     @property
     def judge_is_generator(self) -> bool:
         """The model that writes the answers also judges them (SAO's self-judge)."""
-        if self.judge_base_url or self.judge not in ("text", "logits"):
+        if self.judge_base_url or self.judge_models or self.judge not in ("text", "logits"):
             return False
         from selfpref.models.resolve import model_label, resolve_model
 
@@ -198,15 +301,25 @@ class BuildConfig:
         """Identifies the work: same method, models, parameters, seed and inputs -> same parts."""
         relevant = {k: v for k, v in dataclasses.asdict(self).items()
                     if k not in ("ray", "ray_address", "ray_workers", "batch_size", "api_key_env",
-                                 "judge_api_key_env")}
+                                 "judge_api_key_env", "no_cache", "cache_dir",
+                                 "ray_gpus_per_worker", "ray_reference_gpus")}
         if relevant["prompt_mode"] == "persona":  # the default: parts of earlier builds still resume
             del relevant["prompt_mode"]
+        if relevant["truncated_prompts"] == "drop":  # likewise
+            del relevant["truncated_prompts"]
+        if relevant["prompt_format"] == "auto":  # likewise
+            del relevant["prompt_format"]
+        for key, default in (("judge_orders", 2), ("judge_models", None), ("panel", "mean")):
+            if relevant[key] == default:  # likewise
+                del relevant[key]
         if self.backend in ("transformers", "vllm"):  # a model retrained into the same folder
             from selfpref.models.resolve import weights_signature
 
             relevant["weights"] = {k: weights_signature(getattr(self, k))
                                    for k in ("model", "reference_model", "judge_model")
                                    if getattr(self, k) is not None}
+            for i, ref in enumerate(self.judge_models or []):
+                relevant["weights"][f"judge_models[{i}]"] = weights_signature(ref)
         blob = json.dumps({"config": relevant, "inputs": inputs, "engine": ENGINE_VERSION},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

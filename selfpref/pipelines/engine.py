@@ -23,11 +23,12 @@ from selfpref import SelfprefError
 from selfpref.models.pool import ModelPool
 from selfpref.models.resolve import model_label, resolve_model
 from selfpref.pipelines import LLMFactory, method_module
+from selfpref.pipelines.step_cache import cacheable, open_caches, step_backend, step_identity
 
 # What progress lines call each step: "answers 24/64 · judge 10/64".
 STEP_LABELS = {
     "write_persona": "personas", "write_prompt": "prompts", "answer_pair": "answers",
-    "self_judge": "judge", "rule_judge": "judge", "allocate_features": "features", "principled_answers": "answers",
+    "self_judge": "judge", "rule_judge": "judge", "rm_judge": "judge", "panel_judge": "judge", "allocate_features": "features", "principled_answers": "answers",
     "describe_characteristics": "characteristics", "conditioned_answers": "answers",
     "implicit_reward": "scores",
 }
@@ -102,6 +103,7 @@ def default_llm_factory(config: Any) -> LLMFactory:
 
 def make_pool(config: Any) -> ModelPool:
     """The build's models: one per (backend, model); vLLM engines split the GPU between them."""
+    from selfpref.pipelines.alignez import generator_prompt_format
     from selfpref.pipelines.llms import load_script
 
     script = load_script(config.script) if config.backend == "scripted" else None
@@ -113,7 +115,8 @@ def make_pool(config: Any) -> ModelPool:
         if config.judge_base_url else {}
     return ModelPool(batch_size=config.batch_size, seed=config.seed, script=script,
                      base_url=config.base_url, api_key_env=config.api_key_env,
-                     vllm_options=vllm_options, endpoints=endpoints)
+                     vllm_options=vllm_options, endpoints=endpoints,
+                     prompt_format=generator_prompt_format(config))
 
 
 def judge_labeler(config: Any) -> str:
@@ -123,6 +126,11 @@ def judge_labeler(config: Any) -> str:
     if config.judge in ("length", "length:longer", "random"):
         return config.judge.replace("length", "length-judge", 1) if config.judge != "random" \
             else "random-judge"
+    if getattr(config, "judge_models", None):
+        return f"panel-{config.panel}:" + "+".join(
+            f"{k}:{model_label(m)}" for k, m in zip(config.judge.split(","), config.judge_models))
+    if config.judge == "rm":
+        return f"rm:{model_label(config.judge_model)}"
     suffix = "" if config.judge == "text" else "|logits"
     if config.judge_is_generator:
         return f"self-judge:{model_label(config.model)}{suffix}"
@@ -137,6 +145,10 @@ def judge_description(config: Any) -> str:
         if config.judge == "length:longer":
             return "length (the longer answer wins; SAO Table 6's rule reversed)"
         return "length (the shorter answer wins; SAO Table 6)"
+    if getattr(config, "judge_models", None):
+        return judge_labeler(config) + f" (a panel, rule {config.panel}, every judge both orders)"
+    if config.judge == "rm":
+        return f"rm:{model_label(config.judge_model)} (reward model, P = sigmoid(r_A - r_B))"
     return judge_ref(config)[2]
 
 
@@ -158,10 +170,12 @@ class Engine:
             for step in self.steps:
                 previous >> step
                 previous = step
+        self.request_cache, self.step_cache = open_caches(config)
         for step in self.steps:
             self._bind(step)
             step.load()
         self.seconds: collections.Counter = collections.Counter()  # time per step, all chunks
+        self.requests: dict[str, dict[str, int]] = {}  # endpoint steps: {"sent": n, "cached": m}
 
     def _bind(self, step: Any) -> None:
         if hasattr(step, "bind_models"):
@@ -170,6 +184,19 @@ class Engine:
         if llm is not None and hasattr(llm, "bind") and getattr(llm, "_backend", None) is None:
             llm.bind(self.pool.get(llm.backend, llm.model, step=llm.step,
                                    endpoint=getattr(llm, "endpoint", "")))
+        model = getattr(llm, "_backend", None)
+        if self.request_cache is not None and getattr(model, "cache", False) is None:
+            model.cache = self.request_cache  # an endpoint's client: look up, else send and append
+
+    def _cached_rows(self, step: Any, rows: list[dict[str, Any]]) -> tuple[list[str] | None, list[Any]]:
+        """(row keys, each row's cached output or None); no keys when the step is not cached."""
+        if self.step_cache is None or not cacheable(step):
+            return None, [None] * len(rows)
+        from selfpref.pipelines.config import ENGINE_VERSION
+
+        identity = step_identity(step, getattr(self.pool, "script", None), ENGINE_VERSION)
+        keys = self.step_cache.keys(identity, rows, whole_chunk=step_backend(step) == "scripted")
+        return keys, self.step_cache.lookup(step.name, keys)
 
     @property
     def step_names(self) -> list[str]:
@@ -200,24 +227,47 @@ class Engine:
             # before cutting --batch-size batches, so they pad less than when sorted per
             # input_batch_size slice (SSO's x+ / x- / plain prompts differ in length; measured on
             # build sso, 16 prompts: prefill 15.9 s per slice vs 9.5 s for the whole chunk).
-            size = max(1, len(rows))
-            out: list[dict[str, Any]] = []
-            for start in range(0, len(rows), size):
-                batch = rows[start : start + size]
-                began = time.perf_counter()
-                try:
-                    result = [row for part in step.process(batch) for row in part]
-                except Exception as exc:
-                    raise BuildStepError(step.name, where(start), chunks, describe(exc)) from exc
-                self.seconds[step.name] += time.perf_counter() - began
-                if len(result) != len(batch):
-                    raise BuildStepError(step.name, where(start), chunks, f"returned "
-                                         f"{len(result)} rows for {len(batch)} inputs")
-                out += result
-                if progress:
-                    progress(step.name, len(batch))
+            # Rows whose output the step cache holds skip the step (step_cache).
+            keys, out = self._cached_rows(step, rows)
+            todo = [i for i, row in enumerate(out) if row is None]
+            batch = [rows[i] for i in todo]
+            began, before = time.perf_counter(), self._request_counts()
+            try:
+                result = [row for part in step.process(batch) for row in part] if batch else []
+            except Exception as exc:
+                raise BuildStepError(step.name, where(todo[0]), chunks, describe(exc)) from exc
+            self.seconds[step.name] += time.perf_counter() - began
+            self._count_requests(step.name, before)
+            if len(result) != len(batch):
+                raise BuildStepError(step.name, where(todo[0]), chunks, f"returned "
+                                     f"{len(result)} rows for {len(batch)} inputs")
+            for i, row in zip(todo, result):
+                out[i] = row
+            if keys is not None and self.step_cache is not None and result:
+                self.step_cache.store(step.name, [keys[i] for i in todo], result)
+            if progress:
+                progress(step.name, len(rows))
             rows = out
         return rows
+
+    def _request_counts(self) -> dict[str, int]:
+        return self.request_cache.counts() if self.request_cache is not None else {}
+
+    def _count_requests(self, step: str, before: dict[str, int]) -> None:
+        """This step's share of the request cache's counts (steps run one after another)."""
+        now = self._request_counts()
+        if now and now != before:
+            counts = self.requests.setdefault(step, {"sent": 0, "cached": 0})
+            for kind in ("sent", "cached"):
+                counts[kind] += now[kind] - before[kind]
+
+    def cache_stats(self) -> dict[str, Any]:
+        """What the build record says of this run's caches: requests sent and answered from the
+        request cache per endpoint step, rows computed and taken from the step cache per step."""
+        if self.request_cache is None or self.step_cache is None:
+            return {"cache": "off (--no-cache)"} if getattr(self.config, "no_cache", False) else {}
+        return {"cache": str(self.request_cache.folder), "requests": dict(self.requests),
+                "step_cache": {k: dict(v) for k, v in self.step_cache.rows.items()}}
 
     def run_parts(self, indices: list[int], chunks: int, inputs: list[list[dict[str, Any]]],
                   progress: StepProgress | None = None) -> list[dict[str, Any]]:
@@ -240,10 +290,13 @@ class Engine:
     def _part(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         config = self.config
         records, dropped = self.module.assemble(rows, generator=model_label(config.model),
-                                                judge=config.judge, labeler=judge_labeler(config),
+                                                judge="panel" if getattr(config, "judge_models", None)
+                                                else config.judge, labeler=judge_labeler(config),
+                                                judge_orders=getattr(config, "judge_orders", 2),
                                                 beta=config.beta, reference=config.reference_model)
         return {"inputs": len(rows), "records": records, "dropped": dict(dropped),
-                "prompts": [r["prompt"] for r in rows if r.get("prompt")]}
+                "prompts": [r["prompt"] for r in rows if r.get("prompt")],
+                "refusals": [r["refusal_text"] for r in rows if r.get("refusal_text")]}
 
     def pipeline_yaml(self, folder: Any) -> str:
         """The Tasks as distilabel's ``pipeline.yaml`` (written via ``folder``, a scratch dir)."""
@@ -255,3 +308,6 @@ class Engine:
 
     def close(self) -> None:
         self.pool.close()
+        for cache in (self.request_cache, self.step_cache):
+            if cache is not None:
+                cache.close()

@@ -28,8 +28,36 @@ RANDOM_PROMPT_TEMPLATE = (
     "with no preamble.")
 
 
+def token_count(llm: Any, text: str) -> int | None:
+    """Tokens of ``text`` in the tokenizer of the model behind ``llm`` (a bound face); None when
+    the backend has no tokenizer here (an OpenAI-compatible endpoint)."""
+    from selfpref.models.scripted import ScriptedModel
+
+    backend = llm.bound
+    if isinstance(backend, ScriptedModel):
+        return len(text.split())  # a dry run: one word, one token
+    tokenizer = getattr(backend, "tokenizer", None)
+    engine = getattr(backend, "engine", None)
+    if tokenizer is None and engine is not None and hasattr(engine, "get_tokenizer"):
+        tokenizer = engine.get_tokenizer()  # vLLM
+    if tokenizer is None:
+        return None
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def hit_cap(llm: Any, text: str | None) -> bool:
+    """Whether ``text`` used every new token its step allowed, i.e. it was cut, not finished."""
+    cap = (getattr(llm, "generation_kwargs", None) or {}).get("max_new_tokens")
+    if not text or not text.strip() or not cap:
+        return False
+    count = token_count(llm, text.strip())
+    return count is not None and count >= int(cap)
+
+
 class WritePersona(MultiConversationTask):
-    """Input: ``domain``. Output: ``persona`` (None with ``drop_reason`` when empty)."""
+    """Input: ``domain``. Output: ``persona`` (None with ``drop_reason`` when empty or cut)."""
+
+    keep_truncated: bool = False  # BuildConfig.truncated_prompts == "keep"
 
     @property
     def inputs(self) -> list[str]:
@@ -44,11 +72,17 @@ class WritePersona(MultiConversationTask):
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         text = (generations[0][0] or "").strip() if generations else ""
+        if text and not self.keep_truncated and hit_cap(self.llm, text):
+            return {"persona": None, "drop_reason": "persona_truncated"}
         return {"persona": text or None, "drop_reason": None if text else "empty_persona"}
 
 
 class WritePrompt(MultiConversationTask):
-    """Input: ``persona``. Output: ``prompt`` and ``drop_reason`` (empty_prompt, refusal)."""
+    """Input: ``persona``. Output: ``prompt``, ``drop_reason`` (empty_prompt, refusal,
+    prompt_truncated) and ``refusal_text`` (what a refusal said; for the repetition rate with
+    refusals counted)."""
+
+    keep_truncated: bool = False  # BuildConfig.truncated_prompts == "keep"
 
     @property
     def inputs(self) -> list[str]:
@@ -56,7 +90,7 @@ class WritePrompt(MultiConversationTask):
 
     @property
     def outputs(self) -> list[str]:
-        return ["prompt", "drop_reason"]
+        return ["prompt", "drop_reason", "refusal_text"]
 
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if row.get("drop_reason") or not row.get("persona"):
@@ -67,7 +101,11 @@ class WritePrompt(MultiConversationTask):
         if not generations:
             return {"prompt": None, "drop_reason": row.get("drop_reason") or "empty_persona"}
         prompt, reason = clean_prompt(generations[0][0])
-        return {"prompt": prompt, "drop_reason": reason}
+        if prompt is not None and not self.keep_truncated and hit_cap(self.llm, generations[0][0]):
+            return {"prompt": None, "drop_reason": "prompt_truncated", "refusal_text": None}
+        # SAO §4.4 counts refusals in its persona repetition rate: keep what the model wrote
+        refused = (generations[0][0] or "").strip() if reason == "refusal" else None
+        return {"prompt": prompt, "drop_reason": reason, "refusal_text": refused}
 
 
 class WriteFreePrompt(WritePrompt):
@@ -86,16 +124,17 @@ def prompt_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
     """[WritePersona] [WritePrompt] for ``source`` 'domain' (fully self-synthetic) or 'persona'
     (a persona dataset); [WriteFreePrompt] for 'random'; nothing for 'prompt' (a prompt set)."""
     short = config.generation(config.prompt_max_new_tokens)
+    keep = getattr(config, "truncated_prompts", "drop") == "keep"
     steps: list[Any] = []
     if source == "random":  # same step name: scripts, progress and seeds treat it as the prompts
         return [WriteFreePrompt(name="write_prompt", llm=llm_factory("write_prompt", short),
-                                input_batch_size=config.batch_size)]
+                                input_batch_size=config.batch_size, keep_truncated=keep)]
     if source == "domain":
         steps.append(WritePersona(name="write_persona", llm=llm_factory("write_persona", short),
-                                  input_batch_size=config.batch_size))
+                                  input_batch_size=config.batch_size, keep_truncated=keep))
     if source in ("domain", "persona"):
         steps.append(WritePrompt(name="write_prompt", llm=llm_factory("write_prompt", short),
-                                 input_batch_size=config.batch_size))
+                                 input_batch_size=config.batch_size, keep_truncated=keep))
     return steps
 
 

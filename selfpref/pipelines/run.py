@@ -129,8 +129,10 @@ def _log_failure(exc: BuildStepError, parts: Path, trace: str) -> BuildStepError
 
 def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, parts: Path,
                llm_factory: LLMFactory | None = None, progress: Progress | None = None,
-               notify: Callable[[str], None] | None = None) -> tuple[list[dict], collections.Counter, list[str], str]:
-    """Run every unfinished chunk; return records, drops, generated prompts and pipeline YAML."""
+               notify: Callable[[str], None] | None = None,
+               stats: dict[str, Any] | None = None) -> tuple[list[dict], collections.Counter, tuple[list[str], list[str] | None], str]:
+    """Run every unfinished chunk; return records, drops, (generated prompts, refusal texts or
+    None when unknown) and pipeline YAML (and this run's cache counts into ``stats``)."""
     parts.mkdir(parents=True, exist_ok=True)
     size = config.chunk_size
     chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
@@ -172,6 +174,10 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
                 for index, part in zip(group, done):
                     part_done(index, part)
         pipeline_yaml = engine.pipeline_yaml(parts)
+        if stats is not None:  # Ray workers keep their own counts; the driver ran nothing
+            stats.update(engine.cache_stats() if not (pending and config.ray) else
+                         {"cache": config.cache_dir or "off (--no-cache)",
+                          "requests": "not counted under --ray"})
     except BuildStepError as exc:
         trace = getattr(exc, "remote_traceback", None) or "".join(
             traceback.format_exception(exc.__cause__ or exc))
@@ -179,12 +185,25 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
     finally:
         engine.close()
     records, dropped, prompts = [], collections.Counter(), []
+    refusals: list[str] | None = []
     for path in part_path:
         data = json.loads(path.read_text())
         records += data["records"]
         dropped.update(data["dropped"])
         prompts += data["prompts"]
-    return records, dropped, prompts, pipeline_yaml
+        # parts written before refusal texts were kept: the rate with refusals is unknown
+        refusals = None if refusals is None or "refusals" not in data else refusals + data["refusals"]
+    return records, dropped, (prompts, refusals), pipeline_yaml
+
+
+def with_cache_dir(config: BuildConfig, output: Path) -> BuildConfig:
+    """``config`` with its cache folder resolved (Ray workers get it too): --cache-dir, else
+    $SELFPREF_CACHE_DIR, else ``.selfpref-cache`` beside the output, where the parts are."""
+    if config.no_cache:
+        return config
+    from selfpref.pipelines.step_cache import default_cache_dir
+
+    return dataclasses.replace(config, cache_dir=str(default_cache_dir(output.parent, config.cache_dir)))
 
 
 def method_stats(method: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -210,21 +229,27 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     inputs, source = build_inputs(config)
     fingerprint = config.fingerprint([json.dumps(i, sort_keys=True) for i in inputs])
     parts = output.parent / f".{output.name}.parts" / fingerprint
-    records, dropped, prompts, pipeline_yaml = run_chunks(config, inputs, source, parts,
-                                                          llm_factory, progress, notify)
+    config, cache_stats = with_cache_dir(config, output), {}
+    records, dropped, (prompts, refusals), pipeline_yaml = run_chunks(config, inputs, source, parts,
+                                                          llm_factory, progress, notify, cache_stats)
     if not records:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common()) or "no rows"
         raise SelfprefError(f"the build kept no pair ({reasons}); try more --num-prompts, a larger "
                             "--max-new-tokens, or --judge logits for small judges")
+    if config.ray:  # where each chunk ran, and the chunks retried after a lost worker
+        from selfpref.pipelines.ray_runner import placement_stats
+
+        extra_stats = {**placement_stats(parts), **(extra_stats or {})}
     origin = prompt_source(config, source)
     parameters = {k: v for k, v in dataclasses.asdict(config).items()
                   if k not in ("method", "model", "reference_model", "seed", "api_key_env",
-                               "judge_api_key_env", "judge_mode")}
+                               "judge_api_key_env", "judge_mode", "no_cache", "cache_dir")}
     for key in ("base_url", "judge_base_url"):  # a user:password@ in a URL is never written
         if parameters.get(key):
             parameters[key] = mask_url(parameters[key])
     if config.method != "sao":
-        for key in ("judge", "judge_model", "judge_base_url", "judge_max_new_tokens"):
+        for key in ("judge", "judge_model", "judge_base_url", "judge_max_new_tokens", "judge_orders",
+                    "judge_models", "panel"):
             parameters.pop(key, None)
     parameters["prompt_source"] = origin
     models = {"generator": model_label(config.model)}
@@ -237,10 +262,11 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
                "input": len(inputs), "kept": len(records), "dropped": dict(dropped)}]
     record = BuildRecord(name=name or output.name, method=config.method, version=version,
                          models=models, parameters=parameters, seed=config.seed, funnel=funnel,
-                         command=command, stats={**prompt_repetition(prompts),
+                         command=command, stats={**prompt_repetition(prompts, refusals=refusals),
                                                  "prompt_source": origin,
                                                  **method_stats(config.method, records),
                                                  "build_fingerprint": fingerprint,
+                                                 **cache_stats,
                                                  **(extra_stats or {})})
     extra = {"pipeline.yaml": pipeline_yaml} if pipeline_yaml else {}
     written = write_dataset(records_frame(records), output, record, extra_files=extra, card=card)

@@ -1,7 +1,8 @@
 """SSO (Self-Steering Optimization, §3.1, A.3): principle-steered answer triples.
 
 The model allocates the query's most relevant features (few-shot, ``Feature1,Feature2``), one is
-picked (plus Concision with probability 0.2), and it answers three times: under the good
+picked (Concision is one of the seven, SSO §3.1; ``concision_probability`` > 0 adds it to another
+pick, selfpref's option), and it answers three times: under the good
 principles (x+ -> y+, chosen), the bad principles (x- -> y-, rejected) and the bare query
 (x -> y°, ``original``), which the SSO loss needs for its steering term.
 """
@@ -36,12 +37,12 @@ class AllocateFeatures(MultiConversationTask):
     allocation names fewer than two valid features, the rest are drawn at random, and
     ``feature_source`` says which happened to the feature the row is steered by: ``allocated``
     (the model named it) or ``random`` (drawn because the allocation did not parse, or parsed
-    only one name and the pick fell on the random top-up). Concision, added with probability
-    0.2 outside the allocation (A.3), does not change the label.
+    only one name and the pick fell on the random top-up). Concision added to the pick by
+    ``concision_probability`` (selfpref's option; 0 by default) does not change the label.
     """
 
     seed: int = 0
-    concision_probability: float = 0.2
+    concision_probability: float = 0.0
     principles: str | None = Field(default=None, description="YAML replacing the feature table.")
 
     @property
@@ -70,7 +71,7 @@ class AllocateFeatures(MultiConversationTask):
         allocated = named + rng.sample(spare, 2 - len(named))  # top up at random to two
         main = rng.choice(allocated)
         picked = [by_name[main]]
-        if rng.random() < self.concision_probability:
+        if rng.random() < self.concision_probability and concision.name != main:
             picked.append(concision)
         return {"allocated": allocated, "feature": ",".join(f.name for f in picked),
                 "feature_source": "allocated" if main in named else "random",

@@ -1,10 +1,11 @@
 """AlignEZ §2.2 and A.4: preference directions per layer from a dataset, and the layers to edit.
 
 Phi_l(p) is the MLP output of layer l mean-pooled over the answer tokens of p (the prompt is
-given with the chat template, as when the model wrote the answer). H_l^help stacks Phi_l of the
+given with the chat template, or as plain text for a base model without one). H_l^help stacks Phi_l of the
 chosen answers, H_l^harm of the rejected; theta_l is the first right-singular vector of each.
 Layers are scored with the CCS loss (Burns et al. 2022) of a probe on the (help, harm) pairs,
-as the paper does (measured on held-out folds), and chosen by the A.4 running-mean heuristic.
+as the paper does (measured on held-out folds), and chosen by the A.4 running-mean heuristic (`select_layers`: selfpref's rule by default,
+the pseudocode's indices on request).
 """
 
 from __future__ import annotations
@@ -76,12 +77,14 @@ class Directions:
 
 
 def mlp_outputs(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]],
-                answers: Sequence[str], *, batch_size: int = 8) -> Any:
-    """[N, num_layers, hidden]: each layer's MLP output mean-pooled over each answer's tokens."""
+                answers: Sequence[str], *, batch_size: int = 8, prompt_format: str = "chat") -> Any:
+    """[N, num_layers, hidden]: each layer's MLP output mean-pooled over each answer's tokens
+    (the prompt rendered with the chat template, or as plain text: ``prompt_format``)."""
     import torch
 
     blocks = decoder_layers(model)
-    items = [answer_token_ids(tokenizer, p, a) for p, a in zip(prompts, answers)]
+    items = [answer_token_ids(tokenizer, p, a, prompt_format=prompt_format)
+             for p, a in zip(prompts, answers)]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     pooled = torch.zeros(len(items), len(blocks), model.config.hidden_size)
     captured: dict[int, Any] = {}
@@ -171,38 +174,62 @@ def ccs_losses(help_: Any, harm: Any, *, folds: int | None = None, restarts: int
     return (total / n).float()
 
 
-def select_layers(losses: Sequence[float]) -> list[int]:
+LAYER_RULES = ("running-mean", "a4-pseudocode")
+
+
+def select_layers(losses: Sequence[float], rule: str = "running-mean") -> list[int]:
     """AlignEZ A.4: sort layers by loss; keep those before the largest rise of the running mean.
 
-    The paper's pseudocode indexes the sorted array twice and returns losses, not indices; this
-    is its stated intent ("the layers before the running mean increases significantly"), and it
-    always keeps at least the best layer.
+    With L the losses sorted ascending and m_k = mean(L[:k]) the running mean of the k best:
+
+    - ``running-mean`` (selfpref's default): m_k for k = 1..n; j = argmax_j (m_{j+2} - m_{j+1})
+      (0-based: the (j+2)-th layer raises the mean most); keep the j+1 layers before it.
+    - ``a4-pseudocode``: the pseudocode's own indices: m_k for k = 1..n-1 only (``range(1,
+      len)``: the full set's mean is never considered) and ``[:stop_edit_idx]``, the j layers
+      before the best one of the rise, one fewer. Only its two evident slips are repaired:
+      ``layers_loss_sorted[sorted_idx[:i]]`` indexes the sorted array twice (read as the i best
+      losses) and it returns losses, not layer indices. It edits **no layer** when the largest
+      rise comes with the second layer (j = 0), and needs 3 layers or more.
+
+    The default keeps at least the best layer; docs/papers/alignez-notes.md says why it differs.
     """
+    if rule not in LAYER_RULES:
+        raise ValueError(f"unknown layer rule {rule!r}: use one of {', '.join(LAYER_RULES)}")
     losses = np.asarray(losses, dtype=float)
     order = np.argsort(losses, kind="stable")
-    if len(order) < 3:
+    n = len(order)
+    if rule == "a4-pseudocode":
+        if n < 3:  # np.argmax of an empty diff raises in the pseudocode
+            return []
+        running = np.cumsum(losses[order])[: n - 1] / np.arange(1, n)
+        return sorted(int(i) for i in order[: int(np.argmax(np.diff(running)))])
+    if n < 3:
         return sorted(int(i) for i in order[:1])
-    running = np.cumsum(losses[order]) / np.arange(1, len(order) + 1)
+    running = np.cumsum(losses[order]) / np.arange(1, n + 1)
     stop = int(np.argmax(np.diff(running)))  # adding sorted layer stop+1 raises the mean most
     return sorted(int(i) for i in order[: stop + 1])
 
 
 def fit_directions(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Message]],
                    chosen: Sequence[str], rejected: Sequence[str], *, batch_size: int = 8,
-                   max_layers: int | None = None,
+                   max_layers: int | None = None, layer_rule: str = "running-mean",
+                   prompt_format: str = "chat",
                    notify: Callable[[str], None] | None = None) -> Directions:
     """Directions, CCS scores and chosen layers from (prompt, chosen, rejected) triples."""
     if len(chosen) < 2:
         raise ValueError(f"steer fit needs at least 2 pairs, got {len(chosen)}")
     say = notify or (lambda _msg: None)
     say(f"embedding {len(chosen)} chosen and {len(rejected)} rejected answers at every layer")
-    help_ = mlp_outputs(model, tokenizer, prompts, chosen, batch_size=batch_size)
-    harm = mlp_outputs(model, tokenizer, prompts, rejected, batch_size=batch_size)
+    help_ = mlp_outputs(model, tokenizer, prompts, chosen, batch_size=batch_size,
+                        prompt_format=prompt_format)
+    harm = mlp_outputs(model, tokenizer, prompts, rejected, batch_size=batch_size,
+                       prompt_format=prompt_format)
     say("fitting a CCS probe per layer")
     scores = ccs_losses(help_, harm)
-    layers = select_layers(scores.tolist())
+    layers = select_layers(scores.tolist(), layer_rule)
     if max_layers:  # selfpref's cap, not the paper's: see README (small models break under many edits)
         layers = sorted(sorted(layers, key=lambda i: float(scores[i]))[:max_layers])
     return Directions(first_right_singular_vectors(help_), first_right_singular_vectors(harm),
                       scores, layers, {"pairs": len(chosen), "score": "ccs (held-out folds)",
-                                       "hidden_size": help_.shape[2], "max_layers": max_layers})
+                                       "hidden_size": help_.shape[2], "max_layers": max_layers,
+                                      "layer_rule": layer_rule})

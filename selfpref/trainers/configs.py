@@ -9,11 +9,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from trl import DPOConfig, RewardConfig
-from trl.experimental.cpo import CPOConfig
-from trl.experimental.orpo import ORPOConfig
 
 from selfpref import SelfprefError
 from selfpref.data.recipes import load_yaml_mapping
@@ -85,9 +83,67 @@ class SelfeeConfig(DPOConfig):
         super().__post_init__()
 
 
+# DPOConfig fields that act only through DPO's reference model or DPO's own loss: SimPO and ORPO
+# (no reference, their own loss) refuse a value other than DPOConfig's default instead of ignoring it.
+_DPO_ONLY = ("loss_type", "loss_weights", "ld_alpha", "f_divergence_type", "use_weighting",
+             "precompute_ref_log_probs", "sync_ref_model")
+
+
+def _refuse_dpo_only(config: Any, method: str) -> None:
+    defaults = {f.name: f for f in dataclasses.fields(DPOConfig)}
+    for name in _DPO_ONLY:
+        f = defaults[name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if getattr(config, name) != default:
+            raise ValueError(f"{name}={getattr(config, name)!r}: `train {method}` has no reference model "
+                             f"and its own loss, so DPO's {name} does not apply; remove it")
+
+
+@dataclass
+class SimPOConfig(DPOConfig):
+    """DPOConfig for SimPO (SAO §3.5, Eq. 5-7): reference-free, length-normalised rewards."""
+
+    beta: float = field(default=10.0, metadata={
+        "help": "SimPO beta, the reward scale of Eq. 5: r = beta/|y| * log pi(y|x) (SAO §4.1: 10)."})
+    # the card lists no DPO-only field: a reference-free run has none of them in effect
+    not_on_card: ClassVar[tuple[str, ...]] = _DPO_ONLY
+    simpo_gamma: float = field(default=3.0, metadata={
+        "help": "gamma, the target reward margin of Eq. 6: p = sigmoid(r_w - r_l - gamma) (SAO §4.1: 3)."})
+
+    def __post_init__(self) -> None:
+        if self.beta <= 0:
+            raise ValueError(f"beta={self.beta}: SimPO's reward scale must be > 0")
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise ValueError(f"label_smoothing={self.label_smoothing}: must be in [0, 0.5) (SimPO: 0)")
+        super().__post_init__()
+        _refuse_dpo_only(self, "simpo")
+
+
+@dataclass
+class ORPOConfig(DPOConfig):
+    """DPOConfig for ORPO (Hong et al. 2024, Eq. 6-7): reference-free, NLL plus odds-ratio term."""
+
+    beta: float = field(default=0.1, metadata={
+        "help": "ORPO's lambda, the weight of the odds-ratio loss L_OR (named beta as in TRL; "
+                "the authors' Mistral-ORPO-beta script: 0.1)."})
+    not_on_card: ClassVar[tuple[str, ...]] = _DPO_ONLY
+    orpo_prompt_loss: bool = field(default=True, metadata={
+        "help": "whether L_SFT (the chosen answer's NLL) also covers the prompt tokens: true as the "
+                "authors' scripts train (main.py without --disable_prompt_loss) and TRL's ORPOTrainer; "
+                "false for the answer tokens only, as ORPO's L_SFT is written."})
+
+    def __post_init__(self) -> None:
+        if self.beta < 0:
+            raise ValueError(f"beta={self.beta}: ORPO's lambda must be >= 0")
+        if self.label_smoothing != 0.0:
+            raise ValueError(f"label_smoothing={self.label_smoothing}: ORPO has no label smoothing; remove it")
+        super().__post_init__()
+        _refuse_dpo_only(self, "orpo")
+
+
 # method -> (config class, {field: (default, where the value comes from)}); the values live in
 # defaults.py, which `train --help` reads without importing TRL.
-_CLASSES: dict[str, type] = {"dpo": DPOConfig, "ipo": DPOConfig, "simpo": CPOConfig, "orpo": ORPOConfig,
+_CLASSES: dict[str, type] = {"dpo": DPOConfig, "ipo": DPOConfig, "simpo": SimPOConfig, "orpo": ORPOConfig,
                              "sso": SSOConfig, "selfee": SelfeeConfig, "rm": RewardConfig}
 METHODS: dict[str, tuple[type, dict[str, tuple[Any, str]]]] = {
     method: (cls, DEFAULTS[method]) for method, cls in _CLASSES.items()}

@@ -100,7 +100,7 @@ def drop_untrainable(examples: list[dict[str, Any]], tokenizer: Any, method: str
     max_length = getattr(config, "max_length", None)
     if max_length is None:
         return examples, {}
-    if method in ("dpo", "ipo", "selfee") and getattr(config, "truncation_mode", "keep_start") == "keep_end":
+    if method in ("dpo", "ipo", "selfee", "simpo", "orpo") and getattr(config, "truncation_mode", "keep_start") == "keep_end":
         return examples, {}
     contexts = ("prompt", "pos_prompt", "neg_prompt") if method == "sso" else ("prompt",)
     kept, dropped = [], Counter()

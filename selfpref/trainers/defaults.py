@@ -10,7 +10,7 @@ from typing import Any
 
 # Where a CPU needs smaller numbers than the paper: the papers' effective batches (32 to 128 pairs
 # per optimizer step) make a small CPU run one or two steps long, so the defaults step on 8 pairs
-# (per-device batch x gradient accumulation); `recipes/<method>/*.yaml` keep the paper's batch.
+# (per-device batch x gradient accumulation); `selfpref/recipes/<method>/*.yaml` keep the paper's batch.
 CPU_BATCH_SOURCE = "CPU-sized: effective batch 8 (the paper's batch is in the method's recipe)"
 
 
@@ -30,7 +30,7 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
         "lr_scheduler_type": ("constant_with_warmup", "DPO App. B: linear warm-up, then constant"),
         "warmup_steps": (150, "DPO App. B: warm-up over 150 steps"),
         "num_train_epochs": (1, "not stated in DPO; selfpref: one epoch"),
-        **_batch(4, 2),  # DPO App. B: batch 64 (recipes/dpo/paper.yaml)
+        **_batch(4, 2),  # DPO App. B: batch 64 (selfpref/recipes/dpo/paper.yaml)
     },
     # Azar et al. give no LLM training settings; the seed that trains IPO is SSO (its base loss and
     # its IPO baseline), so these are SSO §3.1's IPO settings.
@@ -41,26 +41,26 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
         "lr_scheduler_type": ("cosine", "not stated in SSO; selfpref: cosine, as SAO and SELFEE"),
         "warmup_steps": (0.1, "not stated in SSO; selfpref: 10% warm-up, as SAO and SELFEE"),
         "num_train_epochs": (1, "not stated in SSO; selfpref: one epoch per iteration"),
-        **_batch(4, 2),  # SSO §3.1: batch 128 (recipes/ipo/sso-baseline.yaml)
+        **_batch(4, 2),  # SSO §3.1: batch 128 (selfpref/recipes/ipo/sso-baseline.yaml)
     },
     "simpo": {
-        "loss_type": ("simpo", "SAO §3.3-4.1: SimPO (Eq. 5-7)"),
-        "cpo_alpha": (0.0, "SimPO has no SFT term (Eq. 7)"),
-        "beta": (10.0, "SAO §4.1"),
+        "beta": (10.0, "SAO §4.1 (beta, the reward scale of Eq. 5)"),
         "simpo_gamma": (3.0, "SAO §4.1 (gamma, the target margin of Eq. 6)"),
         "learning_rate": (1e-6, "SAO §4.1"),
         "lr_scheduler_type": ("cosine", "SAO §4.1: cosine decay"),
         "warmup_steps": (0.1, "SAO §4.1: warm-up ratio 0.1"),
         "num_train_epochs": (1, "SAO §4.1: a single epoch"),
-        **_batch(4, 2),  # SAO §4.1: global batch 128 (recipes/simpo/sao.yaml)
+        **_batch(4, 2),  # SAO §4.1: global batch 128 (selfpref/recipes/simpo/sao.yaml)
     },
     "orpo": {
         "beta": (0.1, "ORPO lambda 0.1 (authors' Mistral-ORPO-beta script, xfactlab/orpo)"),
+        "orpo_prompt_loss": (True, "ORPO: authors' Mistral-ORPO-beta script (main.py without "
+                                   "--disable_prompt_loss: L_SFT covers prompt and answer)"),
         "learning_rate": (5e-6, "ORPO: authors' Mistral-ORPO-beta script"),
         "lr_scheduler_type": ("inverse_sqrt", "ORPO: authors' Mistral-ORPO-beta script"),
         "warmup_steps": (200, "ORPO: authors' Mistral-ORPO-beta script"),
         "num_train_epochs": (1, "ORPO Fig. 1: a single epoch; SAO §4.1: one epoch"),
-        **_batch(4, 2),  # ORPO script: 8 per device on 4 GPUs = 32 (recipes/orpo/paper.yaml)
+        **_batch(4, 2),  # ORPO script: 8 per device on 4 GPUs = 32 (selfpref/recipes/orpo/paper.yaml)
     },
     "sso": {
         "beta": (0.2, "SSO §3.1"),
@@ -73,7 +73,7 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
         "warmup_steps": (0.1, "not stated in SSO; selfpref: 10% warm-up, as SAO and SELFEE"),
         "num_train_epochs": (1, "not stated in SSO; selfpref: one epoch per iteration"),
         # six sequences per example: half the per-device rows of the other methods, same effective batch
-        **_batch(2, 4),  # SSO §3.1: batch 128 (recipes/sso/paper.yaml)
+        **_batch(2, 4),  # SSO §3.1: batch 128 (selfpref/recipes/sso/paper.yaml)
         "remove_unused_columns": (False, "selfpref: the SSO collator reads the x+/x-/y° columns"),
     },
     "selfee": {
@@ -88,20 +88,21 @@ DEFAULTS: dict[str, dict[str, tuple[Any, str]]] = {
         "lr_scheduler_type": ("cosine", "SELFEE §5.1"),
         "warmup_steps": (0.1, "SELFEE §5.1: 10% warm-up"),
         "num_train_epochs": (1, "SELFEE §5.1: one epoch per iteration"),
-        **_batch(4, 2),  # SELFEE §5.1: batch 32 (recipes/selfee/paper.yaml)
+        **_batch(4, 2),  # SELFEE §5.1: batch 32 (selfpref/recipes/selfee/paper.yaml)
     },
     "rm": {
         "learning_rate": (9e-6, "InstructGPT App. C.2"),
         "lr_scheduler_type": ("cosine", "InstructGPT App. C.2: cosine schedule"),
         "num_train_epochs": (1, "InstructGPT App. C.2: a single epoch"),
-        **_batch(4, 2),  # InstructGPT App. C.2: batch 64 (recipes/rm/instructgpt.yaml)
+        **_batch(4, 2),  # InstructGPT App. C.2: batch 64 (selfpref/recipes/rm/instructgpt.yaml)
     },
 }
 PAPERS = {
     "dpo": "Rafailov et al. 2023, Direct Preference Optimization",
     "ipo": "Azar et al. 2023, A General Theoretical Paradigm to Understand Learning from Human "
            "Preferences; training settings as SSO's IPO (SSO §3.1)",
-    "simpo": "Meng et al. 2024, SimPO; as used by SAO (Aligning LLMs via Fully Self-Synthetic Data)",
+    "simpo": "Meng et al. 2024, SimPO; as used by SAO (Aligning LLMs via Fully Self-Synthetic Data, "
+             "§3.5, Eq. 5-7)",
     "orpo": "Hong et al. 2024, ORPO: Monolithic Preference Optimization without Reference Model; "
             "compared with DPO and SimPO in SAO Table 4",
     "sso": "Aligning Large Language Models via Self-Steering Optimization (SSO)",

@@ -1,4 +1,4 @@
-"""Per-sequence log-probs of completions, shared by the SSO and SELFEE trainers."""
+"""Per-sequence log-probs of completions, shared by the SSO, SimPO and ORPO trainers."""
 
 from __future__ import annotations
 
@@ -8,19 +8,25 @@ import torch
 from torch import Tensor
 
 
-def completion_logps(model: Any, input_ids: Tensor, attention_mask: Tensor,
-                     completion_mask: Tensor) -> tuple[Tensor, Tensor]:
-    """(summed log-probs of each row's completion tokens, number of those tokens).
+def token_logps(model: Any, input_ids: Tensor, attention_mask: Tensor, scored: Tensor) -> Tensor:
+    """Per-token log-probs of the tokens marked in ``scored`` (0 elsewhere), shifted: column t
+    is the log-prob of token t + 1.
 
-    Uses TRL's fused LM head (patched on by DPOTrainer), which projects only the completion
+    Uses TRL's fused LM head (patched on by DPOTrainer), which projects only the scored
     positions through the 49k-way head instead of materialising every position's logits.
     """
-    labels = input_ids.masked_fill(completion_mask == 0, -100)
+    labels = input_ids.masked_fill(scored == 0, -100)
     out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
                 fused_lm_head=True, use_cache=False)
-    mask = completion_mask[:, 1:].to(out.log_probs.dtype)
-    per_token = out.log_probs[:, -mask.size(1):] * mask
-    return per_token.sum(dim=1), mask.sum(dim=1)
+    mask = scored[:, 1:].to(out.log_probs.dtype)
+    return out.log_probs[:, -mask.size(1):] * mask
+
+
+def completion_logps(model: Any, input_ids: Tensor, attention_mask: Tensor,
+                     completion_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """(summed log-probs of each row's completion tokens, number of those tokens)."""
+    per_token = token_logps(model, input_ids, attention_mask, completion_mask)
+    return per_token.sum(dim=1), completion_mask[:, 1:].to(per_token.dtype).sum(dim=1)
 
 
 def completion_logps_by_group(model: Any, input_ids: Tensor, attention_mask: Tensor,

@@ -122,6 +122,41 @@ def selfee_refined_loss(policy_chosen: Tensor, policy_rejected: Tensor, ref_chos
     return -((1.0 - alpha * z) * F.logsigmoid(logits) + alpha * z * F.logsigmoid(-logits))
 
 
+def simpo_loss(chosen_logps: Tensor, rejected_logps: Tensor, chosen_lengths: Tensor,
+               rejected_lengths: Tensor, *, beta: float = 10.0, gamma: float = 3.0,
+               label_smoothing: float = 0.0) -> Tensor:
+    """SimPO (SAO Eq. 5-7), per example, from *summed* log-probs and the answers' token counts.
+
+    r(x, y) = beta / |y| * log M(y|x) (Eq. 5); p(y_w > y_l | x) = sigmoid(r_w - r_l - gamma) (Eq. 6);
+    loss = -log p (Eq. 7). No reference model. ``label_smoothing`` e (0 in SimPO) gives the
+    conservative form -(1 - e) log p - e log(1 - p), as TRL's CPO trainer offers it.
+    """
+    z = beta * chosen_logps / chosen_lengths.clamp(min=1) - beta * rejected_logps / rejected_lengths.clamp(min=1) - gamma
+    # log(1 - sigmoid(z)) = logsigmoid(-z), stable for large |z|.
+    return -(1.0 - label_smoothing) * F.logsigmoid(z) - label_smoothing * F.logsigmoid(-z)
+
+
+def orpo_log_odds_ratio(chosen_avg_logps: Tensor, rejected_avg_logps: Tensor) -> Tensor:
+    """ORPO's log odds ratio log(odds(y_w|x) / odds(y_l|x)), odds(y|x) = P(y|x) / (1 - P(y|x)).
+
+    P(y|x) = exp(average per-token log-prob of y) (ORPO's length-normalised likelihood), so
+    log odds = avg - log(1 - exp(avg)); computed in float32 or wider, log1p(-exp) stays finite.
+    """
+    a = chosen_avg_logps.to(torch.promote_types(chosen_avg_logps.dtype, torch.float32))
+    b = rejected_avg_logps.to(a.dtype)
+    return (a - b) - (torch.log1p(-torch.exp(a)) - torch.log1p(-torch.exp(b)))
+
+
+def orpo_loss(chosen_avg_logps: Tensor, rejected_avg_logps: Tensor, chosen_nll: Tensor | float, *,
+              lam: float = 0.1) -> Tensor:
+    """ORPO (Hong et al. 2024, Eq. 6-7), per example: L_SFT + lambda * L_OR.
+
+    L_OR = -log sigmoid(log odds ratio); L_SFT = ``chosen_nll``, the chosen answer's negative
+    log-likelihood (per example, or one batch value broadcast, as the trainer passes it).
+    """
+    return chosen_nll - lam * F.logsigmoid(orpo_log_odds_ratio(chosen_avg_logps, rejected_avg_logps))
+
+
 def extrapolated_logps(policy_logits: Tensor, ref_logits: Tensor, labels: Tensor,
                        lam: float) -> Tensor:
     """SELFEE Eq. 12: summed log-probs of ``labels`` under softmax((1+lam)*h_pi - lam*h_ref).

@@ -22,6 +22,9 @@ from selfpref.trainers.data import (
 )
 
 
+REFERENCE_FREE = ("simpo", "orpo", "rm")
+
+
 def _load_causal(ref: str) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
@@ -76,6 +79,9 @@ def train(method: str, dataset: str, output_dir: str | Path, *, model: str | Non
     from selfpref.models import quiet_transformers, resolve_model
 
     # --- config
+    if reference_model and method in REFERENCE_FREE:
+        raise SelfprefError(f"--reference-model {reference_model}: `train {method}` uses no reference "
+                            "model; drop the flag (it is for dpo, ipo, sso and selfee)")
     output_dir = Path(output_dir)
     recipe_keys = load_recipe(recipe, method) if recipe else None
     config = build_config(method, str(output_dir), recipe_keys, **overrides)
@@ -122,17 +128,19 @@ def train(method: str, dataset: str, output_dir: str | Path, *, model: str | Non
 CORE = ("learning_rate", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "num_train_epochs",
         "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "optim",
         "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "seed", "bf16",
-        "fp16", "max_length", "truncation_mode", "beta", "loss_type", "label_smoothing", "cpo_alpha",
-        "simpo_gamma", "precompute_ref_log_probs")
+        "fp16", "max_length", "truncation_mode", "beta", "loss_type", "label_smoothing", "simpo_gamma",
+        "orpo_prompt_loss", "precompute_ref_log_probs")
 _BOOKKEEPING = {"report_to", "logging_steps", "save_strategy", "use_cpu"}
 
 
 def hyperparameters(config: Any, sources: dict[str, str], total_steps: int | None = None
                     ) -> tuple[dict[str, Any], dict[str, str]]:
     """(every training hyperparameter's value, where it came from) for the card and the JSON."""
-    keys = [k for k in CORE if hasattr(config, k)]
+    hidden = set(getattr(config, "not_on_card", ()))  # fields the method does not use (SimPO, ORPO)
+    keys = [k for k in CORE if hasattr(config, k) and k not in hidden]
     keys += [k for k in vars(config) if k.startswith(("sso_", "selfee_")) and k not in keys]
-    keys += [k for k in sources if k not in keys and k not in _BOOKKEEPING and hasattr(config, k)]
+    keys += [k for k in sources if k not in keys and k not in _BOOKKEEPING and hasattr(config, k)
+             and k not in hidden]
     values = {k: _plain(getattr(config, k)) for k in keys}
     out_sources = {k: sources.get(k, "TRL/transformers default") for k in keys}
     values["processes"] = config.world_size

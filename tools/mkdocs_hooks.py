@@ -60,3 +60,36 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if MARKER in markdown:
         return markdown.replace(MARKER, cli_reference())
     return markdown
+
+
+RECIPES_MARKER = "<!-- recipes-reference -->"
+
+
+def recipes_reference() -> str:
+    """One table per kind: the name to pass to --config, the file, and its first comment."""
+    from selfpref.data.recipes import shipped_recipes_dir
+
+    root = shipped_recipes_dir()
+    use = {"build": "selfpref build METHOD --config {name}", "filter": "selfpref filter DS --config {name}",
+           "accelerate": "accelerate launch --config_file {path} ..."}
+    lines: list[str] = []
+    for kind in sorted(p.name for p in root.iterdir() if p.is_dir()):
+        lines += [f"## {kind}", "", "| use | what it is |", "|---|---|"]
+        for file in sorted((root / kind).glob("*.yaml")):
+            comment = next((ln.lstrip("# ").strip() for ln in file.read_text().splitlines()
+                            if ln.startswith("#")), "")
+            how = use.get(kind, f"selfpref train {kind} --config {{name}}")
+            lines.append(f"| `{how.format(name=file.stem, path=file.relative_to(root.parent.parent))}` "
+                         f"| {_escape(comment)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+_cli_on_page_markdown = on_page_markdown
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    markdown = _cli_on_page_markdown(markdown, page, config, files)
+    if RECIPES_MARKER in markdown:
+        markdown = markdown.replace(RECIPES_MARKER, recipes_reference())
+    return markdown
