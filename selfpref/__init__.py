@@ -17,8 +17,8 @@ class SelfprefError(Exception):
 
 
 _API = ("build", "build_config", "card", "compare", "evaluate", "filter", "import_data", "inspect",
-        "iterate", "load", "loop_config", "push", "steer_fit", "steer_generate", "train",
-        "Dataset", "EvalResult", "LoopResult", "TrainedModel")
+        "iterate", "judge_check", "load", "loop_config", "push", "steer_fit", "steer_generate",
+        "train", "Dataset", "EvalResult", "JudgeCheckResult", "LoopResult", "TrainedModel")
 
 __all__ = ["SelfprefError", "__version__", *_API]
 

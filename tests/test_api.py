@@ -173,3 +173,52 @@ def test_build_filter_load_on_the_scripted_backend(tmp_path):
                            separability=False)
     assert kept.record.parent["fingerprint"] == ds.record.fingerprint
     assert selfpref.inspect(tmp_path / "f")["rows"] == len(kept)
+
+
+def test_judge_check_from_python(work, monkeypatch, tmp_path):  # noqa: F811
+    """The length rule (shorter wins) on pairs whose chosen answer is the shorter one: 100%."""
+    import json
+
+    monkeypatch.chdir(work)
+    pairs = [{"prompt": f"q{i}", "chosen": "yes", "rejected": "a much longer answer " * (i + 1)}
+             for i in range(6)]
+    (tmp_path / "labelled.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    result = selfpref.judge_check(str(tmp_path / "labelled.jsonl"), tmp_path / "check",
+                                  judge="length", notify=None, bootstrap=0)
+    assert result.accuracy == 100.0 or result.accuracy == 1.0
+    assert (tmp_path / "check" / "judge_check.json").is_file()
+    with pytest.raises(SelfprefError, match="--judge-model ./nojudge"):
+        selfpref.judge_check(str(tmp_path / "labelled.jsonl"), tmp_path / "check2", judge="logits",
+                             judge_model="./nojudge", notify=None)
+    assert not (tmp_path / "check2").exists()
+
+
+def test_cli_help_is_the_api_help():
+    """One text per option: a flag's --help is its API argument's (or config field's) help."""
+    import typer
+
+    from selfpref.api import data, steer
+    from selfpref.api.help import arg_help
+    from selfpref.api.train import train as api_train
+    from selfpref.cli import app
+
+    root = typer.main.get_command(app)
+    commands = {("import",): (data.import_data, {"dataset_version": "version"}),
+                ("card",): (data.card, {}), ("push",): (data.push, {"dataset_version": "version"}),
+                ("steer", "fit"): (steer.steer_fit, {}),
+                ("steer", "generate"): (steer.steer_generate, {"prompt": "prompts"}),
+                ("train",): (api_train, {"config": "recipe"})}
+    checked = 0
+    for path, (func, names) in commands.items():
+        command = root
+        for part in path:
+            command = command.commands[part]
+        for param in command.params:
+            name = names.get(param.name, param.name)
+            try:
+                expected = arg_help(func, name)
+            except KeyError:
+                continue
+            assert param.help == expected, (path, param.name)
+            checked += 1
+    assert checked >= 30

@@ -10,11 +10,13 @@ from selfpref.api.build import build, build_config
 from selfpref.api.data import card, import_data, inspect, load, push
 from selfpref.api.evaluate import compare, evaluate
 from selfpref.api.filter import filter
-from selfpref.api.handles import Dataset, EvalResult, LoopResult, TrainedModel
+from selfpref.api.handles import Dataset, EvalResult, JudgeCheckResult, LoopResult, TrainedModel
 from selfpref.api.iterate import iterate, loop_config
+from selfpref.api.judge import judge_check
 from selfpref.api.steer import steer_fit, steer_generate
 from selfpref.api.train import train
 
 __all__ = ["build", "build_config", "card", "compare", "evaluate", "filter", "import_data",
-           "inspect", "iterate", "load", "loop_config", "push", "steer_fit", "steer_generate",
-           "train", "Dataset", "EvalResult", "LoopResult", "TrainedModel"]
+           "inspect", "iterate", "judge_check", "load", "loop_config", "push", "steer_fit",
+           "steer_generate", "train", "Dataset", "EvalResult", "JudgeCheckResult", "LoopResult",
+           "TrainedModel"]

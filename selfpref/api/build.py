@@ -43,7 +43,8 @@ def build(method: str, output: str | Path, *, recipe: str | Path | None = None,
         separability: run the data card's separability probe.
         push_to_hub: also push the folder to this Hub dataset repo, tagged ``v<version>``.
         private: create that repo private.
-        overwrite: replace what is at ``output``.
+        overwrite: replace what is at ``output`` (a dataset, or any file or folder: its
+            contents are deleted).
         notify: where progress lines go (``None``: nowhere).
         progress: called with the build's progress state after each step of each chunk.
         command: the command line recorded in the build record (default: this call).

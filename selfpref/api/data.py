@@ -54,7 +54,8 @@ def import_data(ref: str, output: str | Path, *, split: str | None = None, layou
         generator: the model that wrote the answers (the ``generator`` column).
         labeler: how the labels were made (the ``labeler`` column).
         version: the dataset's version.
-        overwrite: replace what is at ``output``.
+        overwrite: replace what is at ``output`` (a dataset, or any file or folder: its
+            contents are deleted).
         notify: where the summary lines go (``None``: nowhere).
     """
     from selfpref.data.importer import BINARIZED_LAYOUTS, detect_layout, import_rows, read_source

@@ -59,7 +59,8 @@ def filter(ref: str | Path, output: str | Path, steps: Iterable[Any] | None = No
         allow_empty: write the dataset even when no row is kept (default: refuse with the funnel).
         push_to_hub: also push the result to this Hub dataset repo.
         private: create that repo private.
-        overwrite: replace what is at ``output``.
+        overwrite: replace what is at ``output`` (a dataset, or any file or folder: its
+            contents are deleted).
         notify: where the funnel lines go (``None``: nowhere).
         **options: the filters' shared options: ``dedup_field`` (prompt|pair), ``threshold``,
             ``ngram``, ``seed``, ``onpolicy_model``, ``judge`` (logits|text).

@@ -131,3 +131,22 @@ class LoopResult:
 
     def __repr__(self) -> str:
         return f"LoopResult({str(self.path)!r}, iterations={len(self.rows)}, model={self.model!r})"
+
+
+@dataclass
+class JudgeCheckResult:
+    """A judge-check folder written by ``selfpref.judge_check``, with judge_check.json's content."""
+
+    path: Path
+    summary: dict[str, Any] = field(repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.summary[key]
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.summary.get("accuracy")
+
+    def __repr__(self) -> str:
+        return (f"JudgeCheckResult({str(self.path)!r}, n={self.summary.get('n')}, "
+                f"accuracy={self.summary.get('accuracy')})")

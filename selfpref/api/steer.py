@@ -12,7 +12,8 @@ from selfpref.api.checks import check_models, prepare_output
 
 def steer_fit(dataset: str, output: str | Path, *, model: str | None = None, batch_size: int = 8,
               max_pairs: int | None = None, max_layers: int | None = None,
-              layer_rule: str = "running-mean", prompt_format: str = "auto", overwrite: bool = False, notify: Callable[[str], None] | None = print) -> Any:
+              layer_rule: str = "running-mean", prompt_format: str = "auto", overwrite: bool = False,
+              notify: Callable[[str], None] | None = print) -> Any:
     """Fit theta_help / theta_harm per layer (first right-singular vectors, AlignEZ §2.2) and
     pick the layers to edit (A.4, held-out CCS loss); writes a ``.safetensors`` file.
 

@@ -54,7 +54,8 @@ def train(method: str, dataset: str | None = None, output_dir: str | Path | None
         recipe: a training recipe (fields of the method's TRL config): a YAML file, or a
             shipped recipe's name (``paper`` is ``selfpref/recipes/<method>/paper.yaml``).
         push_to_hub: push the model to this Hub repo.
-        overwrite: replace what is at ``output_dir``.
+        overwrite: replace what is at ``output_dir`` (a trained model, or any folder: its
+            contents are deleted).
         notify: where the summary lines go (``None``: nowhere).
         **overrides: fields of the method's config, e.g. ``learning_rate``, ``max_steps``,
             ``beta``, ``max_length``, ``seed``, ``selfee_lambda``; ``epochs``, ``batch_size`` and

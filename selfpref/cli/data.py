@@ -12,7 +12,7 @@ from rich.table import Table
 
 from selfpref.api.data import import_data as api_import_data, card as api_card, push as api_push
 from selfpref.api.help import arg_help
-from selfpref.cli.app import OVERWRITE_HELP, app, console, out
+from selfpref.cli.app import app, console, out
 
 
 class Layout(str, Enum):
@@ -36,7 +36,7 @@ def import_(
     generator: str = typer.Option("unknown", help=arg_help(api_import_data, "generator")),
     labeler: str = typer.Option("human", help=arg_help(api_import_data, "labeler")),
     dataset_version: str = typer.Option("0.1.0", "--version", help=arg_help(api_import_data, "version")),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=arg_help(api_import_data, "overwrite")),
 ) -> None:
     """Map preference data selfpref did not make onto the contract (TRL, UltraFeedback, HH, ShareGPT, OpenAI, distilabel)."""
     from selfpref.api import import_data

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from selfpref.cli.app import app, bounded, check_models, console
+from selfpref.cli.app import app, bounded, console
 
 judge_app = typer.Typer(help="Check a judge before it labels anything.", no_args_is_help=True)
 app.add_typer(judge_app, name="judge")
@@ -36,18 +36,16 @@ def check(
     seed: int = typer.Option(0, help="Seed of the bootstrap, the random judge and binarized layouts."),
 ) -> None:
     """Accuracy of a judge against human labels (95% CI), per order, consistency, ties, and by length."""
-    from selfpref.eval.judge_check import JudgeCheckConfig, format_table, run_judge_check
+    from selfpref.api import judge_check
+    from selfpref.eval.judge_check import format_table
 
-    cfg = JudgeCheckConfig(data=data, output=str(output), judge=judge, judge_model=judge_model,
-                           panel=panel, judge_reference=judge_reference, beta=beta,
-                           judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
-                           judge_backend=judge_backend, judge_orders=judge_orders,
-                           judge_max_new_tokens=judge_max_new_tokens, layout=layout, split=split,
-                           max_pairs=max_pairs, batch_size=batch_size, bootstrap=bootstrap, seed=seed)
-    if not judge_base_url:
-        check_models([*(("--judge-model", m) for m in judge_model or []),
-                      ("--judge-reference", judge_reference)])
-    summary = run_judge_check(cfg, notify=console.print)
+    summary = judge_check(data, output, notify=console.print, judge=judge, judge_model=judge_model,
+                          panel=panel, judge_reference=judge_reference, beta=beta,
+                          judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
+                          judge_backend=judge_backend, judge_orders=judge_orders,
+                          judge_max_new_tokens=judge_max_new_tokens, layout=layout, split=split,
+                          max_pairs=max_pairs, batch_size=batch_size, bootstrap=bootstrap,
+                          seed=seed).summary
     table = Table(title=f"{summary['judge']['label']} vs human labels ({summary['n']} pairs)")
     table.add_column("figure")
     table.add_column("value", justify="right")
