@@ -210,34 +210,27 @@ def test_rows_do_not_depend_on_chunk_or_batch_size(tmp_path, tiny_model_path):
 
 
 @pytest.mark.parametrize("method", ["sao", "sso", "alignez", "selfee"])
-def test_every_method_writes_its_own_prompts_without_prompts(method, tmp_path, tiny_model_path):
-    """`build METHOD --output OUT`: no prompt set, so the persona -> prompt stage writes them."""
-    script = _script(tmp_path, write_persona=["A beekeeper.", "A chef."],
-                     write_prompt=["How do I calm bees?", "How do I sharpen a knife?"],
+def test_every_method_writes_its_own_prompts_and_counts_the_prompt_stage_drops(method, tmp_path,
+                                                                               tiny_model_path):
+    """`build METHOD --output OUT`: no prompt set, so the persona -> prompt stage writes them, and
+    each method's assemble counts the rows that stage could not use (an empty persona, a refusal)
+    with their reasons: for every method, not only the one an earlier test ran (alignez)."""
+    script = _script(tmp_path, write_persona=["A beekeeper.", "", "A chef."],
+                     write_prompt=["How do I calm bees?", "I'm sorry, I can't do that."],
                      answer_pair=["Short.", "A much longer answer."], self_judge=["A", "A"],
                      allocate_features=["Accuracy,Helpfulness"],
                      principled_answers=["good", "bad", "plain"],
                      describe_characteristics=["be kind", "be rude"],
                      conditioned_answers=["Kind.", "Rude."])
     model = str(tiny_model_path) if method == "selfee" else None  # selfee scores with weights
-    build(BuildConfig(method=method, backend="scripted", script=script, num_prompts=2, model=model),
-          tmp_path / "out")
+    build(BuildConfig(method=method, backend="scripted", script=script, num_prompts=3, model=model,
+                      **({"judge": "length"} if method == "sao" else {})), tmp_path / "out")
     df, record = read_dataset(tmp_path / "out")
-    assert set(df["prompt"]) <= {"How do I calm bees?", "How do I sharpen a knife?"}
-    assert df.height + sum(record.funnel[0]["dropped"].values()) == 2
+    assert df["prompt"].to_list() == ["How do I calm bees?"]
+    assert record.funnel[0]["dropped"] == {"empty_persona": 1, "refusal": 1}
+    assert record.funnel[0]["input"] == 3 and record.funnel[0]["kept"] == 1
     assert record.parameters["prompt_source"].startswith("self-written: personas from 32 domains")
     assert record.funnel[0]["parameters"]["inputs_from"] == "domain"
-
-
-def test_prompt_stage_drops_are_counted_for_every_method(tmp_path):
-    script = _script(tmp_path, write_persona=["A beekeeper.", ""],
-                     write_prompt=["I'm sorry, I can't do that."],
-                     describe_characteristics=["be kind", "be rude"], conditioned_answers=["Kind.", "Rude."])
-    from selfpref import SelfprefError
-
-    with pytest.raises(SelfprefError, match=r"kept no pair \((refusal: 1, empty_persona: 1|empty_persona: 1, refusal: 1)\)"):
-        build(BuildConfig(method="alignez", backend="scripted", script=script, num_prompts=2),
-              tmp_path / "out")
 
 
 def test_the_build_record_names_a_prompt_file(tmp_path):

@@ -5,6 +5,7 @@ import random
 
 import numpy as np
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from selfpref.cli import app
@@ -47,7 +48,6 @@ def test_signature_equals_datasketch_and_is_lean():
         m = MinHash(num_perm=128, seed=1, hashfunc=lambda x: x)
         m.update_batch(hashes[offsets[d] : offsets[d + 1]].tolist())
         assert np.array_equal(m.hashvalues, sig[d])
-        assert lean_minhash(sig[d]).jaccard(lean_minhash(sig[d])) == 1.0
     assert counts.tolist() == [3, 1, 6]
     # the permutation parameters and pre-mix written out in selfpref equal datasketch's own
     from datasketch.minhash import _fmix as datasketch_fmix
@@ -59,6 +59,32 @@ def test_signature_equals_datasketch_and_is_lean():
         assert np.array_equal(ours[0], a) and np.array_equal(ours[1], b)
     sample = np.arange(0, 2**32, 2**20, dtype=np.uint32)
     assert np.array_equal(_fmix(sample), datasketch_fmix(sample, 32))
+
+
+def test_lean_minhash_estimates_the_jaccard_of_two_documents():
+    """The LeanMinHash handed to datasketch's MinHashLSH (cross-dataset dedup) carries the
+    signature: its Jaccard with another document's is the share of equal slots, near the exact
+    5-gram Jaccard counted by hand, and the LSH finds the near-duplicate, not the stranger."""
+    from datasketch import MinHashLSH
+
+    rng = random.Random(3)
+    a = doc(rng, 200)
+    b, stranger = edit(rng, a, 6), doc(rng, 200)
+
+    def grams(text):
+        words = text.split()
+        return {tuple(words[i : i + 5]) for i in range(len(words) - 4)}
+
+    exact = len(grams(a) & grams(b)) / len(grams(a) | grams(b))
+    assert 0.6 < exact < 0.9
+    sig = signatures(pl.Series([a, b, stranger]), ngram=5, num_perm=128, seed=1)
+    la, lb, ls = (lean_minhash(s) for s in sig)
+    assert la.jaccard(lb) == (sig[0] == sig[1]).mean()
+    assert abs(la.jaccard(lb) - exact) < 0.15  # ~4 standard errors at 128 permutations
+    assert la.jaccard(ls) < 0.1
+    lsh = MinHashLSH(threshold=0.5, num_perm=128)
+    lsh.insert("a", la)
+    assert lsh.query(lb) == ["a"] and lsh.query(ls) == []
 
 
 def test_minhash_removes_exactly_the_planted_copies():
@@ -155,19 +181,126 @@ def test_onpolicy_stages_by_hand():
                                     "onpolicy_low_likelihood", None]
 
 
-def test_onpolicy_filter_on_tiny_model(tiny_model_path):
+def _mean_logp_by_hand(model, tok, messages, answer):
+    """log p(answer | messages) per answer token: one plain forward over the whole chat (the
+    LM head on the answer positions only: SmolLM2's 49k-wide head dominates the cost)."""
+    import torch
+
+    prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    full = tok.apply_chat_template(messages + [{"role": "assistant", "content": answer}], tokenize=False)
+    assert full.startswith(prompt)
+    ids = tok(full, add_special_tokens=False, return_tensors="pt").input_ids
+    n = len(tok(prompt, add_special_tokens=False).input_ids)
+    with torch.no_grad():
+        hidden = model.model(ids).last_hidden_state[0, n - 1 : -1]
+        logps = torch.log_softmax(model.lm_head(hidden).double(), -1)
+    return float(logps.gather(-1, ids[0, n:, None]).mean())
+
+
+def test_onpolicy_filter_scores_each_answer_under_each_principle(tiny_model_path, monkeypatch):
+    """SSO's on-policy filter feeds its three stages p (good principle), o (plain query), n (bad
+    principle) x chosen, rejected mean per-token log-probs, each checked against a plain forward
+    of the tiny model: a swapped principle, a sum for a mean or a swapped answer fails here."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    import selfpref.filters.onpolicy as onpolicy
     from selfpref.filters import SSOOnPolicy
 
     n = 4
-    rows = rows_from_prompts([f"q{i}" for i in range(n)], principle_chosen=["Be good."] * n,
-                             principle_rejected=["Be bad."] * n)
-    loaded = (AutoModelForCausalLM.from_pretrained(tiny_model_path).eval(),
-              AutoTokenizer.from_pretrained(tiny_model_path))
-    kept, [report], dropped = apply_filters(pl.DataFrame(rows), [SSOOnPolicy(loaded=loaded)])
-    assert report.input == n == report.kept + sum(report.dropped.values())
-    assert set(report.dropped) <= {"onpolicy_order", "onpolicy_low_likelihood", "onpolicy_small_gap"}
+    rows = rows_from_prompts([f"Question {i}?" for i in range(n)],
+                             principle_chosen=[f"Be good {i}." for i in range(n)],
+                             principle_rejected=["Be bad and long-winded."] * n)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model_path)
+    seen = []
+    monkeypatch.setattr(onpolicy, "onpolicy_reasons", lambda lp: seen.append(lp) or onpolicy_reasons(lp))
+    kept, [report], dropped = apply_filters(pl.DataFrame(rows), [SSOOnPolicy(loaded=(model, tok))])
+    [lp] = seen
+    for i, row in enumerate(rows):
+        contexts = {"o": [], "p": [{"role": "system", "content": row["principle_chosen"]}],
+                    "n": [{"role": "system", "content": row["principle_rejected"]}]}
+        for ctx, system in contexts.items():
+            for side, col in (("c", "chosen"), ("r", "rejected")):
+                expected = _mean_logp_by_hand(model, tok, system + [{"role": "user", "content": row["prompt"]}],
+                                              row[col])
+                assert lp[f"{ctx}_{side}"][i] == pytest.approx(expected, abs=1e-4), (i, ctx, side)
+    reasons = onpolicy_reasons(lp)
+    assert kept["prompt"].to_list() == [r["prompt"] for r, why in zip(rows, reasons) if why is None]
+    assert dropped["filter_reason"].to_list() == [why for why in reasons if why is not None]
+
+
+def test_filter_against_drops_a_near_duplicate_planted_in_another_dataset(tmp_path):
+    """`filter --against`: a prompt of dataset B that near-duplicates one of dataset A (one word
+    added: Jaccard 0.94, not an exact copy) goes as near_duplicate_of_earlier; without
+    --against, B alone has no duplicate and keeps it."""
+    rng = random.Random(5)
+    first = [doc(rng, 40) for _ in range(6)]
+    planted = first[2] + " please"
+    second = [doc(rng, 40) for _ in range(4)] + [planted]
+    write_dataset(rows_from_prompts(first), tmp_path / "a", BuildRecord(name="a", method="sao"))
+    write_dataset(rows_from_prompts(second), tmp_path / "b", BuildRecord(name="b", method="sao"))
+    from selfpref.filters.apply import filter_dataset
+
+    _, _, alone, _ = filter_dataset(tmp_path / "b", tmp_path / "alone", [("dedup", "minhash")])
+    assert alone == 5
+    result = CliRunner().invoke(app, ["filter", str(tmp_path / "b"), "-o", str(tmp_path / "f"), "--dedup",
+                                 "minhash", "--against", str(tmp_path / "a"),
+                                 "--exclusions", str(tmp_path / "ex.parquet")])
+    assert result.exit_code == 0, result.output
+    assert "minhash_dedup: 5 -> 4 (near_duplicate_of_earlier 1)" in result.output
+    df, record = read_dataset(tmp_path / "f")
+    assert planted not in df["prompt"].to_list() and df.height == 4
+    assert record.funnel[-1]["dropped"] == {"near_duplicate_of_earlier": 1}
+    assert record.funnel[-1]["parameters"]["against_rows"] == 6
+    excluded = pl.read_parquet(tmp_path / "ex.parquet")
+    assert excluded["prompt"].to_list() == [planted]
+    assert excluded["filter_reason"].to_list() == ["near_duplicate_of_earlier"]
+
+
+def test_an_sao_loop_drops_in_iteration_2_a_near_duplicate_of_an_iteration_1_prompt(
+        tmp_path, tiny_model_path, monkeypatch):
+    """The loop's cross-dataset dedup (SAO: iterations see disjoint prompts): iteration 2's
+    prompt set holds a near-copy of one of iteration 1's; iteration 2's filter drops it against
+    iter-1/data. The minhash filter is passed explicitly, whatever the method's default."""
+    import selfpref.trainers.run as run
+    from selfpref.loop.iterate import IterateConfig, iterate, split_prompts
+    from tests.build_files import prompts_file, script_file
+
+    rng = random.Random(11)
+    texts = [doc(rng, 20) for _ in range(6)]
+    # split_prompts shuffles positions (not contents): find where each position lands
+    first, second = ([int(p[1:]) for p in part]
+                     for part in split_prompts([f"p{i}" for i in range(6)], 2, None, seed=0))
+    planted = texts[second[0]] = texts[first[0]] + " please"
+    script = script_file(tmp_path, answer_pair=["Short.", "A much longer answer."])
+    cfg = IterateConfig(method="sao", iterations=2, output=str(tmp_path / "loop"),
+                        model=str(tiny_model_path), prompts=prompts_file(tmp_path, texts),
+                        filters=[("dedup", "minhash")],
+                        build={"backend": "scripted", "script": script, "judge": "length"},
+                        train={"max_steps": 1, "per_device_train_batch_size": 2,
+                               "max_length": 256, "warmup_steps": 0})
+    real_train, trained = run.train, []
+
+    def train_once(method, dataset, output_dir, **kwargs):
+        trained.append(dataset)
+        if len(trained) == 2:  # iteration 2 is filtered by now; its training is not under test
+            raise KeyboardInterrupt("stop before iteration 2's training")
+        return real_train(method, dataset, output_dir, **kwargs)
+
+    monkeypatch.setattr(run, "train", train_once)
+    monkeypatch.setattr("selfpref.datacards.card_writer", lambda *a, **k: None)  # short cards: faster
+    with pytest.raises(KeyboardInterrupt):
+        iterate(cfg, notify=lambda _m: None)
+    loop = tmp_path / "loop"
+    splits = json.loads((loop / "iterate.json").read_text())["splits"]
+    assert texts[first[0]] in splits[0] and planted in splits[1]
+    raw2, _ = read_dataset(loop / "iter-2" / "raw")
+    data2, record2 = read_dataset(loop / "iter-2" / "data")
+    assert planted in raw2["prompt"].to_list() and raw2.height == 3
+    assert planted not in data2["prompt"].to_list() and data2.height == 2
+    assert record2.funnel[-1]["step"] == "minhash_dedup"
+    assert record2.funnel[-1]["dropped"] == {"near_duplicate_of_earlier": 1}
+    assert trained == [str(loop / "iter-1" / "data"), str(loop / "iter-2" / "data")]
 
 
 def test_cli_filter_writes_derived_folder_with_funnel(tmp_path):
@@ -267,7 +400,8 @@ def test_a_filter_that_keeps_nothing_writes_nothing_and_prints_the_funnel(tmp_pa
     df, record = read_dataset(tmp_path / "f")
     assert df.height == 0 and record.funnel[-1]["kept"] == 0
     code, out, err = _main(["inspect", str(tmp_path / "f")], capfd)
-    assert code == 0 and out.count("\n") == 1 and "0 rows" in out and "min_confidence: 0 kept" in out
+    assert code == 0 and out.count("\n") == 1 and "0 rows" in out
+    assert "min_confidence: 5 -> 0 (low_confidence 5)" in out  # data.funnel's text, as the error's
     code, out, err = _main(["inspect", str(tmp_path / "f"), "--json"], capfd)
     summary = json.loads(out)  # strict JSON: no NaN
     assert summary["rows"] == 0 and summary["chosen_longer_share"] is None

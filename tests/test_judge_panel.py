@@ -94,7 +94,7 @@ def test_eval_with_a_panel_reports_agreement_and_bias(tmp_path, tiny_model_path)
                      judge="logits,text", judge_max_new_tokens=2, bootstrap=0)
     pool = ModelPool(8)
     judge = build_judge(cfg, pool)
-    assert isinstance(judge, PanelJudge) and len(pool.loaded) == 1  # one model, one load
+    assert isinstance(judge, PanelJudge) and len(pool.models()) == 1  # one model, one load
     # judges 1 and 2 prefer A on every pair, judge 3 prefers B everywhere
     scripted = PanelJudge([_judge([0.9, 0.1] * 4, "j1"), _judge([0.8, 0.3] * 4, "j2"),
                            _judge([0.1, 0.9] * 4, "j3")], "majority")

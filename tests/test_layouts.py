@@ -1,4 +1,4 @@
-"""Layouts people have (HH, ShareGPT, OpenAI, UltraFeedback raw, distilabel) and prompt sets."""
+"""Layouts people have (HH, ShareGPT, OpenAI, TRL, UltraFeedback raw, distilabel) and prompt sets."""
 
 import ast
 import json
@@ -321,8 +321,37 @@ def test_common_checks_and_unknown_layout():
     assert _reason(row, "sharegpt") == "empty_prompt"
     row = {"conversations": [{"from": "human", "value": "q"}], "chosen": "a", "rejected": None}
     assert _reason(row, "sharegpt") == "missing_chosen_or_rejected"
-    with pytest.raises(ValueError, match="'trl' is mapped by the importer"):
-        map_layout_row({"prompt": "p", "chosen": "a", "rejected": "b"}, "trl", RNG)
+    with pytest.raises(ValueError, match="layout 'csv' is not mapped here"):
+        map_layout_row({"prompt": "p", "chosen": "a", "rejected": "b"}, "csv", RNG)
+
+
+# --- TRL: an entry of the table like the others ----------------------------------------------
+
+def test_trl_layout_normalises_roles_like_the_other_chat_layouts(tmp_path):
+    """TRL conversational rows whose turns say human/gpt/developer or from/value (exported from
+    ShareGPT tooling) map as ShareGPT's do; before, the trl mapper kept roles verbatim and
+    dropped a 'human' last turn as not a user turn."""
+    frame = _jsonl(tmp_path, [
+        {"prompt": [{"role": "developer", "content": "Answer briefly."},
+                    {"role": "human", "content": "Capital of France?"}],
+         "chosen": [{"role": "gpt", "content": "Paris."}],
+         "rejected": [{"role": "assistant", "content": "Lyon."}]},
+        {"prompt": [{"from": "human", "value": "2+2?"}],
+         "chosen": [{"from": "gpt", "value": "4"}], "rejected": [{"from": "gpt", "value": "5"}]},
+        {"prompt": [{"role": "narrator", "content": "Once"}],
+         "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]},
+    ])
+    assert detect_layout(frame) == "trl"
+    mapped, dropped = map_layout_rows(frame, "trl", RNG)
+    assert mapped == [("Capital of France?", [{"role": "system", "content": "Answer briefly."}],
+                       "Paris.", "Lyon."),
+                      ("2+2?", None, "4", "5")]
+    assert dropped == {"trl_unknown_role": 1}
+    u = {"role": "user", "content": "q"}  # chosen/rejected conversations, no prompt column
+    assert map_layout_row({"chosen": [u, {"role": "assistant", "content": "a"}],
+                           "rejected": [u, {"role": "assistant", "content": "b"}]}, "trl", RNG) == \
+        ("q", None, "a", "b")
+    assert _reason({"chosen": "a", "rejected": "b"}, "trl") == "missing_prompt"
 
 
 # --- prompt sets -----------------------------------------------------------------------------

@@ -108,3 +108,58 @@ def test_write_never_replaces_what_selfpref_did_not_make(tmp_path, rows):
     assert read_dataset(tmp_path / "ds")[0].height == 2
     (tmp_path / "empty").mkdir()
     write_dataset(rows, tmp_path / "empty", _record())  # an empty folder is fine
+
+
+# --- data.atomic: the one writer every file and folder goes through ------------------------------
+
+def _count_fsyncs(monkeypatch):
+    import os
+
+    from selfpref.data import atomic
+
+    calls, real = [], os.fsync
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: calls.append(os.readlink(f"/proc/self/fd/{fd}"))
+                        or real(fd))
+    return calls
+
+
+def test_a_write_that_raises_midway_leaves_no_partial_file(tmp_path):
+    from selfpref.data.atomic import atomic_path, write_atomic
+
+    target = tmp_path / "report.json"
+    write_atomic(target, "the old, whole file\n")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_path(target) as tmp, open(tmp, "w") as fh:
+            fh.write("the first half of the new fi")
+            fh.flush()
+            raise RuntimeError("disk full")
+    assert target.read_text() == "the old, whole file\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left behind
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "new.bin") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_file_write_fsyncs_the_file_then_its_folder(tmp_path, monkeypatch):
+    import os
+
+    from selfpref.data.atomic import write_atomic, write_json_atomic
+
+    calls = _count_fsyncs(monkeypatch)
+    write_atomic(tmp_path / "a.txt", "text")
+    assert len(calls) == 2
+    assert os.path.basename(calls[0]).startswith(".a.txt.") and calls[1] == str(tmp_path)
+    write_json_atomic(tmp_path / "sub" / "b.json", {"x": 1})
+    assert calls[-1] == str(tmp_path / "sub") and json.loads((tmp_path / "sub" / "b.json").read_text()) == {"x": 1}
+    os.umask(old := os.umask(0o022))
+    assert ((tmp_path / "a.txt").stat().st_mode & 0o777) == 0o666 & ~old  # not mkstemp's 0600
+
+
+def test_a_dataset_folder_is_fsynced_before_it_is_renamed_into_place(tmp_path, rows, monkeypatch):
+    calls = _count_fsyncs(monkeypatch)
+    write_dataset(rows, tmp_path / "ds", _record())
+    synced = {c.replace(str(tmp_path), "") for c in calls}
+    names = {s.split("/", 2)[-1] for s in synced if s.startswith("/.ds.tmp-")}
+    assert {DATA_FILE, "selfpref.json", "README.md", "data"} <= names  # every file, inside the temp
+    assert calls[-1] == str(tmp_path)  # then the rename, then the parent's entry list

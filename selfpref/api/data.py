@@ -9,6 +9,7 @@ from typing import Any
 from selfpref import SelfprefError
 from selfpref.api.checks import check_push_target, prepare_output
 from selfpref.api.handles import Dataset
+from selfpref.data.funnel import funnel_text
 
 LAYOUTS = ("auto", "trl", "hh", "sharegpt", "openai", "ultrafeedback_raw", "distilabel")
 
@@ -24,16 +25,11 @@ def load(ref: str | Path) -> Dataset:
     return Dataset(path=folder, ref=str(ref), record=read_record(folder))
 
 
-def funnel_text(record: Any) -> str:
-    """``build: 8 kept; minhash: 7 kept``: the funnel of a record in one line."""
-    return "; ".join(f"{f.get('step')}: {f.get('kept')} kept" for f in record.funnel) or "no funnel recorded"
-
-
 def refuse_empty(ref: str, rows: int, record: Any, what: str) -> None:
     """One line for a command that needs rows, on a dataset that has none."""
     if rows == 0:
-        raise SelfprefError(f"{ref} has 0 rows ({funnel_text(record)}): nothing to {what}; rebuild it "
-                            "with more prompts or looser filters")
+        raise SelfprefError(f"{ref} has 0 rows ({funnel_text(record.funnel)}): nothing to "
+                            f"{what}; rebuild it with more prompts or looser filters")
 
 
 def inspect(ref: str | Path) -> dict[str, Any]:
@@ -110,7 +106,8 @@ def card(ref: str | Path, *, license: str | None = None, separability: bool = Tr
     import polars as pl
 
     from selfpref.data.refs import parse_ref
-    from selfpref.data.store import DATA_FILE, read_folder, user_mode
+    from selfpref.data.atomic import replace_file
+    from selfpref.data.store import DATA_FILE, read_folder
     from selfpref.datacards import CACHE_FILE, card_writer
 
     parsed = parse_ref(str(ref))
@@ -128,8 +125,7 @@ def card(ref: str | Path, *, license: str | None = None, separability: bool = Tr
         plots = [f"plots/{p.name}" for p in (work / "plots").glob("*.png")]
         for rel in ["README.md", "selfpref.json", *cache, *plots]:
             (folder / rel).parent.mkdir(exist_ok=True)
-            user_mode(work / rel)
-            (work / rel).replace(folder / rel)
+            replace_file(work / rel, folder / rel)  # fsynced, then renamed
     return folder / "README.md"
 
 

@@ -26,7 +26,7 @@ def evaluate(output: str | Path | None = None, *, config: Any = None,
             ``judge_model``, ``judge_base_url``, ``aspects``, ``max_new_tokens``, ...
     """
     from selfpref.eval.run import EvalConfig, run_eval
-    from selfpref.judges import check_aspects
+    from selfpref.judges import check_aspects, local_judge_backend
 
     if config is None:
         if output is None:
@@ -34,9 +34,9 @@ def evaluate(output: str | Path | None = None, *, config: Any = None,
         if isinstance(options.get("aspects"), str):
             options["aspects"] = list(check_aspects(options["aspects"])) or None
         config = EvalConfig(output=str(output), **{k: v for k, v in options.items() if v is not None})
-    panel = isinstance(config.judge_model, list)
-    local_judge = (config.judge in ("logits", "text", "rm") or panel) and not config.judge_base_url \
-        and config.judge_backend in (None, "transformers", "vllm")
+    panel = isinstance(config.judge_model, list)  # a panel's members are models
+    local_judge = local_judge_backend("logits" if panel else config.judge, base_url=config.judge_base_url,
+                                      backend=config.judge_backend) is not None
     judges = config.judge_model if panel else [config.judge_model]
     check_models([("--model-a", None if config.answers_a else config.model_a),
                   ("--model-b", config.model_b),

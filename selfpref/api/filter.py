@@ -9,6 +9,7 @@ from typing import Any
 from selfpref import SelfprefError
 from selfpref.api.checks import check_models, check_push_target, prepare_output
 from selfpref.api.handles import Dataset
+from selfpref.data.funnel import funnel_text
 
 
 def filter_steps(steps: Iterable[Any] | None) -> list[tuple[str, Any]]:
@@ -93,8 +94,7 @@ def filter(ref: str | Path, output: str | Path, steps: Iterable[Any] | None = No
     if notify:
         notify(f"wrote {output} ({kept} of {total} rows, version {record.version})")
         for r in reports:
-            notify(f"  {r.name}: {r.input} -> {r.kept}"
-                   + "".join(f", dropped {v} {k}" for k, v in r.dropped.items()))
+            notify(f"  {funnel_text([r])}")
     url = None
     if push_to_hub:
         from selfpref.data.hub import push_folder

@@ -54,6 +54,7 @@ def preflight(cfg: Any) -> None:
     training recipe, models, the seed data, the push target, the evaluation, the output and the
     prompt plan. Each failure is one line naming the option."""
     from selfpref.filters.apply import make_filter
+    from selfpref.judges import local_judge_backend
     from selfpref.loop.iterate import TRAINER, check_output_folder, plan_splits
     from selfpref.pipelines.config import BuildConfig
 
@@ -75,7 +76,7 @@ def preflight(cfg: Any) -> None:
     check_push_target(cfg.push_to_hub)
     evaluation = cfg.evaluation
     if evaluation is not None:
-        if not evaluation.judge_base_url and evaluation.judge in ("logits", "text"):
+        if local_judge_backend(evaluation.judge, base_url=evaluation.judge_base_url):
             check_models([("--eval-judge-model", evaluation.judge_model)])
         evaluation.check()  # the prompts load, the judge's spec holds (nothing is loaded)
     out = Path(cfg.output)

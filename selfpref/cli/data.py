@@ -59,7 +59,7 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Summarise a dataset: rows, nulls, lengths, chosen-longer share, confidence, methods, labelers."""
-    from selfpref.api.data import funnel_text
+    from selfpref.data.funnel import funnel_text
     from selfpref.data.refs import read_dataset
     from selfpref.data.stats import summarize
 
@@ -72,7 +72,7 @@ def inspect(
         return
     if df.height == 0:
         console.print(f"{record.name} {record.version} ({record.method}): 0 rows, nothing to "
-                      f"summarise ({funnel_text(record)})", markup=False, highlight=False)
+                      f"summarise ({funnel_text(record.funnel)})", markup=False, highlight=False)
         return
     _print_summary(f"{record.name} {record.version} ({record.method})", summary)
     if record.stats.get("usage"):

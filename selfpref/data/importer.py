@@ -1,11 +1,10 @@
 """Mapping preference data selfpref did not make onto the record contract (`selfpref import`).
 
-The layout of a source is detected from its columns (``selfpref.data.layouts``): TRL's standard
-(``prompt``/``chosen``/``rejected`` as strings) and conversational layouts (message lists, with
-an explicit or implicit prompt) and UltraFeedback-binarized are mapped here; Anthropic HH
-transcripts, ShareGPT conversations, OpenAI messages and preference files, raw UltraFeedback and
-distilabel's generations + ratings by ``layouts.map_layout_rows``. Multi-turn prompts keep their
-earlier turns in ``history``; rows that cannot be mapped are counted per reason. Prompt sets
+The layout of a source is detected from its columns and mapped row by row by
+``selfpref.data.layouts`` (TRL's standard and conversational layouts, UltraFeedback-binarized,
+Anthropic HH transcripts, ShareGPT conversations, OpenAI messages and preference files, raw
+UltraFeedback, distilabel's generations + ratings). Multi-turn prompts keep their earlier turns
+in ``history``; rows that cannot be mapped are counted per reason. Prompt sets
 (``read_texts``) take one text per row from a named column or the first prompt-like column.
 """
 
@@ -14,7 +13,6 @@ from __future__ import annotations
 import collections
 import random
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -23,8 +21,8 @@ from selfpref.data.layouts import Unmappable, detect_layout, map_layout_rows, pr
 from selfpref.data.refs import parse_ref
 from selfpref.data.schema import make_row
 
-__all__ = ["BINARIZED_LAYOUTS", "Unmappable", "detect_layout", "import_rows", "map_row",
-           "read_source", "read_texts"]
+__all__ = ["BINARIZED_LAYOUTS", "Unmappable", "detect_layout", "import_rows", "read_source",
+           "read_texts"]
 
 _FILE_READERS = {".parquet": pl.read_parquet, ".jsonl": pl.read_ndjson, ".json": pl.read_json,
                  ".csv": pl.read_csv}
@@ -119,72 +117,6 @@ def read_texts(ref: str, column: str | None = None, *, flag: str = "--prompts",
     return texts
 
 
-def _messages(value: Any, column: str) -> list[dict[str, str]]:
-    if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
-        raise Unmappable(f"{column}_not_text_or_messages")
-    out = []
-    for m in value:
-        if "role" not in m or "content" not in m or not isinstance(m["content"], str):
-            raise Unmappable(f"{column}_message_without_role_or_content")
-        out.append({"role": str(m["role"]), "content": m["content"]})
-    return out
-
-
-def _answer(value: Any, prompt_msgs: list[dict[str, str]] | None, column: str) -> str:
-    if isinstance(value, str):
-        return value
-    msgs = _messages(value, column)
-    if prompt_msgs and msgs[: len(prompt_msgs)] == prompt_msgs:
-        msgs = msgs[len(prompt_msgs):]
-    if not msgs or msgs[-1]["role"] != "assistant":
-        raise Unmappable(f"{column}_does_not_end_with_assistant")
-    if len(msgs) > 1:
-        raise Unmappable(f"{column}_has_several_turns_after_the_prompt")
-    return msgs[-1]["content"]
-
-
-def _implicit_prompt(chosen: Any, rejected: Any) -> list[dict[str, str]]:
-    c, r = _messages(chosen, "chosen"), _messages(rejected, "rejected")
-    n = 0
-    while n < min(len(c), len(r)) - 1 and c[n] == r[n]:
-        n += 1
-    if n == 0:
-        raise Unmappable("no_prompt_column_and_no_shared_prompt_turns")
-    return c[:n]
-
-
-def map_row(row: dict[str, Any], *, generator: str, labeler: str) -> dict[str, Any]:
-    """One source row as a contract record, or Unmappable with the reason."""
-    chosen, rejected = row.get("chosen"), row.get("rejected")
-    if chosen is None or rejected is None:
-        raise Unmappable("missing_chosen_or_rejected")
-    prompt_value = row.get("prompt")
-    if prompt_value is None and not isinstance(chosen, str):
-        prompt_value = _implicit_prompt(chosen, rejected)
-    if isinstance(prompt_value, str):
-        # UltraFeedback-binarized repeats the user turn at the start of chosen/rejected.
-        prompt, history = prompt_value, None
-        prompt_msgs = [{"role": "user", "content": prompt_value}]
-    elif prompt_value is None:
-        raise Unmappable("missing_prompt")
-    else:
-        prompt_msgs = _messages(prompt_value, "prompt")
-        if not prompt_msgs or prompt_msgs[-1]["role"] != "user":
-            raise Unmappable("prompt_does_not_end_with_user_turn")
-        prompt, history = prompt_msgs[-1]["content"], prompt_msgs[:-1]
-    chosen_text = _answer(chosen, prompt_msgs, "chosen")
-    rejected_text = _answer(rejected, prompt_msgs, "rejected")
-    if not prompt.strip():
-        raise Unmappable("empty_prompt")
-    if not chosen_text.strip() or not rejected_text.strip():
-        raise Unmappable("empty_answer")
-    if chosen_text == rejected_text:
-        raise Unmappable("chosen_equals_rejected")
-    extra = {"history": history} if history is not None else {}
-    return make_row(prompt, chosen_text, rejected_text, method="import", generator=generator,
-                    labeler=labeler, confidence=None, **extra)
-
-
 def import_rows(source: pl.DataFrame, *, generator: str = "unknown", labeler: str = "human",
                 layout: str | None = None, seed: int = 0) -> tuple[pl.DataFrame, dict[str, int]]:
     """(mapped rows, dropped count per reason). Raises when nothing at all could be mapped.
@@ -193,20 +125,13 @@ def import_rows(source: pl.DataFrame, *, generator: str = "unknown", labeler: st
     rejected answer in the binarized layouts (``BINARIZED_LAYOUTS``), so it belongs in the record.
     """
     layout = layout or detect_layout(source)
-    rows, dropped = [], collections.Counter()
-    if layout == "trl":
-        for row in source.iter_rows(named=True):
-            try:
-                rows.append(map_row(row, generator=generator, labeler=labeler))
-            except Unmappable as why:
-                dropped[str(why)] += 1
-    else:
-        mapped, counts = map_layout_rows(source, layout, random.Random(seed))
-        dropped.update(counts)
-        for prompt, history, chosen, rejected in mapped:
-            extra = {"history": history} if history else {}
-            rows.append(make_row(prompt, chosen, rejected, method="import", generator=generator,
-                                 labeler=labeler, confidence=None, **extra))
+    mapped, counts = map_layout_rows(source, layout, random.Random(seed))
+    dropped = collections.Counter(counts)
+    rows = []
+    for prompt, history, chosen, rejected in mapped:
+        extra = {"history": history} if history else {}
+        rows.append(make_row(prompt, chosen, rejected, method="import", generator=generator,
+                             labeler=labeler, confidence=None, **extra))
     if not rows:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.most_common())
         raise SelfprefError(f"no row could be imported from the {layout} layout ({reasons or 'no rows'})")

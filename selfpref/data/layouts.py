@@ -23,8 +23,10 @@ Layouts (``detect_layout`` names them):
   ``overall_score``, ...), binarized as HuggingFaceH4/ultrafeedback_binarized (``binarize``).
 - ``distilabel``: the output of distilabel's UltraFeedback task: ``instruction``, ``generations``,
   ``ratings`` (None where the judge's output did not parse), optional ``system_prompt``.
-- ``trl``: ``prompt``/``chosen``/``rejected`` (TRL standard or conversational, UltraFeedback
-  binarized) and chosen/rejected conversations without a prompt: the importer maps these itself.
+- ``trl``: ``prompt``/``chosen``/``rejected``, TRL's standard (strings) or conversational
+  (message lists) layout, UltraFeedback-binarized (the user turn repeated at the start of each
+  answer), and chosen/rejected conversations without a prompt column, whose shared leading
+  turns are the prompt (TRL's implicit prompt).
 
 Prompt sets (``prompt_texts``) take one text per row from a named column or the first of
 ``PROMPT_COLUMNS`` present.
@@ -101,8 +103,7 @@ def map_layout_row(row: dict[str, Any], layout: str, rng: random.Random) -> Mapp
     """
     mapper = _MAPPERS.get(layout)
     if mapper is None:
-        raise ValueError(f"layout {layout!r} is not mapped here (layouts: "
-                         f"{', '.join(_MAPPERS)}; 'trl' is mapped by the importer)")
+        raise ValueError(f"layout {layout!r} is not mapped here (layouts: {', '.join(_MAPPERS)})")
     prompt, history, chosen, rejected = mapper(row, rng)
     if not prompt.strip():
         raise Unmappable("empty_prompt")
@@ -314,6 +315,32 @@ def _openai(row: dict[str, Any], rng: random.Random) -> Mapped:
     return _chat(turns, row.get("chosen"), row.get("rejected"), "openai")
 
 
+def _shared_turns(chosen: Any, rejected: Any) -> list[Message]:
+    """TRL's implicit prompt: the turns both conversations open with, up to each one's answer."""
+    c, r = _messages(chosen, "trl", "chosen"), _messages(rejected, "trl", "rejected")
+    n = 0
+    while n < min(len(c), len(r)) - 1 and c[n] == r[n]:
+        n += 1
+    if n == 0:
+        raise Unmappable("no_prompt_column_and_no_shared_prompt_turns")
+    return c[:n]
+
+
+def _trl(row: dict[str, Any], rng: random.Random) -> Mapped:
+    chosen, rejected, prompt = row.get("chosen"), row.get("rejected"), row.get("prompt")
+    if chosen is None or rejected is None:
+        raise Unmappable("missing_chosen_or_rejected")
+    if isinstance(prompt, str):
+        turns = [{"role": "user", "content": prompt}]
+    elif prompt is not None:
+        turns = _messages(prompt, "trl", "prompt")
+    elif not isinstance(chosen, str):
+        turns = _shared_turns(chosen, rejected)
+    else:
+        raise Unmappable("missing_prompt")
+    return _chat(turns, chosen, rejected, "trl")
+
+
 # --- rated completions: UltraFeedback and distilabel -----------------------------------------
 
 def _instruction(row: dict[str, Any]) -> str:
@@ -351,5 +378,5 @@ def _distilabel(row: dict[str, Any], rng: random.Random) -> Mapped:
     return _instruction(row), history, generations[best], generations[pick]
 
 
-_MAPPERS = {"hh": _hh, "sharegpt": _sharegpt, "openai": _openai,
+_MAPPERS = {"hh": _hh, "sharegpt": _sharegpt, "openai": _openai, "trl": _trl,
             "ultrafeedback_raw": _ultrafeedback_raw, "distilabel": _distilabel}

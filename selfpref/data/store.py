@@ -2,9 +2,9 @@
 
     <name>/README.md  data/train-00000-of-00001.parquet  selfpref.json  pipeline.yaml  plots/*.png
 
-A write goes into a temporary sibling folder that is renamed into place only when complete, so an
-exception or a kill never leaves a folder that looks whole, and an existing folder is replaced
-only by a finished one.
+A write goes into a temporary sibling folder that is renamed into place only when complete
+(``data.atomic.atomic_folder``), so an exception or a kill never leaves a folder that looks
+whole, and an existing folder is replaced only by a finished one.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,15 @@ from typing import Any
 import polars as pl
 
 from selfpref import SelfprefError, __version__
+from selfpref.data.atomic import atomic_folder, replace_folder, user_mode, write_json_atomic
 from selfpref.data.schema import to_polars, validate
+
+# atomic_folder, replace_folder, user_mode, write_json_atomic: data.atomic's, re-exported.
+__all__ = ["DATA_FILE", "RECORD_FILE", "BuildRecord", "CardWriter", "NotSelfprefDataset",
+           "atomic_folder", "bump_minor", "check_dataset_folder", "check_output", "derived_record",
+           "is_dataset_folder",
+           "parse_version", "read_folder", "read_record", "replace_folder", "user_mode",
+           "write_dataset", "write_json_atomic", "write_minimal_card"]
 
 DATA_FILE = "data/train-00000-of-00001.parquet"
 RECORD_FILE = "selfpref.json"
@@ -86,25 +92,6 @@ def derived_record(parent: BuildRecord, parent_id: str, **changes: Any) -> Build
     return record
 
 
-def umask() -> int:
-    """The process umask, read without changing it (Linux), else set and restored at once."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def user_mode(path: str | os.PathLike) -> None:
-    """Give a file or folder made by ``tempfile`` (0600 / 0700) the mode the user's umask sets."""
-    base = 0o777 if Path(path).is_dir() else 0o666
-    os.chmod(path, base & ~umask())
-
-
 def check_output(folder: str | os.PathLike, *, overwrite: bool = False, flag: str = "--output",
                  allow_dataset: bool = False) -> Path:
     """Refuse to write over something at ``folder`` before any work starts.
@@ -135,24 +122,6 @@ def check_output(folder: str | os.PathLike, *, overwrite: bool = False, flag: st
                         "--overwrite to replace it (its contents are deleted)")
 
 
-def write_json_atomic(path: Path, data: Any, indent: int | None = None) -> None:
-    """Write JSON to a temp file beside ``path``, fsync it, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    user_mode(tmp)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=indent, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-
-
 CardWriter = Callable[[pl.LazyFrame, BuildRecord, Path], None]
 
 
@@ -175,10 +144,7 @@ def write_dataset(dataset: Any, folder: str | os.PathLike, record: BuildRecord, 
     frames = dataset if isinstance(dataset, Iterator) else iter([to_polars(dataset)])
     folder = Path(folder)
     check_output(folder, overwrite=overwrite, allow_dataset=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    user_mode(tmp)
-    try:
+    with atomic_folder(folder) as tmp:
         (tmp / "data").mkdir()
         writer, offset = None, 0
         try:
@@ -205,10 +171,6 @@ def write_dataset(dataset: Any, folder: str | os.PathLike, record: BuildRecord, 
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content if isinstance(content, bytes) else content.encode())
         (card or write_minimal_card)(pl.scan_parquet(tmp / DATA_FILE), record, tmp)
-        _fsync_tree(tmp)
-        replace_folder(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return record
 
 
@@ -218,25 +180,6 @@ def _sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def replace_folder(tmp: Path, folder: Path) -> None:
-    """Rename ``tmp`` onto ``folder``; an existing folder is moved aside first and removed after."""
-    old = None
-    if folder.exists() or folder.is_symlink():
-        old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-        os.rename(folder, old)
-    try:
-        os.rename(tmp, folder)
-    except BaseException:
-        if old is not None:
-            os.rename(old, folder)
-        raise
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
 
 
 def write_minimal_card(rows: pl.LazyFrame, record: BuildRecord, folder: Path) -> None:

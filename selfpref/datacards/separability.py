@@ -25,14 +25,14 @@ import contextlib
 import hashlib
 import importlib.util
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from selfpref.data.atomic import atomic_path
 
 EMBEDDER = "all-MiniLM-L6-v2"
 SAMPLE_PAIRS = 300  # 95% interval at most +-4.0 points (binomial SE over 600 held-out answers)
@@ -148,14 +148,12 @@ def load_cache(folder: Path | None) -> dict[bytes, np.ndarray]:
 def save_cache(folder: Path, vectors: dict[bytes, np.ndarray]) -> None:
     """Write the cache atomically (inside a dataset folder that is itself renamed into place)."""
     keys = sorted(vectors)
-    fd, tmp = tempfile.mkstemp(prefix=f".{CACHE_FILE}.", suffix=".npz", dir=folder)
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_path(folder / CACHE_FILE) as tmp, open(tmp, "wb") as fh:
         # keys as uint8 rows: numpy's bytes dtype would drop a digest's trailing NUL bytes
         np.savez(fh, keys=np.frombuffer(b"".join(keys), np.uint8).reshape(len(keys), 32),
                  meta=np.array(json.dumps(_cache_meta())),
                  vectors=np.stack([vectors[k] for k in keys]).astype(np.float16)
                  if keys else np.zeros((0, 0), np.float16))
-    os.replace(tmp, folder / CACHE_FILE)
 
 
 # ---- the probe --------------------------------------------------------------------------------

@@ -24,16 +24,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from selfpref import SelfprefError, __version__
-from selfpref.data.store import replace_folder
+from selfpref.data.atomic import atomic_folder
 from selfpref.eval.sources import PromptSet, load_prompts, read_answers
+from selfpref.models.pool import REWARD, ModelPool
 from selfpref.models.openai_compat import mask_url
 
 
@@ -141,30 +140,10 @@ Notify = Callable[[str], None]
 Files = dict[str, tuple[dict[str, str], str | None]]
 
 
-class ModelPool:
-    """Local models by resolved reference, each loaded once and shared (A, B, the judge, and
-    across evaluations when one pool is passed to several `run_eval` calls)."""
-
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size, self.loaded = batch_size, {}
-        self.rewards: dict[str, Any] = {}  # reward models of a panel, by resolved reference
-
-    def key(self, ref: str | None) -> str:
-        from selfpref.models import resolve_model
-
-        return resolve_model(ref)
-
-    def get(self, ref: str | None) -> Any:
-        from selfpref.models.local import LocalModel
-
-        key = self.key(ref)
-        if key not in self.loaded:
-            self.loaded[key] = LocalModel(key, batch_size=self.batch_size).load()
-        return self.loaded[key]
-
-    def drop(self, ref: str | None) -> None:
-        """Forget a loaded model (its memory is freed once nothing else holds it)."""
-        self.loaded.pop(self.key(ref), None)
+def _local(models: ModelPool, ref: str | None) -> Any:
+    """Model ``ref`` on transformers, loaded (A, B and the judge share ``models``: one load
+    each, across evaluations too when one pool is passed to several `run_eval` calls)."""
+    return models.get("transformers", ref).load()
 
 
 def _chats(prompts: Sequence[str]) -> list[list[dict[str, str]]]:
@@ -216,15 +195,15 @@ def answer_prompts(models: ModelPool, ref: str | None, prompts: Sequence[str], *
                    temperature: float = 0.0, top_p: float = 1.0, seed: int = 0) -> list[str]:
     """One answer per prompt from model ``ref`` (loaded through ``models``), decoded as `run_eval`
     decodes: greedy unless ``temperature`` > 0, the same seed."""
-    return [g[0] for g in models.get(ref).generate(_chats(prompts), max_new_tokens=max_new_tokens,
-                                                   temperature=temperature, top_p=top_p, seed=seed)]
+    return [g[0] for g in _local(models, ref).generate(_chats(prompts), max_new_tokens=max_new_tokens,
+                                                       temperature=temperature, top_p=top_p, seed=seed)]
 
 
 def _steer_plan(cfg: EvalConfig, models: ModelPool) -> tuple[Any, Any, list[int]]:
     """(base model, directions, layers) for --steer-b, validated against the base model."""
     from selfpref.steer import load_directions
 
-    base = models.get(cfg.model_a)
+    base = _local(models, cfg.model_a)
     directions = load_directions(str(cfg.steer_b), base.model)
     layers = list(cfg.steer_layers or directions.layers)
     total = directions.theta_help.shape[0]
@@ -252,7 +231,7 @@ def generate_answers(cfg: EvalConfig, prompts: Sequence[str], files: Files, mode
                            {"source": "answers", "path": str(answers_ref),
                             "label": generator or str(answers_ref)})
         elif model_ref or side == "a":
-            key = models.key(model_ref)
+            key = models.key("transformers", model_ref)
             if key in written:  # the same model, decoding and seed write the same answers again
                 notify(f"model {side.upper()} ({model_label(model_ref)}) is model A: same answers")
             else:
@@ -285,7 +264,7 @@ def answers_fingerprint(prompts: Sequence[str], answers: Sequence[str]) -> str:
 
 def build_judge(cfg: EvalConfig, models: ModelPool) -> Any:
     """The judge of ``cfg``; a local judge model already loaded for A or B is reused."""
-    from selfpref.judges import make_judge
+    from selfpref.judges import local_judge_backend, make_judge
     from selfpref.models import model_label
 
     common: dict[str, Any] = {"aspects": cfg.aspects, "seed": cfg.seed,
@@ -294,15 +273,12 @@ def build_judge(cfg: EvalConfig, models: ModelPool) -> Any:
         from selfpref.judges.factory import make_panel
 
         def load(kind: str, ref: str) -> Any:
-            if kind == "rm":
-                from selfpref.models.reward import RewardModel
-
-                return models.rewards.setdefault(models.key(ref), RewardModel(ref, batch_size=cfg.batch_size))
-            return models.get(ref)
+            return models.get(REWARD, ref) if kind == "rm" else _local(models, ref)
 
         return make_panel(cfg.judge, cfg.judge_model, cfg.panel, load=load, **common)
-    if cfg.judge in ("logits", "text") and not cfg.judge_base_url and cfg.judge_backend in (None, "transformers"):
-        model = models.get(cfg.judge_model)  # validates the reference, loads once
+    if local_judge_backend(cfg.judge, base_url=cfg.judge_base_url, backend=cfg.judge_backend) == "transformers" \
+            and cfg.judge != "rm":
+        model = _local(models, cfg.judge_model)  # validates the reference, loads once
         return make_judge(cfg.judge, model, model_label=model_label(cfg.judge_model), **common)
     endpoint = {"max_concurrency": cfg.max_concurrency, "max_retries": cfg.max_retries,
                 "request_timeout": cfg.request_timeout, "retry_backoff": cfg.retry_backoff}
@@ -377,18 +353,12 @@ def write_eval_folder(folder: str | Path, table: Any, summary: dict[str, Any], a
     from selfpref.eval.report import write_report
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the folder is a report to share
+    with atomic_folder(folder) as tmp:  # the umask's mode: the folder is a report to share
         table.write_parquet(tmp / "judgments.parquet")
         (tmp / "eval.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         (tmp / "answers_a.json").write_text(json.dumps(answers_a, indent=2, ensure_ascii=False) + "\n")
         (tmp / "answers_b.json").write_text(json.dumps(answers_b, indent=2, ensure_ascii=False) + "\n")
         write_report(tmp, table, summary, title)
-        replace_folder(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
@@ -401,7 +371,7 @@ def run_eval(cfg: EvalConfig, *, notify: Notify | None = None, judge: Any = None
     judge used by several runs in one process is loaded once.
     """
     notify = notify or (lambda _msg: None)
-    models = models if models is not None else ModelPool(cfg.batch_size)
+    models = models if models is not None else ModelPool(batch_size=cfg.batch_size)
     files = read_answer_files(cfg)
     prompt_set = _prompt_set(cfg, files)
     judge = judge or build_judge(cfg, models)  # before generating: a bad judge spec fails at once

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from selfpref import SelfprefError
+from selfpref.data.atomic import write_atomic
 
 HELDOUT = Path(__file__).with_name("prompts.jsonl")
 HELDOUT_ID = "selfpref-heldout-v1"
@@ -108,8 +109,7 @@ def write_prompts(prompts: PromptSet, path: str | Path) -> Path:
     path = Path(path)
     rows = [{"prompt": p, **({"category": prompts.categories[i]} if prompts.categories else {})}
             for i, p in enumerate(prompts.prompts)]
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    return path
+    return write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def read_answers(ref: str | Path, flag: str) -> tuple[dict[str, str], str | None]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from selfpref import SelfprefError
+from selfpref.data.funnel import funnel_text
 
 FILTER_KEYS = ("dedup", "max_length_diff", "balance_length", "one_per_prompt",
                "require_consistent_judge", "min_confidence", "judge_models", "sso_onpolicy")
@@ -94,13 +95,6 @@ def make_filter(key: str, value: Any, opts: dict[str, Any]) -> Any:
     raise SelfprefError(f"unknown filter {key!r}: use one of {', '.join(FILTER_KEYS)}")
 
 
-def funnel_line(reports: list[Any]) -> str:
-    """``minhash_dedup: 6 -> 2 (near_duplicate 4); ...``: which filter dropped what."""
-    return "; ".join(f"{r.name}: {r.input} -> {r.kept}" + (
-        " (" + ", ".join(f"{k} {v}" for k, v in r.dropped.items()) + ")" if r.dropped else "")
-        for r in reports)
-
-
 class EmptyResult(SelfprefError):
     """The filters kept no row; nothing was written (unless ``allow_empty``). ``reports`` holds
     the funnel entries (dicts, as in a build record) of this run's filters."""
@@ -168,7 +162,7 @@ def filter_dataset(ref: str | Path, output: str | Path, steps: list[tuple[str, A
         write_exclusions(rows, alive, reason, Path(exclusions))
     if kept == 0 and not allow_empty:
         raise EmptyResult(f"the filters kept no row of {rows.n}, so nothing was written to "
-                          f"{output} ({funnel_line(reports)}); loosen the filters, or pass "
+                          f"{output} ({funnel_text(reports)}); loosen the filters, or pass "
                           "--allow-empty to write the empty dataset", [r.to_dict() for r in reports])
     record = derived_record(parent, str(ref), name=name or output.name)
     if version:

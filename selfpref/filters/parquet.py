@@ -15,6 +15,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from selfpref.data.atomic import atomic_path
+
 
 BATCH_ROWS = 65_536
 
@@ -51,21 +53,19 @@ def kept_batches(rows: ParquetRows, alive: np.ndarray) -> Iterator[pl.DataFrame]
 
 def write_exclusions(rows: ParquetRows, alive: np.ndarray, reason: np.ndarray, path: Path) -> int:
     """Dropped rows with a ``filter_reason`` column; returns how many were written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     dropped = ~alive
     reasons = reason[dropped].tolist()
     writer, written = None, 0
-    for df in rows.batches(None, dropped):
-        df = df.with_columns(pl.Series("filter_reason", reasons[written : written + df.height], dtype=pl.String))
-        table = df.to_arrow()
-        writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
-        writer.write_table(table.cast(writer.schema))
-        written += df.height
-    if writer is None:
-        df = pl.from_arrow(rows.schema.empty_table()).with_columns(pl.lit(None, pl.String).alias("filter_reason"))
-        df.write_parquet(tmp)
-    else:
-        writer.close()
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        for df in rows.batches(None, dropped):
+            df = df.with_columns(pl.Series("filter_reason", reasons[written : written + df.height], dtype=pl.String))
+            table = df.to_arrow()
+            writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            writer.write_table(table.cast(writer.schema))
+            written += df.height
+        if writer is None:
+            df = pl.from_arrow(rows.schema.empty_table()).with_columns(pl.lit(None, pl.String).alias("filter_reason"))
+            df.write_parquet(tmp)
+        else:
+            writer.close()
     return written

@@ -8,7 +8,8 @@ judgments when asked, a panel's members). `bias` and `agreement` read a run's ju
 """
 
 from selfpref.judges.base import Judgment, PairItem, PairwiseJudge, Shown, check_aspects
-from selfpref.judges.factory import JUDGE_KINDS, judge_backend, make_judge, make_panel
+from selfpref.judges.factory import (JUDGE_KINDS, judge_backend, local_judge_backend, make_judge,
+                                     make_panel)
 from selfpref.judges.kinds import LengthJudge, LogitsJudge, RandomJudge, TextJudge
 from selfpref.judges.panel import PanelJudge
 from selfpref.judges.reward import RewardJudge
@@ -16,4 +17,5 @@ from selfpref.judges.prompts import ASPECTS, JUDGE_TEMPLATE, judge_chat
 
 __all__ = ["ASPECTS", "JUDGE_KINDS", "JUDGE_TEMPLATE", "Judgment", "LengthJudge", "LogitsJudge",
            "PairItem", "PairwiseJudge", "PanelJudge", "RandomJudge", "RewardJudge", "Shown",
-           "TextJudge", "check_aspects", "judge_backend", "judge_chat", "make_judge", "make_panel"]
+           "TextJudge", "check_aspects", "judge_backend", "judge_chat", "local_judge_backend",
+           "make_judge", "make_panel"]

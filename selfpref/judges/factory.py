@@ -22,6 +22,21 @@ JUDGE_KINDS = ("logits", "text", "rm", "length", "length:longer", "random")
 MODEL_KINDS = ("logits", "text", "rm")  # the kinds that call a model
 RULE_KINDS = ("length", "length:longer", "random")
 BACKENDS = ("transformers", "vllm", "openai")
+LOCAL_BACKENDS = ("transformers", "vllm")  # weights on this machine (a folder, a Hub id)
+
+
+def local_judge_backend(kind: str, *, base_url: str | None = None,
+                        backend: str | None = None) -> str | None:
+    """The backend ("transformers" or "vllm") a judge runs on when it loads a model's weights
+    on this machine, else None: a rule (length, random) takes no model, and an endpoint
+    (``base_url``, backend "openai") serves its own. Commands check a local judge's model
+    reference before any work; "transformers" judges can share an already loaded model."""
+    if kind not in MODEL_KINDS:
+        return None
+    backend = backend or ("openai" if base_url else "transformers")  # as `judge_backend` picks
+    if base_url or backend not in LOCAL_BACKENDS or (kind == "rm" and backend != "transformers"):
+        return None  # rm: a sequence classifier on transformers only (`make_judge` refuses others)
+    return backend
 
 
 def judge_backend(model: str | None = None, *, base_url: str | None = None,

@@ -54,9 +54,10 @@ def _evaluate(trained: Path, directions: Path, base: str = "default") -> None:
     import polars as pl
 
     from selfpref.eval.report import consistency_note
-    from selfpref.eval.run import EvalConfig, ModelPool, run_eval
+    from selfpref.eval.run import EvalConfig, run_eval
     from selfpref.eval.sources import load_prompts, spread, write_prompts
     from selfpref.eval.stats import b_side
+    from selfpref.models.pool import ModelPool
 
     start = time.perf_counter()
     chosen = spread(load_prompts(), EVAL_PROMPTS)

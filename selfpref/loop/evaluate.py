@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from selfpref import SelfprefError
-from selfpref.data.store import write_json_atomic
+from selfpref.data.atomic import replace_file, write_json_atomic
 
 SHIPPED = ("default", "shipped")  # --eval-prompts names for selfpref's 104 held-out prompts
 Notify = Callable[[str], None]
@@ -197,7 +197,7 @@ class LoopEvaluator:
         if self.prompts_file.is_file() and self.prompts_file.read_bytes() == tmp.read_bytes():
             tmp.unlink()
         else:
-            tmp.replace(self.prompts_file)
+            replace_file(tmp, self.prompts_file)
 
     def _answers_key(self) -> dict[str, Any]:
         from selfpref.models import model_label
@@ -207,14 +207,16 @@ class LoopEvaluator:
 
     def pi0_answers(self) -> Path:
         """pi_0's answers, generated on first use and reused by every iteration (and rerun)."""
-        from selfpref.eval.run import ModelPool, alpaca_outputs, answer_prompts
+        from selfpref.eval.run import alpaca_outputs, answer_prompts
+        from selfpref.judges import local_judge_backend
         from selfpref.models import model_label
+        from selfpref.models.pool import ModelPool
 
         key_file = self.dir / "answers_pi0.key.json"
         key = self._answers_key()
         if self.answers_file.is_file() and key_file.is_file() and json.loads(key_file.read_text()) == key:
             return self.answers_file
-        self._pool = self._pool or ModelPool(self.opts.batch_size)
+        self._pool = self._pool or ModelPool(batch_size=self.opts.batch_size)
         label = model_label(self.pi0)
         self.notify(f"pi_0 ({label}): answering {len(self.prompts.prompts)} evaluation prompts, "
                     "once for the loop")
@@ -222,10 +224,11 @@ class LoopEvaluator:
         key_file.unlink(missing_ok=True)  # the key names finished answers only
         write_json_atomic(self.answers_file, alpaca_outputs(self.prompts.prompts, texts, label), indent=2)
         write_json_atomic(key_file, key, indent=2)
-        judge_is_pi0 = (self.opts.judge in ("logits", "text") and not self.opts.judge_base_url
-                        and self._pool.key(self.opts.judge_model) == self._pool.key(self.pi0))
+        local = local_judge_backend(self.opts.judge, base_url=self.opts.judge_base_url)
+        judge_is_pi0 = (local == "transformers" and self._pool.key(local, self.opts.judge_model)
+                        == self._pool.key(local, self.pi0))
         if not judge_is_pi0:
-            self._pool.drop(self.pi0)  # keep loaded only what the judge will use
+            self._pool.drop("transformers", self.pi0)  # keep loaded only what the judge will use
         return self.answers_file
 
     def release(self) -> None:
@@ -235,10 +238,11 @@ class LoopEvaluator:
 
     def _judge_for(self, cfg: Any) -> Any:
         """The judge, built once per run of evaluations (a local judge model is loaded once)."""
-        from selfpref.eval.run import ModelPool, build_judge
+        from selfpref.eval.run import build_judge
+        from selfpref.models.pool import ModelPool
 
         if self._judge is None:
-            self._pool = self._pool or ModelPool(self.opts.batch_size)
+            self._pool = self._pool or ModelPool(batch_size=self.opts.batch_size)
             try:
                 self._judge = build_judge(cfg, self._pool)
             except SelfprefError as exc:

@@ -89,10 +89,7 @@ def split_prompts(prompts: list[Any], parts: int, per_part: int | None, seed: in
 
 
 def funnel_summary(funnel: list[dict[str, Any]]) -> str:
-    """The prompt funnel in the words of every other funnel (``filters.apply.funnel_line``)."""
-    from types import SimpleNamespace
+    """The prompt funnel in the words of every other funnel (``data.funnel.funnel_text``)."""
+    from selfpref.data.funnel import funnel_text
 
-    from selfpref.filters.apply import funnel_line
-
-    return funnel_line([SimpleNamespace(name=f["step"], input=f["input"], kept=f["kept"],
-                                        dropped=f.get("dropped") or {}) for f in funnel])
+    return funnel_text(funnel)

@@ -10,21 +10,12 @@ Both files are written to a temporary name and renamed into place.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from selfpref.data.atomic import write_atomic
+
 PLOT = "plots/iterations.png"
-
-
-def _write_atomic(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if isinstance(data, str):
-        tmp.write_text(data)
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -67,7 +58,7 @@ def _plot(path: Path, evaluated: list[dict[str, Any]], title: str) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    _write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
 
 
 def render_readme(name: str, rows: list[dict[str, Any]], *, method: str, pi0: str,
@@ -131,5 +122,5 @@ def write_loop_report(out: Path, rows: list[dict[str, Any]], *, method: str, pi0
     if evaluated:
         judge = evaluated[-1].get("eval_judge")
         _plot(out / PLOT, evaluated, f"{out.name}: pi_t vs pi_0 = {label}, judge {judge}")
-    _write_atomic(out / "README.md", render_readme(out.name, rows, method=method, pi0=label,
-                                                   prompts_id=prompts_id))
+    write_atomic(out / "README.md", render_readme(out.name, rows, method=method, pi0=label,
+                                                  prompts_id=prompts_id))

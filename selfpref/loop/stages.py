@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from selfpref import SelfprefError
+from selfpref.data.funnel import funnel_text
 from selfpref.data.store import replace_folder, write_json_atomic
 from selfpref.loop.reference import policy_path, selfee_reference
 from selfpref.models.memory import release_memory
@@ -89,7 +90,7 @@ class _Stage:
                            "reference_model": ref}
 
     def no_pair(self, funnel: list[dict[str, Any]]) -> SelfprefError:
-        kept = "; ".join(f"{f['step']}: {f['kept']} kept" for f in funnel)
+        kept = funnel_text(funnel)
         hint = no_pair_hint(self.cfg, funnel, iteration_prompts(self.cfg, self.plan, self.t))
         return SelfprefError(f"{self.head}: no pair left to train on ({kept}); try {hint}")
 

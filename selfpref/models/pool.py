@@ -1,21 +1,35 @@
-"""One loaded model per (backend, model) for a whole build: every step and every chunk shares it.
+"""One loaded model per (backend, model): every step and chunk of a build, every side of an eval.
 
 A build asks the pool for the model a step uses; the first request creates the backend object
 and the first call loads it (so a build whose chunks are all finished loads nothing). SAO's
 persona, prompt, answer and judge steps on one model are one load; SELFEE's answers and policy
 scores are one load, its reference a second. Scripted models are per step (each step has its
-own script).
+own script). `selfpref eval` shares one pool between model A, model B and the judge (and a loop
+between its evaluations): the same model named twice is one load.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from selfpref import SelfprefError
 
 BACKENDS = ("transformers", "vllm", "openai", "scripted")
+LOCAL_KINDS = ("transformers", "vllm")  # weights on this machine, named by a folder or a Hub id
+
+
+def _local_ref(ref: str | os.PathLike | None) -> str:
+    """What a local backend loads: the embedded model's folder for None / "default", else ``ref``."""
+    from selfpref.models.resolve import is_default
+
+    if is_default(ref):
+        from selfpref.models.embedded import default_model
+
+        return str(default_model())
+    return str(ref)
 # Not a generation backend: a sequence classifier scoring answers (``--judge rm``).
 REWARD = "reward"
 
@@ -34,7 +48,7 @@ class ModelPool:
     max_retries, request_timeout, retry_backoff).
     """
 
-    def __init__(self, *, batch_size: int = 8, seed: int = 0, script: dict[str, Any] | None = None,
+    def __init__(self, batch_size: int = 8, *, seed: int = 0, script: dict[str, Any] | None = None,
                  base_url: str | None = None, api_key_env: str | None = None,
                  vllm_options: dict[str, Any] | None = None,
                  factories: dict[str, Callable[[str, str], Any]] | None = None,
@@ -50,12 +64,26 @@ class ModelPool:
         self.prompt_format = prompt_format
         self._models: dict[tuple[str, ...], Any] = {}
 
-    def get(self, kind: str, ref: str, *, step: str = "", endpoint: str = "") -> Any:
-        """The model for (kind, ref): one object per build, whichever steps ask for it."""
-        key = (kind, str(ref), step if kind == "scripted" else "", endpoint if kind == "openai" else "")
+    def key(self, kind: str, ref: str | None, *, step: str = "", endpoint: str = "") -> tuple[str, ...]:
+        """Which pooled model (kind, ref) is. A local model is named by what it loads, so None,
+        "default" and the embedded model's folder are one model, and so are ./m and m."""
+        name = _local_ref(ref) if kind in LOCAL_KINDS else str(ref)
+        if kind in (*LOCAL_KINDS, REWARD) and Path(name).expanduser().is_dir():
+            name = str(Path(name).expanduser().resolve())
+        return (kind, name, step if kind == "scripted" else "", endpoint if kind == "openai" else "")
+
+    def get(self, kind: str, ref: str | None, *, step: str = "", endpoint: str = "") -> Any:
+        """The model for (kind, ref): one object per pool, whichever steps or sides ask for it."""
+        key = self.key(kind, ref, step=step, endpoint=endpoint)
         if key not in self._models:
-            self._models[key] = self._create(kind, str(ref), step, endpoint)
+            target = _local_ref(ref) if kind in LOCAL_KINDS else str(ref)
+            self._models[key] = self._create(kind, target, step, endpoint)
         return self._models[key]
+
+    def drop(self, kind: str, ref: str | None, *, step: str = "", endpoint: str = "") -> None:
+        """Forget a model (its memory is freed once nothing else holds it); the next ``get``
+        creates it again."""
+        self._models.pop(self.key(kind, ref, step=step, endpoint=endpoint), None)
 
     def models(self) -> dict[tuple[str, ...], Any]:
         return dict(self._models)

@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 
 from selfpref import SelfprefError
+from selfpref.data.atomic import write_atomic
 from selfpref.data.store import BuildRecord, write_dataset, write_json_atomic
 from selfpref.models.resolve import model_label
 from selfpref.pipelines import LLMFactory, method_module
@@ -121,8 +122,7 @@ def prompt_source(config: BuildConfig, source: str) -> str:
 
 def _log_failure(exc: BuildStepError, parts: Path, trace: str) -> BuildStepError:
     """The traceback goes to a log beside the parts (and to stderr with SELFPREF_DEBUG=1)."""
-    log = parts / "error.log"
-    log.write_text(trace)
+    log = write_atomic(parts / "error.log", trace)
     if os.environ.get("SELFPREF_DEBUG") == "1":
         print(trace, file=sys.stderr)
     return exc.with_log(str(log))

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from selfpref.data.atomic import atomic_path
 from selfpref.models.generation import Message
 from selfpref.models.padding import pad
 from selfpref.models.scoring import answer_token_ids
@@ -33,21 +34,17 @@ class Directions:
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def save(self, path: str | Path) -> Path:
-        """Write a .safetensors file atomically (temp name, then rename)."""
-        import os
-
+        """Write a .safetensors file atomically (temp name, fsync, then rename)."""
         import torch
         from safetensors.torch import save_file
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
         tensors = {"theta_help": self.theta_help.float().contiguous(),
                    "theta_harm": self.theta_harm.float().contiguous(),
                    "scores": torch.as_tensor(self.scores, dtype=torch.float32),
                    "layers": torch.tensor(self.layers, dtype=torch.int64)}
-        save_file(tensors, str(tmp), metadata={"selfpref": json.dumps(self.metadata, default=str)})
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"selfpref": json.dumps(self.metadata, default=str)})
         return path
 
     @classmethod

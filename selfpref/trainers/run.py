@@ -5,14 +5,13 @@ Sections as in alignment-handbook's scripts/dpo.py: config, data, model, trainer
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from selfpref import SelfprefError
+from selfpref.data.atomic import write_atomic, write_json_atomic
 from selfpref.trainers.configs import build_config, config_sources, load_recipe
 from selfpref.trainers.defaults import PAPERS
 from selfpref.trainers.data import (
@@ -118,8 +117,8 @@ def train(method: str, dataset: str, output_dir: str | Path, *, model: str | Non
                "hyperparameters": values, "hyperparameter_sources": value_sources}
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
-    (output_dir / "selfpref_train.json").write_text(json.dumps(summary, indent=2, default=str))
-    (output_dir / "README.md").write_text(render_model_card(summary))
+    write_atomic(output_dir / "README.md", render_model_card(summary))
+    write_json_atomic(output_dir / "selfpref_train.json", summary, indent=2)  # last: marks it done
     if push_to_hub:
         summary["url"] = push_model(output_dir, push_to_hub)
     return summary
@@ -243,9 +242,7 @@ def record_evaluation(model_dir: str | Path, evaluation: dict[str, Any]) -> bool
         new = text.rstrip("\n") + ("\n\n" if text else "") + section
     if new == text:
         return False
-    tmp = card.with_name(f".{card.name}.tmp-{os.getpid()}")
-    tmp.write_text(new)
-    os.replace(tmp, card)
+    write_atomic(card, new)
     return True
 
 
