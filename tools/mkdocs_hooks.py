@@ -3,6 +3,7 @@ the typer app at build time, so the reference can never drift from the commands.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 MARKER = "<!-- cli-reference -->"
@@ -93,3 +94,33 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if RECIPES_MARKER in markdown:
         markdown = markdown.replace(RECIPES_MARKER, recipes_reference())
     return markdown
+
+
+CONFIG_MARKER = re.compile(r"<!-- config-fields: ([\w.]+) -->")
+
+
+def config_fields(path: str) -> str:
+    """A config dataclass's fields as a table: name, default, and the help its CLI flag shows."""
+    import dataclasses
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    rows = ["| field | default | help |", "|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default = f"`{f.default!r}`"
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f"`{f.default_factory()!r}`"  # type: ignore[misc]
+        else:
+            default = "required"
+        rows.append(f"| `{f.name}` | {default} | {_escape(f.metadata.get('help', ''))} |")
+    return "\n".join(rows) + "\n"
+
+
+_recipes_on_page_markdown = on_page_markdown
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    markdown = _recipes_on_page_markdown(markdown, page, config, files)
+    return CONFIG_MARKER.sub(lambda m: config_fields(m.group(1)), markdown)
