@@ -222,3 +222,30 @@ def test_cli_help_is_the_api_help():
             assert param.help == expected, (path, param.name)
             checked += 1
     assert checked >= 30
+
+
+@pytest.mark.parametrize("path, config, names", [
+    (("build",), "selfpref.pipelines.config.BuildConfig", {"prompt_source": "prompt_mode"}),
+    (("eval",), "selfpref.eval.run.EvalConfig", {}),
+    (("iterate",), "selfpref.loop.iterate.IterateConfig",
+     {"train_config": "train_recipe", "seed_train_config": "seed_train_recipe"}),
+])
+def test_cli_flags_take_their_config_fields_help(path, config, names):
+    import dataclasses
+    import importlib
+
+    import typer
+
+    from selfpref.api.help import field_help
+    from selfpref.cli import app
+
+    module, _, name = config.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    command = typer.main.get_command(app)
+    for part in path:
+        command = command.commands[part]
+    shared = [p for p in command.params if names.get(p.name, p.name) in fields]
+    assert len(shared) >= 15
+    for param in shared:
+        assert param.help == field_help(cls, names.get(param.name, param.name)), param.name

@@ -2,10 +2,10 @@
 
 from huggingface_hub import DatasetCard
 
-from selfpref.datacards import card_writer
-from selfpref.data.schema import make_row
 from selfpref.data.refs import read_dataset
+from selfpref.data.schema import make_row
 from selfpref.data.store import BuildRecord, write_dataset
+from selfpref.datacards import card_writer
 
 
 def _rows(n=20):

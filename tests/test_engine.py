@@ -12,9 +12,8 @@ import yaml
 from selfpref.data.refs import read_dataset
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.run import build
-from tests.build_files import script_file as _script, prompts_file as _prompts
-
-
+from tests.build_files import prompts_file as _prompts
+from tests.build_files import script_file as _script
 
 
 def _run(code, tmp_path, timeout=300):

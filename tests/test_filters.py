@@ -9,13 +9,22 @@ import pytest
 from typer.testing import CliRunner
 
 from selfpref.cli import app
-from selfpref.filters import (ExactDedup, JudgeDispute, LengthBalance, MaxLengthDiff, MinConfidence,
-                              MinHashDedup, OnePerPrompt, RequireConsistentJudge, apply_filters)
+from selfpref.data.refs import read_dataset
+from selfpref.data.schema import make_row
+from selfpref.data.store import BuildRecord, write_dataset
+from selfpref.filters import (
+    ExactDedup,
+    JudgeDispute,
+    LengthBalance,
+    MaxLengthDiff,
+    MinConfidence,
+    MinHashDedup,
+    OnePerPrompt,
+    RequireConsistentJudge,
+    apply_filters,
+)
 from selfpref.filters.minhash import lean_minhash, shingle_hashes, signatures
 from selfpref.filters.onpolicy import onpolicy_reasons
-from selfpref.data.schema import make_row
-from selfpref.data.refs import read_dataset
-from selfpref.data.store import BuildRecord, write_dataset
 
 WORDS = [f"w{i}" for i in range(2000)]
 

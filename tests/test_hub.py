@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from selfpref.datacards import card_writer
 from selfpref.data.schema import make_row
 from selfpref.data.store import BuildRecord, write_dataset
+from selfpref.datacards import card_writer
 from tests.hub_server import start_server
 
 FAKE_TOKEN = "hf_selfpreftestFAKEtoken0123456789"

@@ -5,8 +5,8 @@ from typer.testing import CliRunner
 from selfpref import SelfprefError
 from selfpref.cli import app
 from selfpref.data.importer import import_rows
-from selfpref.data.schema import prompt_id, validate
 from selfpref.data.refs import read_dataset
+from selfpref.data.schema import prompt_id, validate
 
 
 def test_trl_standard_strings():

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from selfpref import SelfprefError
 from selfpref.cli import app
-from selfpref.loop.iterate import IterateConfig, iterate, split_prompts
 from selfpref.data.refs import read_dataset
 from selfpref.filters.apply import load_filter_recipe
+from selfpref.loop.iterate import IterateConfig, iterate, split_prompts
 
 RECIPES = Path(__file__).resolve().parents[1] / "selfpref" / "recipes"
 

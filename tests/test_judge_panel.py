@@ -114,13 +114,12 @@ def test_eval_with_a_panel_reports_agreement_and_bias(tmp_path, tiny_model_path)
 
 
 def test_build_sao_with_a_panel_keeps_every_judges_p(tmp_path, tiny_model_path, monkeypatch):
+    import selfpref.models.load as load
     from selfpref.data.refs import read_dataset
     from selfpref.datacards import card_writer
     from selfpref.pipelines.config import BuildConfig
     from selfpref.pipelines.run import build
     from tests.build_files import prompts_file
-
-    import selfpref.models.load as load
 
     loads, real = [], load.load_causal_lm
     monkeypatch.setattr(load, "load_causal_lm", lambda ref, *a, **k: loads.append(ref) or real(ref, *a, **k))

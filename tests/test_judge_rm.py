@@ -132,10 +132,10 @@ def test_rm_batches_sorted_by_length_in_input_order(trained_rm):
 def test_dispute_filter_and_eval_take_a_trained_rm(tmp_path, trained_rm):
     import polars as pl
 
-    from selfpref.filters import JudgeDispute
-    from selfpref.filters.runner import apply_filters
     from selfpref.data.schema import make_row
     from selfpref.eval.run import EvalConfig, ModelPool, build_judge
+    from selfpref.filters import JudgeDispute
+    from selfpref.filters.runner import apply_filters
 
     rows = [make_row("Say something 1", "yes yes yes yes", "no 1", method="import", generator="t", labeler="h"),
             make_row("Say something 2", "no 2", "yes yes yes yes", method="import", generator="t", labeler="h")]

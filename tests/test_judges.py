@@ -8,8 +8,17 @@ import re
 import pytest
 
 from selfpref import SelfprefError
-from selfpref.judges import (ASPECTS, Judgment, LengthJudge, LogitsJudge, PairItem, RandomJudge,
-                             TextJudge, judge_chat, make_judge)
+from selfpref.judges import (
+    ASPECTS,
+    Judgment,
+    LengthJudge,
+    LogitsJudge,
+    PairItem,
+    RandomJudge,
+    TextJudge,
+    judge_chat,
+    make_judge,
+)
 from selfpref.judges.pairwise import decide, forced_choice
 from tests.openai_server import SECRET, serve, work
 

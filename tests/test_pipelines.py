@@ -4,14 +4,13 @@
 import pytest
 import yaml
 
-from selfpref.pipelines.run import build
-from selfpref.pipelines.config import BuildConfig
-from selfpref.pipelines.sao import decide
-from selfpref.data.schema import validate
 from selfpref.data.refs import read_dataset
-from tests.build_files import script_file as _script, prompts_file as _prompts
-
-
+from selfpref.data.schema import validate
+from selfpref.pipelines.config import BuildConfig
+from selfpref.pipelines.run import build
+from selfpref.pipelines.sao import decide
+from tests.build_files import prompts_file as _prompts
+from tests.build_files import script_file as _script
 
 
 def test_sao_text_judge_counts_every_drop(tmp_path):
@@ -89,8 +88,8 @@ def test_sso_triples_and_drops(tmp_path):
 
 
 def test_sso_allocation_tops_up_to_two(tmp_path):
-    from selfpref.pipelines.sso import AllocateFeatures
     from selfpref.pipelines.llms import ScriptedLLM
+    from selfpref.pipelines.sso import AllocateFeatures
 
     task = AllocateFeatures(name="a", llm=ScriptedLLM(), seed=1, concision_probability=1.0)
     out = task.parse({"prompt": "q"}, [["Safety"]])

@@ -16,8 +16,6 @@ from selfpref.pipelines.repetition import prompt_repetition
 from selfpref.pipelines.run import build, build_inputs
 from tests.build_files import script_file as _script
 
-
-
 # Eight draws: "Summarize Pride and Prejudice." three times (twice with other case/spacing),
 # "Write a poem about the sea." twice, two singletons and one refusal (dropped, not a prompt).
 RANDOM_PROMPTS = ["Summarize Pride and Prejudice.", "Write a poem about the sea.",

@@ -9,7 +9,12 @@ import pytest
 
 from selfpref import SelfprefError
 from selfpref.pipelines.config import BuildConfig
-from selfpref.pipelines.ray_runner import _check_room, separate_reference, vllm_parallel, worker_count
+from selfpref.pipelines.ray_runner import (
+    _check_room,
+    separate_reference,
+    vllm_parallel,
+    worker_count,
+)
 
 
 def test_gpu_flags_need_ray_and_vllm():

@@ -14,10 +14,9 @@ from selfpref.data.refs import read_dataset
 from selfpref.datacards import card_writer
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.run import build
+from tests.build_files import prompts_file as _prompts
+from tests.build_files import script_file as _script
 from tests.openai_server import SECRET, serve, work
-from tests.build_files import script_file as _script, prompts_file as _prompts
-
-
 
 
 @pytest.fixture(scope="module")

@@ -221,8 +221,7 @@ def test_a_base_model_builds_and_steers_through_completion_prompts(base_model_pa
     """AlignEZ §2.1 generates with base models: no chat template, A.5's text as a completion."""
     from transformers import AutoTokenizer
 
-    from selfpref import SelfprefError
-    from selfpref import steer
+    from selfpref import SelfprefError, steer
     from selfpref.models.generation import chat_ids
     from selfpref.models.scoring import answer_token_ids
     from selfpref.pipelines.alignez import HELP_TEMPLATE

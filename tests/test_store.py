@@ -5,8 +5,8 @@ import polars as pl
 import pytest
 
 from selfpref import SelfprefError
-from selfpref.data.schema import SchemaError
 from selfpref.data.refs import read_dataset, split_ref
+from selfpref.data.schema import SchemaError
 from selfpref.data.store import DATA_FILE, BuildRecord, bump_minor, derived_record, write_dataset
 
 

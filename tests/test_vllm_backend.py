@@ -11,9 +11,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import selfpref.models.vllm_backend as backend
 from selfpref.data.refs import read_dataset
 from selfpref.models.scoring import answer_token_ids
-import selfpref.models.vllm_backend as backend
 from selfpref.models.vllm_backend import VLLMModel
 from selfpref.pipelines.config import BuildConfig
 from selfpref.pipelines.run import build
@@ -325,7 +325,6 @@ SNAPSHOT = json.loads((Path(__file__).parent / "data" / "vllm_api_snapshot.json"
 def test_the_vllm_pin_is_the_range_the_snapshot_checked():
     """Moving the pin without re-running `make vllm-snapshot` fails here."""
     import tomllib
-
     from packaging.requirements import Requirement
     from packaging.version import Version
 

@@ -14,9 +14,8 @@ from selfpref.api.text import call_text, kept_line
 def build_config(method: str, recipe: str | Path | None = None, **options: Any) -> Any:
     """The build's :class:`~selfpref.pipelines.config.BuildConfig`: the recipe's keys, then
     ``options`` (its fields; ``None`` values are ignored), validated."""
-    from selfpref.pipelines.config import BuildConfig, load_build_recipe
-
     from selfpref.data.recipes import find_recipe
+    from selfpref.pipelines.config import BuildConfig, load_build_recipe
 
     fields = load_build_recipe(find_recipe(recipe, "build")) if recipe else {}
     fields.update({k: v for k, v in options.items() if v is not None})

@@ -105,8 +105,8 @@ def card(ref: str | Path, *, license: str | None = None, separability: bool = Tr
 
     import polars as pl
 
-    from selfpref.data.refs import parse_ref
     from selfpref.data.atomic import replace_file
+    from selfpref.data.refs import parse_ref
     from selfpref.data.store import DATA_FILE, read_folder
     from selfpref.datacards import CACHE_FILE, card_writer
 

@@ -11,13 +11,13 @@ import dataclasses
 import inspect
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 _ARG = re.compile(r"^(\s+)(\*{0,2}\w+)(?: \([^)]*\))?:\s?(.*)$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _docstring_args(func: Callable[..., Any]) -> dict[str, str]:
     doc = inspect.getdoc(func) or ""
     lines = doc.splitlines()
@@ -55,8 +55,14 @@ def plain(text: str) -> str:
 
 
 def field_help(cls: type, name: str) -> str:
-    """The ``help`` metadata of a config dataclass's field."""
+    """The ``help`` metadata of a config dataclass's field, with its default when the text does
+    not give it (a CLI flag whose own default is unset shows the config's this way)."""
     for f in dataclasses.fields(cls):
         if f.name == name:
-            return str(f.metadata["help"])
+            text = str(f.metadata["help"])
+            default = f.default
+            if default is not dataclasses.MISSING and default not in (None, False, "") \
+                    and "default" not in text.lower():
+                text = f"{text.rstrip()} Default: {default}."
+            return text
     raise KeyError(f"{cls.__name__} has no field {name!r}")

@@ -17,13 +17,11 @@ def loop_config(output: str | Path, *, filters: str | Path | list[Any] | None = 
                 **fields: Any) -> Any:
     """The loop's :class:`~selfpref.loop.iterate.IterateConfig` from recipes and fields."""
     from selfpref.api.filter import filter_steps
+    from selfpref.data.recipes import find_recipe
     from selfpref.filters.apply import load_filter_recipe
     from selfpref.loop.evaluate import LoopEval
-    from selfpref.loop.iterate import IterateConfig
+    from selfpref.loop.iterate import TRAINER, IterateConfig
     from selfpref.pipelines.config import load_build_recipe
-
-    from selfpref.data.recipes import find_recipe
-    from selfpref.loop.iterate import TRAINER
 
     steps, filter_options = None, dict(fields.pop("filter_options", None) or {})
     if isinstance(filters, (str, Path)):

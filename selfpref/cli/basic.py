@@ -6,8 +6,7 @@ from typing import Optional
 
 import typer
 
-from selfpref import __version__
-from selfpref import SelfprefError
+from selfpref import SelfprefError, __version__
 from selfpref.cli.app import app, bounded, check_models, console, out
 
 

@@ -10,7 +10,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from selfpref.api.data import import_data as api_import_data, card as api_card, push as api_push
+from selfpref.api.data import card as api_card
+from selfpref.api.data import import_data as api_import_data
+from selfpref.api.data import push as api_push
 from selfpref.api.help import arg_help
 from selfpref.cli.app import app, console, out
 

@@ -10,7 +10,9 @@ import typer
 from rich.table import Table
 
 from selfpref import SelfprefError
+from selfpref.api.help import field_help
 from selfpref.cli.app import app, command_line, console, number_list, out
+from selfpref.eval.run import EvalConfig
 
 eval_app = typer.Typer(help="Judge model A against model B on held-out prompts, both orders.")
 app.add_typer(eval_app, name="eval")
@@ -23,35 +25,35 @@ def _pct(value: float | None) -> str:
 @eval_app.callback(invoke_without_command=True)
 def evaluate(
     ctx: typer.Context,
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to write: judgments.parquet, eval.json, README.md, answers_a/b.json."),
-    model_a: Optional[str] = typer.Option(None, help="Model A (the base when comparing): folder, Hub id or 'default' (the embedded model, used when --answers-a is not given)."),
-    model_b: Optional[str] = typer.Option(None, help="Model B: folder, Hub id or 'default'."),
-    answers_a: Optional[str] = typer.Option(None, help="A's answers: jsonl/parquet with 'prompt' and 'answer' (or AlpacaEval's instruction/output)."),
-    answers_b: Optional[str] = typer.Option(None, help="B's answers, same layout."),
-    steer_b: Optional[str] = typer.Option(None, help="B = model A with these AlignEZ directions (`selfpref steer fit`)."),
-    steer_layers: Optional[str] = typer.Option(None, help="With --steer-b: edit these layers, e.g. 3,5; default: the fitted choice."),
-    prompts: Optional[str] = typer.Option(None, help="Prompt set: any dataset with a prompt column or MT-Bench 'turns' (first turn); default: selfpref's 104 held-out prompts."),
-    prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read."),
-    max_prompts: Optional[int] = typer.Option(None, help="Evaluate only the first N prompts."),
-    max_new_tokens: int = typer.Option(256, help="Most new tokens per answer (the same for both models)."),
-    temperature: float = typer.Option(0.0, help="0: greedy decoding (the same for both models)."),
-    top_p: float = typer.Option(1.0, help="Nucleus sampling when --temperature > 0."),
-    batch_size: int = typer.Option(8, help="Sequences per forward pass."),
-    judge: str = typer.Option("logits", help="logits (forced choice), text (written verdict), rm (a reward model, --judge-model PATH), length (shorter wins, SAO Table 6), length:longer, random."),
-    judge_model: Optional[list[str]] = typer.Option(None, help="Judge model: folder, Hub id, 'default' (the embedded model), or the endpoint's model name. Repeat it for a panel (--judge one kind for all, or one per model: text,logits,rm)."),
-    panel: str = typer.Option("mean", help="Several --judge-model: mean (of P), majority (of the judges' verdicts) or unanimous (a verdict only when all agree)."),
-    judge_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for the judge (e.g. http://localhost:8000/v1)."),
-    judge_api_key_env: Optional[str] = typer.Option(None, help="NAME of the environment variable that holds the endpoint's key (the key is written nowhere)."),
-    judge_backend: Optional[str] = typer.Option(None, help="transformers (default), vllm (GPU), openai (implied by --judge-base-url)."),
-    judge_max_new_tokens: int = typer.Option(32, help="--judge text: most new tokens per verdict."),
-    aspects: Optional[str] = typer.Option(None, help="Also judge each of these AlignEZ aspects: engagement,helpfulness,factuality,depth,clarity."),
-    seed: int = typer.Option(0, help="Seed for sampling, the random judge and the bootstrap."),
-    bootstrap: int = typer.Option(1000, help="Bootstrap resamples over prompts for the 95% intervals (0: none)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Send every judge request to the endpoint again (no request cache read or written)."),
-    cache_dir: Optional[str] = typer.Option(None, help="Request cache folder (default: $SELFPREF_CACHE_DIR, else .selfpref-cache beside --output)."),
-    max_concurrency: int = typer.Option(16, help="Endpoint judge: most requests in flight (halved on a 429, grown back slowly)."),
-    max_retries: int = typer.Option(8, help="Endpoint judge: retries after a 429, 408, 5xx, reset or timeout (400/401/403 never)."),
-    request_timeout: float = typer.Option(120.0, help="Endpoint judge: seconds one attempt may take before it is retried."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help=field_help(EvalConfig, "output")),
+    model_a: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "model_a")),
+    model_b: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "model_b")),
+    answers_a: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "answers_a")),
+    answers_b: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "answers_b")),
+    steer_b: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "steer_b")),
+    steer_layers: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "steer_layers")),
+    prompts: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "prompts")),
+    prompt_column: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "prompt_column")),
+    max_prompts: Optional[int] = typer.Option(None, help=field_help(EvalConfig, "max_prompts")),
+    max_new_tokens: int = typer.Option(256, help=field_help(EvalConfig, "max_new_tokens")),
+    temperature: float = typer.Option(0.0, help=field_help(EvalConfig, "temperature")),
+    top_p: float = typer.Option(1.0, help=field_help(EvalConfig, "top_p")),
+    batch_size: int = typer.Option(8, help=field_help(EvalConfig, "batch_size")),
+    judge: str = typer.Option("logits", help=field_help(EvalConfig, "judge")),
+    judge_model: Optional[list[str]] = typer.Option(None, help=field_help(EvalConfig, "judge_model")),
+    panel: str = typer.Option("mean", help=field_help(EvalConfig, "panel")),
+    judge_base_url: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "judge_base_url")),
+    judge_api_key_env: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "judge_api_key_env")),
+    judge_backend: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "judge_backend")),
+    judge_max_new_tokens: int = typer.Option(32, help=field_help(EvalConfig, "judge_max_new_tokens")),
+    aspects: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "aspects")),
+    seed: int = typer.Option(0, help=field_help(EvalConfig, "seed")),
+    bootstrap: int = typer.Option(1000, help=field_help(EvalConfig, "bootstrap")),
+    no_cache: bool = typer.Option(False, "--no-cache", help=field_help(EvalConfig, "no_cache")),
+    cache_dir: Optional[str] = typer.Option(None, help=field_help(EvalConfig, "cache_dir")),
+    max_concurrency: int = typer.Option(16, help=field_help(EvalConfig, "max_concurrency")),
+    max_retries: int = typer.Option(8, help=field_help(EvalConfig, "max_retries")),
+    request_timeout: float = typer.Option(120.0, help=field_help(EvalConfig, "request_timeout")),
 ) -> None:
     """Answer held-out prompts with A and B, judge each pair in both orders, and report win rates."""
     if ctx.invoked_subcommand is not None:

@@ -8,28 +8,30 @@ from typing import Any, Optional
 import typer
 
 from selfpref import SelfprefError
+from selfpref.api.help import field_help
 from selfpref.cli.app import app, bounded, console, number_list
+from selfpref.loop.iterate import IterateConfig
 
 
 @app.command()
 def iterate(
-    output: Path = typer.Option(..., "--output", "-o", help="Folder for the loop: iter-1/, iter-2/, ... with data and model each."),
-    method: str = typer.Option("sao", help="sao (SimPO), sso (SSO loss) or selfee (refined DPO)."),
-    iterations: int = typer.Option(2, help="How many build -> train rounds (T)."),
-    model: Optional[str] = typer.Option(None, help="Starting model M0 (pi_init); default: the embedded SmolLM2-135M-Instruct."),
-    prompts: Optional[str] = typer.Option(None, help="Prompt set (a 'prompt' column, or see --prompt-column), split into disjoint parts, one per iteration."),
-    prompt_column: Optional[str] = typer.Option(None, help="Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."),
-    num_prompts: Optional[int] = typer.Option(None, callback=bounded(1), help="Prompts per iteration (sao without --prompts: personas the model writes)."),
-    prompts_per_iteration: Optional[str] = typer.Option(None, help="One prompt-set size per iteration, e.g. 8000,20000,30000 (SELFEE §5.1's 8K/20K/30K), cut from --prompts in turn (sao without --prompts: personas written per iteration); default: equal parts (SSO §3.1's 1:1:1), each at most --num-prompts. With --seed-data its prompts are never reused (SELFEE §4.1, X_i ∩ X_0 = ∅), counted in iterate.json's prompt_funnel."),
-    reference_model: Optional[str] = typer.Option(None, help="selfee: a separate pi_init to label against (Eq. 7); default: --model."),
-    selfee_reference: Optional[str] = typer.Option(None, help="selfee: Eq. 7's reference, SELFEE Table 5's variants: initial (default, the paper's: pi_init every iteration), previous (pi_{t-2}, the model before the generating policy; pi_init at t=1) or none (per-token policy log-likelihood). Without --seed-data or --reference-model, pi_0 is pi_init, so t=1 is reference-free under initial and previous."),
-    seed_data: Optional[str] = typer.Option(None, help="selfee: human-labelled seed set; pi_0 = DPO of --model on it (SELFEE Alg. 1)."),
-    lambdas: Optional[str] = typer.Option(None, help="selfee: lambda per iteration, e.g. 0.5,0.25 (default 1/2, 1/4, 1/8, ...)."),
-    filters: Optional[Path] = typer.Option(None, help="Filter recipe YAML ({filters: [...]}, as `filter --config`) applied inside every iteration; default: none, as the papers' online loops (SAO Alg. 1 adds every judged pair; SSO filters only its offline set, A.1.4: selfpref/recipes/filter/sso-a14.yaml; SELFEE trains on every labelled pair)."),
-    judge_models: Optional[list[str]] = typer.Option(None, help="sso: add SSO A.1.4's judge-dispute filter with these judge models to the loop's filters (repeatable; before balance_length when --filters has it)."),
+    output: Path = typer.Option(..., "--output", "-o", help=field_help(IterateConfig, "output")),
+    method: str = typer.Option("sao", help=field_help(IterateConfig, "method")),
+    iterations: int = typer.Option(2, help=field_help(IterateConfig, "iterations")),
+    model: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "model")),
+    prompts: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "prompts")),
+    prompt_column: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "prompt_column")),
+    num_prompts: Optional[int] = typer.Option(None, callback=bounded(1), help=field_help(IterateConfig, "num_prompts")),
+    prompts_per_iteration: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "prompts_per_iteration")),
+    reference_model: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "reference_model")),
+    selfee_reference: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "selfee_reference")),
+    seed_data: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "seed_data")),
+    lambdas: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "lambdas")),
+    filters: Optional[Path] = typer.Option(None, help=field_help(IterateConfig, "filters")),
+    judge_models: Optional[list[str]] = typer.Option(None, help=field_help(IterateConfig, "judge_models")),
     build_config: Optional[Path] = typer.Option(None, help="Build recipe YAML (as `build --config`) for every iteration."),
-    train_config: Optional[Path] = typer.Option(None, help="Training recipe YAML (as `train --config`) for every iteration."),
-    seed_train_config: Optional[Path] = typer.Option(None, help="selfee: DPO recipe for the --seed-data stage (pi_0); default: SELFEE §4.1's initial stage, as selfpref/recipes/dpo/selfee-seed.yaml."),
+    train_config: Optional[Path] = typer.Option(None, help=field_help(IterateConfig, "train_recipe")),
+    seed_train_config: Optional[Path] = typer.Option(None, help=field_help(IterateConfig, "seed_train_recipe")),
     backend: Optional[str] = typer.Option(None, help="Build backend: transformers, vllm, openai or scripted."),
     script: Optional[str] = typer.Option(None, help="scripted backend: YAML of step name -> texts."),
     judge_mode: Optional[str] = typer.Option(None, help="sao: text or logits judge."),
@@ -42,9 +44,9 @@ def iterate(
     train_batch_size: Optional[int] = typer.Option(None, callback=bounded(1), help="Per-device train batch size."),
     learning_rate: Optional[float] = typer.Option(None, callback=bounded(0, low_open=True), help="Learning rate."),
     max_length: Optional[int] = typer.Option(None, callback=bounded(8), help="Longest prompt+answer in tokens for training."),
-    seed: int = typer.Option(0, help="Seed for prompt splits, sampling and training."),
-    name: Optional[str] = typer.Option(None, help="Dataset name (default: the output folder's name); iteration t is name@0.t.0."),
-    push_to_hub: Optional[str] = typer.Option(None, help="Push each iteration's dataset to this Hub repo, tagged v0.t.0."),
+    seed: int = typer.Option(0, help=field_help(IterateConfig, "seed")),
+    name: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "name")),
+    push_to_hub: Optional[str] = typer.Option(None, help=field_help(IterateConfig, "push_to_hub")),
     eval_prompts: Optional[str] = typer.Option(None, help="After each iteration, judge pi_t against pi_0 on these prompts ('default' or 'shipped': selfpref's 104 held-out prompts; or any prompt set). Not part of the loop's arguments: rerun a finished loop with it to evaluate it."),
     eval_num_prompts: Optional[int] = typer.Option(None, callback=bounded(1), help="Evaluate on at most N of --eval-prompts (taken in turn from each category when the set has them)."),
     eval_judge: Optional[str] = typer.Option(None, help="Judge of the evaluation: logits (default: forced choice), text, length, length:longer or random."),

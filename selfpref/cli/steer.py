@@ -8,9 +8,9 @@ from typing import Optional
 import typer
 from rich.text import Text
 
+from selfpref.api.help import arg_help
 from selfpref.api.steer import steer_fit as api_steer_fit
 from selfpref.api.steer import steer_generate as api_steer_generate
-from selfpref.api.help import arg_help
 from selfpref.cli.app import app, bounded, console, number_list
 
 steer_app = typer.Typer(help="AlignEZ: steer a model with preference directions, no training.",

@@ -9,8 +9,8 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperCommand
 
-from selfpref.api.train import train as api_train
 from selfpref.api.help import arg_help
+from selfpref.api.train import train as api_train
 from selfpref.cli.app import app, bounded, click_errors, console
 
 

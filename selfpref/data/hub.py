@@ -17,7 +17,6 @@ from pathlib import Path
 from selfpref import SelfprefError
 from selfpref.data.store import RECORD_FILE, NotSelfprefDataset, is_dataset_folder, parse_version
 
-
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*$")
 
 

@@ -74,9 +74,9 @@ def read_source(ref: str, split: str | None = None, *, flag: str | None = None) 
 
 
 def _load_hub_dataset(repo: str, revision: str | None, split: str | None, where: str) -> pl.DataFrame:
-    from selfpref.data.hub import hub_errors, hub_offline
-
     import datasets
+
+    from selfpref.data.hub import hub_errors, hub_offline
 
     try:
         with hub_errors("dataset", repo, revision):

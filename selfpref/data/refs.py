@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfpref import SelfprefError
-
 from selfpref.data.hub import REPO_ID as _HUB_ID
 from selfpref.data.hub import is_repo_id  # noqa: F401  (part of this module's interface)
 

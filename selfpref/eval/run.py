@@ -32,8 +32,8 @@ from typing import Any
 from selfpref import SelfprefError, __version__
 from selfpref.data.atomic import atomic_folder
 from selfpref.eval.sources import PromptSet, load_prompts, read_answers
-from selfpref.models.pool import REWARD, ModelPool
 from selfpref.models.openai_compat import mask_url
+from selfpref.models.pool import REWARD, ModelPool
 
 
 @dataclass

@@ -106,9 +106,9 @@ class EmptyResult(SelfprefError):
 
 def against_signatures(refs: list[str], field: str, ngram: int, seed: int) -> list:
     """MinHash signatures of other datasets, so dedup also drops rows near-duplicating them."""
+    from selfpref.data.refs import resolve_folder
     from selfpref.filters.minhash import MinHashDedup
     from selfpref.filters.parquet import ParquetRows
-    from selfpref.data.refs import resolve_folder
 
     sigs = []
     probe = MinHashDedup(field, ngram=ngram, seed=seed)
@@ -129,10 +129,10 @@ def filter_dataset(ref: str | Path, output: str | Path, steps: list[tuple[str, A
     run that keeps no row writes nothing and raises ``EmptyResult`` with the funnel, unless
     ``allow_empty`` (then the empty dataset gets the short card: there is nothing to plot).
     """
-    from selfpref.filters.runner import run_filters
-    from selfpref.filters.parquet import ParquetRows, kept_batches, write_exclusions
     from selfpref.data.refs import resolve_folder
     from selfpref.data.store import check_output, derived_record, read_record, write_dataset
+    from selfpref.filters.parquet import ParquetRows, kept_batches, write_exclusions
+    from selfpref.filters.runner import run_filters
 
     opts = dict(opts or {})
     if not steps:

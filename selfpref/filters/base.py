@@ -12,7 +12,6 @@ from typing import Any
 
 import polars as pl
 
-
 Batches = Callable[[], Iterator[pl.DataFrame]]
 
 

@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 
 from selfpref.data.atomic import atomic_path
 
-
 BATCH_ROWS = 65_536
 
 

@@ -8,12 +8,17 @@ judgments when asked, a panel's members). `bias` and `agreement` read a run's ju
 """
 
 from selfpref.judges.base import Judgment, PairItem, PairwiseJudge, Shown, check_aspects
-from selfpref.judges.factory import (JUDGE_KINDS, judge_backend, local_judge_backend, make_judge,
-                                     make_panel)
+from selfpref.judges.factory import (
+                                     JUDGE_KINDS,
+                                     judge_backend,
+                                     local_judge_backend,
+                                     make_judge,
+                                     make_panel,
+)
 from selfpref.judges.kinds import LengthJudge, LogitsJudge, RandomJudge, TextJudge
 from selfpref.judges.panel import PanelJudge
-from selfpref.judges.reward import RewardJudge
 from selfpref.judges.prompts import ASPECTS, JUDGE_TEMPLATE, judge_chat
+from selfpref.judges.reward import RewardJudge
 
 __all__ = ["ASPECTS", "JUDGE_KINDS", "JUDGE_TEMPLATE", "Judgment", "LengthJudge", "LogitsJudge",
            "PairItem", "PairwiseJudge", "PanelJudge", "RandomJudge", "RewardJudge", "Shown",

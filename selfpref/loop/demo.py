@@ -13,13 +13,12 @@ Every step replaces its output under ``demo-out/`` (``--overwrite``), so the dem
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 QUESTIONS = (
     "What are two simple ways to save water at home?",
@@ -38,8 +37,8 @@ def _selfpref(*args: str) -> None:
 
 
 def _trained_answers(model_ref: str) -> list[str]:
-    from selfpref.models.generation import generate_batch
     from selfpref.models import load_causal_lm
+    from selfpref.models.generation import generate_batch
 
     model, tokenizer = load_causal_lm(model_ref)
     chats = [[{"role": "user", "content": q}] for q in QUESTIONS]

@@ -22,9 +22,10 @@ settings (prompts, judge, decoding, bootstrap, seed) is refused before any work,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from selfpref import SelfprefError
 from selfpref.data.atomic import replace_file, write_json_atomic

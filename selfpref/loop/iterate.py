@@ -26,18 +26,26 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from selfpref import SelfprefError
 from selfpref.data.store import write_json_atomic
 from selfpref.loop.evaluate import LoopEval
 from selfpref.loop.plan import funnel_summary, prompt_plan, split_prompts  # noqa: F401 (re-exported)
-from selfpref.loop.stages import (  # noqa: F401 (no_pair_hint re-exported)
-    _build_stage, _filter_stage, _push_stage, _Stage, _summary_row, _train_stage,
-    no_pair_hint, train_atomic)
 from selfpref.loop.reference import check_selfee_reference, policy_path, selfee_reference
+from selfpref.loop.stages import (  # noqa: F401 (no_pair_hint re-exported)
+    _build_stage,
+    _filter_stage,
+    _push_stage,
+    _Stage,
+    _summary_row,
+    _train_stage,
+    no_pair_hint,
+    train_atomic,
+)
 
 TRAINER = {"sao": "simpo", "sso": "sso", "selfee": "selfee"}
 # The loop's filters when --filters is not given: none, for every method, because none of the
@@ -58,35 +66,35 @@ SELFEE_SEED_SETTINGS: dict[str, Any] = {"beta": 0.1, "learning_rate": 5e-7, "num
 
 @dataclass
 class IterateConfig:
-    method: str
-    iterations: int
-    output: str
-    model: str | None = None
-    prompts: str | None = None
-    num_prompts: int | None = None
-    reference_model: str | None = None
-    seed_data: str | None = None
+    method: str = field(metadata={"help": "sao (SimPO), sso (SSO loss) or selfee (refined DPO)."})
+    iterations: int = field(metadata={"help": "How many build -> train rounds (T)."})
+    output: str = field(metadata={"help": "Folder for the loop: iter-1/, iter-2/, ... with data and model each."})
+    model: str | None = field(default=None, metadata={"help": "Starting model M0 (pi_init); default: the embedded SmolLM2-135M-Instruct."})
+    prompts: str | None = field(default=None, metadata={"help": "Prompt set (a 'prompt' column, or see --prompt-column), split into disjoint parts, one per iteration."})
+    num_prompts: int | None = field(default=None, metadata={"help": "Prompts per iteration (sao without --prompts: personas the model writes)."})
+    reference_model: str | None = field(default=None, metadata={"help": "selfee: a separate pi_init to label against (Eq. 7); default: --model."})
+    seed_data: str | None = field(default=None, metadata={"help": "selfee: human-labelled seed set; pi_0 = DPO of --model on it (SELFEE Alg. 1)."})
     # SELFEE Table 5's judgment reference: initial (pi_init, the paper's), previous, none;
     # None: initial for selfee, and nothing for the other methods
-    selfee_reference: str | None = None
-    name: str | None = None
-    seed: int = 0
-    filters: list[tuple[str, Any]] | None = None  # None: DEFAULT_FILTERS (none, as the papers)
-    filter_options: dict[str, Any] = field(default_factory=dict)
-    judge_models: list[str] | None = None
-    lambdas: list[float] | None = None
-    build: dict[str, Any] = field(default_factory=dict)  # BuildConfig fields
-    train: dict[str, Any] = field(default_factory=dict)  # train() overrides
-    train_recipe: str | None = None
-    seed_train_recipe: str | None = None  # the seed DPO stage's recipe (default: SELFEE_SEED_SETTINGS)
-    push_to_hub: str | None = None
-    prompt_column: str | None = None
+    selfee_reference: str | None = field(default=None, metadata={"help": "selfee: Eq. 7's reference, SELFEE Table 5's variants: initial (default, the paper's: pi_init every iteration), previous (pi_{t-2}, the model before the generating policy; pi_init at t=1) or none (per-token policy log-likelihood). Without --seed-data or --reference-model, pi_0 is pi_init, so t=1 is reference-free under initial and previous."})
+    name: str | None = field(default=None, metadata={"help": "Dataset name (default: the output folder's name); iteration t is name@0.t.0."})
+    seed: int = field(default=0, metadata={"help": "Seed for prompt splits, sampling and training."})
+    filters: list[tuple[str, Any]] | None = field(default=None, metadata={"help": "Filter recipe YAML ({filters: [...]}, as `filter --config`) applied inside every iteration; default: none, as the papers' online loops (SAO Alg. 1 adds every judged pair; SSO filters only its offline set, A.1.4: selfpref/recipes/filter/sso-a14.yaml; SELFEE trains on every labelled pair)."})
+    filter_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "Options shared by the filters (as `selfpref filter` flags: threshold, ngram, judge, ...)."})
+    judge_models: list[str] | None = field(default=None, metadata={"help": "sso: add SSO A.1.4's judge-dispute filter with these judge models to the loop's filters (repeatable; before balance_length when --filters has it)."})
+    lambdas: list[float] | None = field(default=None, metadata={"help": "selfee: lambda per iteration, e.g. 0.5,0.25 (default 1/2, 1/4, 1/8, ...)."})
+    build: dict[str, Any] = field(default_factory=dict, metadata={"help": "BuildConfig fields for every iteration's build (a build recipe's keys, e.g. backend, max_new_tokens, judge)."})
+    train: dict[str, Any] = field(default_factory=dict, metadata={"help": "Trainer overrides for every iteration (e.g. max_steps, learning_rate, max_length)."})
+    train_recipe: str | None = field(default=None, metadata={"help": "Training recipe YAML (as `train --config`) for every iteration."})
+    seed_train_recipe: str | None = field(default=None, metadata={"help": "selfee: DPO recipe for the --seed-data stage (pi_0); default: SELFEE §4.1's initial stage, as selfpref/recipes/dpo/selfee-seed.yaml."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Push each iteration's dataset to this Hub repo, tagged v0.t.0."})
+    prompt_column: str | None = field(default=None, metadata={"help": "Column of --prompts to read (default: the first of prompt, instruction, turns, messages, conversations)."})
     # SELFEE §5.1's unequal prompt sets ("subsets of 8K, 20K, and 30K"): one size per iteration; None: equal
     # parts of --prompts (SSO §3.1), each at most num_prompts
-    prompts_per_iteration: list[int] | None = None
+    prompts_per_iteration: list[int] | None = field(default=None, metadata={"help": "One prompt-set size per iteration, e.g. 8000,20000,30000 (SELFEE §5.1's 8K/20K/30K), cut from --prompts in turn (sao without --prompts: personas written per iteration); default: equal parts (SSO §3.1's 1:1:1), each at most --num-prompts. With --seed-data its prompts are never reused (SELFEE §4.1, X_i ∩ X_0 = ∅), counted in iterate.json's prompt_funnel."})
     # pi_t vs pi_0 after each iteration (selfpref.loop.evaluate); not part of the fingerprint, so
     # rerunning a finished loop with it evaluates that loop
-    evaluation: LoopEval | None = None
+    evaluation: LoopEval | None = field(default=None, metadata={"help": "pi_t against pi_0 after each iteration (LoopEval: prompts, judge, judge_model, ...); not part of the loop's arguments."})
 
     def __post_init__(self) -> None:
         if self.method not in TRAINER:

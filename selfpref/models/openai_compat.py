@@ -34,8 +34,15 @@ from typing import Any
 
 from selfpref import SelfprefError
 from selfpref.models.endpoint_probe import prompt_token_logprobs
-from selfpref.models.endpoint_retry import EndpointRejected, GaveUp, Retrier, RetryableError, RetryPolicy
-from selfpref.models.endpoint_retry import retry_after_seconds, status_kind
+from selfpref.models.endpoint_retry import (
+    EndpointRejected,
+    GaveUp,
+    Retrier,
+    RetryableError,
+    RetryPolicy,
+    retry_after_seconds,
+    status_kind,
+)
 
 __all__ = ["EndpointRejected", "OpenAICompatModel", "mask_url", "option_mass", "prompt_token_logprobs",
            "top_logprobs_of"]

@@ -87,7 +87,9 @@ class BuildConfig:
         "help": "sao: alias of judge for its model kinds, 'text' or 'logits' (older recipes)."})
     judge_model: str | None = field(default=None, metadata={
         "help": "sao: judge with this model instead of the generator (SAO Table 8): folder, Hub id, "
-                "'default', or the endpoint's model name."})
+                "'default', or the endpoint's model name. On the command line, repeat --judge-model "
+                "for a panel (judge_models; --judge one kind for all, or one per model: "
+                "text,logits,rm)."})
     judge_models: list[str] | None = field(default=None, metadata={
         "help": "sao: a panel of judge models (--judge-model given several times); judge is one "
                 "kind for all or one per model, comma separated (text,logits,rm)."})

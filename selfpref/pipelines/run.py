@@ -28,13 +28,18 @@ import polars as pl
 from selfpref import SelfprefError
 from selfpref.data.atomic import write_atomic
 from selfpref.data.store import BuildRecord, write_dataset, write_json_atomic
+from selfpref.models.openai_compat import mask_url
 from selfpref.models.resolve import model_label
 from selfpref.pipelines import LLMFactory, method_module
 from selfpref.pipelines.accounting import usage_stats
 from selfpref.pipelines.config import BuildConfig
-from selfpref.models.openai_compat import mask_url
-from selfpref.pipelines.engine import STEP_LABELS, BuildStepError, Engine, default_llm_factory  # noqa: F401
-from selfpref.pipelines.engine import judge_description
+from selfpref.pipelines.engine import (  # noqa: F401
+    STEP_LABELS,
+    BuildStepError,
+    Engine,
+    default_llm_factory,
+    judge_description,
+)
 from selfpref.pipelines.repetition import prompt_repetition, repetition_rate  # noqa: F401
 
 

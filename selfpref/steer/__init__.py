@@ -11,14 +11,13 @@ text instead (``prompt_format`` auto or completion): each query as ``Query: ...`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from selfpref import SelfprefError
 from selfpref.steer.directions import LAYER_RULES, Directions, fit_directions, select_layers
 from selfpref.steer.edit import alignez_edit, decoder_layers, steering
-
 
 # selfpref's wording (the paper shows no evaluation prompt): a base model answers after the cue.
 COMPLETION_QUERY_TEMPLATE = "Query: {query}\nAnswer:"
@@ -54,8 +53,8 @@ def fit(dataset: str, output: str | Path, *, model: str | None = None, batch_siz
 
     ``layer_rule``: `select_layers`' rule (running-mean, selfpref's; a4-pseudocode, the paper's
     indices); ``prompt_format``: auto, chat or completion (see the module docstring)."""
-    from selfpref.models import load_causal_lm, model_label
     from selfpref.data.refs import read_dataset
+    from selfpref.models import load_causal_lm, model_label
 
     _check_choice("--layer-rule", layer_rule, LAYER_RULES)
     _check_choice("--prompt-format", prompt_format, ("auto", "chat", "completion"))
@@ -137,8 +136,8 @@ def generate(directions_path: str | Path, prompts: Sequence[str], *, model: str 
     """Steered answers (and with ``compare`` the unsteered ones) for each prompt.
 
     ``prompt_format`` auto: the one the directions were fit with, else by the tokenizer."""
-    from selfpref.models.generation import generate_batch, resolve_prompt_format
     from selfpref.models import load_causal_lm
+    from selfpref.models.generation import generate_batch, resolve_prompt_format
 
     _check_choice("--prompt-format", prompt_format, ("auto", "chat", "completion"))
     directions = read_directions(directions_path)  # a bad file is refused before the model loads

@@ -13,14 +13,13 @@ from typing import Any
 from selfpref import SelfprefError
 from selfpref.data.atomic import write_atomic, write_json_atomic
 from selfpref.trainers.configs import build_config, config_sources, load_recipe
-from selfpref.trainers.defaults import PAPERS
 from selfpref.trainers.data import (
     drop_untrainable,
     load_preference_data,
     require_columns,
     to_conversational,
 )
-
+from selfpref.trainers.defaults import PAPERS
 
 REFERENCE_FREE = ("simpo", "orpo", "rm")
 
