@@ -196,8 +196,8 @@ def test_a_local_model_counts_tokens_with_its_tokenizer(tiny_model_path):
 
 def test_one_iterate_step_generates_through_the_endpoint(tmp_path, tiny_model_path, key):
     """iterate's build on --backend openai (the fake serving the tiny model's name), then training
-    the tiny model locally. (Against transformers serve the trained model would be the 135M one:
-    a training step there does not fit this suite's time.)"""
+    the tiny model locally; the record's endpoint options. (test_endpoint_real runs one iterate
+    step against transformers serve with the 135M model.)"""
     from selfpref.loop.iterate import IterateConfig, iterate
 
     with serve() as (server, url):

@@ -121,3 +121,24 @@ def test_eval_with_the_judge_on_the_endpoint(real_server, tmp_path):
     table = pl.read_parquet(tmp_path / "eval" / "judgments.parquet")
     assert summary["n"] == 2 and table.height == 2
     assert all(len(raw) == 2 and all(r.strip() for r in raw) for raw in table["judge_raw"])
+
+
+def test_one_iterate_step_generates_through_transformers_serve(real_server, tmp_path):
+    """iterate's build on the real server (the served embedded model writes the pairs; the length
+    rule labels them, since this server gives no log-probs and the 135M text judge rarely parses
+    at a few tokens), then one SimPO step on the same model's local weights."""
+    from selfpref.loop.iterate import IterateConfig, iterate
+
+    url, model = real_server
+    rows = iterate(IterateConfig(
+        method="sao", iterations=1, output=str(tmp_path / "loop"), model=model,
+        prompts=_prompts(tmp_path), num_prompts=2,
+        build={"backend": "openai", "base_url": url, "api_key_env": KEY_ENV, "max_new_tokens": 12,
+               "judge": "length", "max_concurrency": 1, "chunk_size": 1},
+        train={"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 96,
+               "warmup_steps": 0}))
+    df, record = read_dataset(tmp_path / "loop" / "iter-1" / "raw")
+    _pairs_are_real(df)
+    assert record.parameters["backend"] == "openai"
+    assert record.stats["usage"]["requests_sent"] >= 2  # the answers came from the server
+    assert (tmp_path / "loop" / "iter-1" / "model" / "config.json").is_file() and rows[0]["model"]
