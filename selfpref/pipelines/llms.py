@@ -99,7 +99,10 @@ class PooledLLM(LLM):
             return
         from selfpref.models.generation import chat_input_ids
 
-        self._usage["prompt_tokens"] += sum(len(chat_input_ids(tokenizer, chat)) for chat in inputs)
+        # rendered as the model renders them (a base model's completion prompts have no template)
+        fmt = getattr(self.bound, "prompt_format", "chat")
+        self._usage["prompt_tokens"] += sum(len(chat_input_ids(tokenizer, chat, prompt_format=fmt))
+                                            for chat in inputs)
         self._usage["completion_tokens"] += sum(len(tokenizer.encode(t, add_special_tokens=False))
                                                 for t in outputs)
 
