@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from selfpref import SelfprefError
-from selfpref.judges.prompts import ASPECTS, TEMPLATES, Chat, judge_chat
+from selfpref.judges.prompts import ASPECTS, CRITERIA, TEMPLATES, Chat, judge_chat
 
 Message = Mapping[str, str]
 
@@ -42,10 +42,11 @@ class Shown:
     aspect: str | None = None
     history: tuple[Message, ...] = ()
     template: str = "selfpref"
+    criteria: tuple[str, ...] = CRITERIA
 
     def chat(self) -> Chat:
         return judge_chat(self.prompt, self.first, self.second, aspect=self.aspect,
-                          history=self.history, template=self.template)
+                          history=self.history, template=self.template, criteria=self.criteria)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class PairwiseJudge:
     (``orders=1``: only A first)."""
 
     kind = "base"
+    criteria: tuple[str, ...] = CRITERIA  # SAO Table 6's "w/o Criterion k": set to three of them
 
     def __init__(self, *, aspects: Sequence[str] | str | None = None, orders: int = 2,
                  template: str = "selfpref") -> None:
@@ -142,8 +144,11 @@ class PairwiseJudge:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description for eval.json and build records (never holds a credential)."""
-        return {"kind": self.kind, "label": self.label, "aspects": list(self.aspects),
-                "orders": self.orders, "template": self.template}
+        described = {"kind": self.kind, "label": self.label, "aspects": list(self.aspects),
+                     "orders": self.orders, "template": self.template}
+        if self.criteria != CRITERIA:  # SAO Table 6's ablation; the default stays as it was
+            described["criteria"] = list(self.criteria)
+        return described
 
     def prefer_first(self, shown: Sequence[Shown]) -> list[tuple[float, str]]:
         """Per presentation: (P(first-shown answer better), raw output)."""
@@ -153,7 +158,7 @@ class PairwiseJudge:
         pairs = [as_item(item) for item in items]
         criteria: tuple[str | None, ...] = (None, *self.aspects)
         layouts = (lambda p: ((p.a, p.b), (p.b, p.a))) if self.orders == 2 else (lambda p: ((p.a, p.b),))
-        shown = [Shown(p.prompt, first, second, aspect, p.history, self.template)
+        shown = [Shown(p.prompt, first, second, aspect, p.history, self.template, self.criteria)
                  for p in pairs for aspect in criteria for first, second in layouts(p)]
         answers = self.prefer_first(shown) if shown else []
         if len(answers) != len(shown):

@@ -14,16 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from selfpref.judges.kinds import LogitsJudge, OptionScorer
-from selfpref.judges.prompts import JUDGE_TEMPLATE, Chat, judge_chat
+from selfpref.judges.prompts import CRITERIA, JUDGE_TEMPLATE, Chat, judge_chat
 from selfpref.judges.verdict import OPTIONS, parse_verdict
 
 __all__ = ["JUDGE_TEMPLATE", "OPTIONS", "OptionScorer", "both_orders", "decide", "decide_one",
            "decide_scores", "forced_choice", "judge_chat"]
 
 
-def both_orders(prompt: str, a: str, b: str) -> list[Chat]:
+def both_orders(prompt: str, a: str, b: str, criteria: Sequence[str] = CRITERIA) -> list[Chat]:
     """The judge asked with (a, b) and then with (b, a)."""
-    return [judge_chat(prompt, a, b), judge_chat(prompt, b, a)]
+    return [judge_chat(prompt, a, b, criteria=criteria), judge_chat(prompt, b, a, criteria=criteria)]
 
 
 def forced_choice(judge: OptionScorer, triples: Sequence[tuple[str, str, str]]) -> list[float]:

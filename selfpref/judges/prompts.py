@@ -15,11 +15,38 @@ from collections.abc import Mapping, Sequence
 Message = Mapping[str, str]
 Chat = list[dict[str, str]]
 
-JUDGE_TEMPLATE = (
-    "You are an impartial judge. Compare the two responses to the user's question on relevance, "
-    "accuracy, completeness and clarity, and decide which one is better.\n\n"
-    "[Question]\n{prompt}\n\n[Response A]\n{first}\n\n[Response B]\n{second}\n\n"
-    "Which response is better? Answer with a single letter, A or B.")
+CRITERIA = ("relevance", "accuracy", "completeness", "clarity")
+"""SAO §3.3's four criteria of the ranking prompt; SAO Table 6 ablates each ("w/o Criterion k")."""
+
+
+def judge_template(criteria: Sequence[str] = CRITERIA) -> str:
+    """selfpref's ranking prompt on ``criteria`` (SAO Table 6's "w/o Criterion k" drops one)."""
+    named = list(criteria)
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return ("You are an impartial judge. Compare the two responses to the user's question on "
+            f"{listed}, and decide which one is better.\n\n"
+            "[Question]\n{prompt}\n\n[Response A]\n{first}\n\n[Response B]\n{second}\n\n"
+            "Which response is better? Answer with a single letter, A or B.")
+
+
+def check_criteria(criteria: Sequence[str] | str | None, flag: str = "--judge-criteria") -> tuple[str, ...]:
+    """The criteria to ask about, in SAO's order; unknown, repeated or none is one line."""
+    from selfpref import SelfprefError
+
+    if criteria is None:
+        return CRITERIA
+    names = [c.strip().lower() for c in (criteria.split(",") if isinstance(criteria, str) else criteria)
+             if c.strip()]
+    unknown = [c for c in names if c not in CRITERIA]
+    if unknown or not names or len(set(names)) != len(names):
+        what = f"unknown criterion {unknown[0]!r}" if unknown else "give each criterion once, at least one"
+        raise SelfprefError(f"{flag} {','.join(names) or repr(criteria)}: {what} (the criteria: "
+                            f"{', '.join(CRITERIA)}; SAO Table 6 drops one, e.g. "
+                            "relevance,accuracy,clarity)")
+    return tuple(c for c in CRITERIA if c in names)
+
+
+JUDGE_TEMPLATE = judge_template(CRITERIA)
 """selfpref's wording, not SAO's. SAO §3.3 names the four criteria (relevance, accuracy,
 completeness, clarity); its Table 13 example asks for a ranking ("2 > 1", which `parse_verdict`
 reads too). This template asks for one letter so that a forced choice over "A"/"B" works."""
@@ -81,7 +108,8 @@ def _history_block(history: Sequence[Message]) -> str:
 
 
 def judge_chat(prompt: str, first: str, second: str, *, aspect: str | None = None,
-               history: Sequence[Message] = (), template: str = "selfpref") -> Chat:
+               history: Sequence[Message] = (), template: str = "selfpref",
+               criteria: Sequence[str] = CRITERIA) -> Chat:
     """One user turn asking which of (first, second) is better, overall or on ``aspect``
     (``template='sso'``: SSO Table 15's system and user turns, overall only)."""
     if template == "sso":
@@ -89,7 +117,7 @@ def judge_chat(prompt: str, first: str, second: str, *, aspect: str | None = Non
         return [{"role": "system", "content": SSO_LEADERBOARD_SYSTEM},
                 {"role": "user", "content": _history_block(history) + text}]
     if aspect is None:
-        text = JUDGE_TEMPLATE.format(prompt=prompt, first=first, second=second)
+        text = judge_template(criteria).format(prompt=prompt, first=first, second=second)
     else:
         text = ASPECT_TEMPLATE.format(aspect=aspect, definition=ASPECTS[aspect], prompt=prompt,
                                       first=first, second=second)

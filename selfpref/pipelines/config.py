@@ -79,6 +79,10 @@ class BuildConfig:
                 "judge_model, P = sigmoid(r_A - r_B)), or SAO Table 6's baselines "
                 "length (the shorter answer wins), length:longer, random (a coin seeded by seed). "
                 "Default text."})
+    judge_criteria: str | None = field(default=None, metadata={
+        "help": "sao, text or logits judge: the criteria the ranking prompt names, comma-separated, "
+                "from relevance,accuracy,completeness,clarity (SAO §3.3; all four by default). SAO "
+                "Table 6's 'w/o Criterion k' drops one, e.g. relevance,accuracy,clarity."})
     judge_orders: int = field(default=2, metadata={
         "help": "sao: 2 asks the judge in both orders (selfpref's default: position bias shows as "
                 "judge_consistent=false); 1 makes SAO Alg. 1 / Eq. 3's single call R(y1, y2 | x), "
@@ -243,6 +247,13 @@ class BuildConfig:
                                            else f"--judge-orders {self.judge_orders}")
             raise SelfprefError(f"{flag}: only sao has a judge step (sso's dispute judges are "
                                 "`selfpref filter --judge-models`)")
+        if self.judge_criteria is not None:
+            from selfpref.judges.prompts import check_criteria
+
+            self.judge_criteria = ",".join(check_criteria(self.judge_criteria))
+            if self.method != "sao" or self.judge not in ("text", "logits"):
+                raise SelfprefError(f"--judge-criteria: only sao's text or logits judge asks the "
+                                    f"ranking prompt (here: {self.method}, --judge {self.judge})")
         if self.judge_orders not in (1, 2):
             raise SelfprefError(f"--judge-orders {self.judge_orders}: use 2 (both orders, selfpref's "
                                 "default) or 1 (SAO Alg. 1 / Eq. 3's single call)")
@@ -337,7 +348,8 @@ class BuildConfig:
             del relevant["truncated_prompts"]
         if relevant["prompt_format"] == "auto":  # likewise
             del relevant["prompt_format"]
-        for key, default in (("judge_orders", 2), ("judge_models", None), ("panel", "mean")):
+        for key, default in (("judge_orders", 2), ("judge_models", None), ("panel", "mean"),
+                             ("judge_criteria", None)):
             if relevant[key] == default:  # likewise
                 del relevant[key]
         if self.backend in ("transformers", "vllm"):  # a model retrained into the same folder

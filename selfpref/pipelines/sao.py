@@ -19,6 +19,7 @@ from typing import Any
 from selfpref.data.schema import make_row
 from selfpref.judges import LogitsJudge, TextJudge, make_judge
 from selfpref.judges.pairwise import both_orders, decide, decide_one, decide_scores
+from selfpref.judges.prompts import CRITERIA, check_criteria
 from selfpref.judges.reward import RewardJudge
 from selfpref.pipelines._distilabel import Step, StepInput
 from selfpref.pipelines.prompting import (  # noqa: F401
@@ -83,6 +84,7 @@ class PairwiseSelfJudge(MultiConversationTask):
 
     mode: str = "text"
     orders: int = 2
+    criteria: list[str] = list(CRITERIA)  # SAO Table 6's "w/o Criterion k": three of the four
 
     @property
     def inputs(self) -> list[str]:
@@ -95,7 +97,7 @@ class PairwiseSelfJudge(MultiConversationTask):
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if not _needs_judging(row):
             return []
-        return both_orders(row["prompt"], *row["answers"])[: self.orders]
+        return both_orders(row["prompt"], *row["answers"], criteria=self.criteria)[: self.orders]
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         return {"judge_raw": [g[0] for g in generations] if generations else None}
@@ -104,8 +106,11 @@ class PairwiseSelfJudge(MultiConversationTask):
         model, label = _FaceModel(self.llm), self.llm.model_name
         if self.mode == "text":
             tokens = int(self.llm.generation_kwargs.get("max_new_tokens") or 16)
-            return TextJudge(model, max_new_tokens=tokens, model_label=label, orders=self.orders)
-        return LogitsJudge(model, model_label=label, orders=self.orders)
+            judge: Any = TextJudge(model, max_new_tokens=tokens, model_label=label, orders=self.orders)
+        else:
+            judge = LogitsJudge(model, model_label=label, orders=self.orders)
+        judge.criteria = tuple(self.criteria)
+        return judge
 
     def process(self, inputs: StepInput):  # type: ignore[override]
         rows = judge_rows(list(inputs), self.judge())
@@ -268,7 +273,7 @@ def build_steps(config: Any, llm_factory: Any, source: str) -> list[Any]:
     elif judge in ("text", "logits"):
         generation = config.generation(config.judge_max_new_tokens, temperature=0.0)
         steps.append(PairwiseSelfJudge(name="self_judge", mode=judge, input_batch_size=config.batch_size,
-                                       orders=orders,
+                                       orders=orders, criteria=list(check_criteria(config.judge_criteria)),
                                        llm=llm_factory("self_judge", generation, role="judge")))
     elif judge == "rm":
         from selfpref.models.resolve import model_label, resolve_model
