@@ -122,6 +122,7 @@ def build(
     """Generate a preference dataset with a seed paper's method on a model (default: the embedded one)."""
     from selfpref.api import build as api_build
 
+    flags: dict[str, Any]  # **-unpacked into build(): its fields are of several types
     flags = dict(model=model, reference_model=reference_model, backend=backend, base_url=base_url,
                  api_key_env=api_key_env, prompts=prompts, personas=personas,
                  num_prompts=num_prompts, seed=seed, batch_size=batch_size,

@@ -243,7 +243,7 @@ def push_folder(folder: str | os.PathLike, repo: str, *, version: str, private: 
                 created = True
                 head = {b.name: b.target_commit
                         for b in api.list_repo_refs(repo, repo_type="dataset").branches}.get("main")
-            if _committed_earlier(api, repo, head if exists else None, Path(folder)):
+            if head is not None and _committed_earlier(api, repo, head if exists else None, Path(folder)):
                 oid = head
             else:
                 info = api.upload_folder(folder_path=str(folder), repo_id=repo, repo_type="dataset",

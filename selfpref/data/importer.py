@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import collections
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -24,7 +26,7 @@ from selfpref.data.schema import make_row
 __all__ = ["BINARIZED_LAYOUTS", "Unmappable", "detect_layout", "import_rows", "read_source",
            "read_texts"]
 
-_FILE_READERS = {".parquet": pl.read_parquet, ".jsonl": pl.read_ndjson, ".json": pl.read_json,
+_FILE_READERS: dict[str, Callable[..., pl.DataFrame]] = {".parquet": pl.read_parquet, ".jsonl": pl.read_ndjson, ".json": pl.read_json,
                  ".csv": pl.read_csv}
 # Layouts whose pairs are drawn from rated answers with a seeded random choice.
 BINARIZED_LAYOUTS = ("ultrafeedback_raw", "distilabel")
@@ -93,7 +95,7 @@ def _load_hub_dataset(repo: str, revision: str | None, split: str | None, where:
             raise SelfprefError(f"--split {split!r}: {repo} has no such split ({msg})") from None
         raise SelfprefError(f"{where}: could not load it from the Hub ({msg}); pass a local file "
                             "or folder, or --split for datasets without a 'train' split") from None
-    return pl.from_arrow(ds.data.table)
+    return cast(pl.DataFrame, pl.from_arrow(ds.data.table))  # a Table gives a frame
 
 
 def read_texts(ref: str, column: str | None = None, *, flag: str = "--prompts",
@@ -139,7 +141,7 @@ def import_rows(source: pl.DataFrame, *, generator: str = "unknown", labeler: st
     if has_history:
         for r in rows:
             r.setdefault("history", [])
-    schema = {"confidence": pl.Float64}
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {"confidence": pl.Float64}
     if has_history:
         schema["history"] = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
     return pl.DataFrame(rows, schema_overrides=schema, infer_schema_length=None), dict(dropped)

@@ -117,7 +117,8 @@ def map_layout_row(row: dict[str, Any], layout: str, rng: random.Random) -> Mapp
 def map_layout_rows(frame: pl.DataFrame, layout: str,
                     rng: random.Random) -> tuple[list[Mapped], dict[str, int]]:
     """Every row of ``frame`` mapped, and the count of unmappable rows per reason."""
-    mapped, dropped = [], collections.Counter()
+    mapped: list[Mapped] = []
+    dropped: collections.Counter[str] = collections.Counter()
     for row in frame.iter_rows(named=True):
         try:
             mapped.append(map_layout_row(row, layout, rng))
@@ -179,7 +180,8 @@ def prompt_texts(frame: pl.DataFrame,
             raise SelfprefError(f"no prompt column: looked for {', '.join(PROMPT_COLUMNS)} "
                                 f"(columns: {', '.join(frame.columns)}); name one with "
                                 "--prompt-column")
-    texts, skipped = [], collections.Counter()
+    texts: list[str] = []
+    skipped: collections.Counter[str] = collections.Counter()
     for value in frame[column].to_list():
         try:
             texts.append(_prompt_text(value))

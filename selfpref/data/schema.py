@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import pyarrow as pa
@@ -58,9 +58,9 @@ def to_polars(data: Any) -> pl.DataFrame:
     if isinstance(data, pl.DataFrame):
         return data
     if isinstance(data, pa.Table):
-        return pl.from_arrow(data)
+        return cast(pl.DataFrame, pl.from_arrow(data))  # a Table gives a frame, never a Series
     if hasattr(data, "data") and hasattr(data.data, "table"):  # datasets.Dataset
-        return pl.from_arrow(data.data.table)
+        return cast(pl.DataFrame, pl.from_arrow(data.data.table))
     if isinstance(data, list):
         return pl.DataFrame(data, infer_schema_length=None)
     raise TypeError(f"cannot read a table from {type(data).__name__}")

@@ -90,7 +90,7 @@ def render(record: BuildRecord, summary: dict[str, Any], sep: dict[str, Any], pl
     if not license:
         parts.append("License: not given at build time (`other`); set one with `--license`.\n")
     parts.append("## Provenance\n")
-    prov = [["dataset version", record.version], ["fingerprint (sha256 of the parquet)", f"`{record.fingerprint}`"],
+    prov: list[list[Any]] = [["dataset version", record.version], ["fingerprint (sha256 of the parquet)", f"`{record.fingerprint}`"],
             ["created", record.created_at], ["selfpref", record.selfpref_version],
             ["seed", record.seed]]
     prov += [[f"model: {k}", f"`{v}`"] for k, v in record.models.items()]

@@ -61,7 +61,7 @@ def _plot_scores(path: Path, scores: np.ndarray, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist(scores, bins=np.linspace(0, 1, 21), color="tab:blue", edgecolor="white")
+    ax.hist(scores, bins=np.linspace(0, 1, 21).tolist(), color="tab:blue", edgecolor="white")
     ax.axvline(0.5, color="black", linestyle="--", linewidth=1)
     ax.set(xlabel="score = P(A better), mean of both orders", ylabel="prompts", title=title)
     fig.tight_layout()

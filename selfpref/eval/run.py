@@ -219,11 +219,11 @@ def generate_answers(cfg: EvalConfig, prompts: Sequence[str], files: Files, mode
     from selfpref.models import model_label
 
     decoding = cfg.decoding()
-    kwargs = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature,
+    kwargs: dict[str, Any] = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature,
               "top_p": cfg.top_p, "seed": cfg.seed}
     steer = _steer_plan(cfg, models) if cfg.steer_b else None  # checked before any generation
     sides: dict[str, tuple[list[str], dict[str, Any]]] = {}
-    written: dict[str, list[str]] = {}  # answers per resolved model
+    written: dict[tuple[str, ...], list[str]] = {}  # answers per resolved model
     for side, answers_ref, model_ref in (("a", cfg.answers_a, cfg.model_a), ("b", cfg.answers_b, cfg.model_b)):
         if answers_ref:
             answers, generator = files[side]

@@ -52,7 +52,11 @@ def fingerprint(prompts: list[str]) -> str:
 
 def _dedupe(prompts: list[str], categories: list[str] | None) -> tuple[list[str], list[str] | None, int]:
     seen: set[str] = set()
-    keep = [i for i, p in enumerate(prompts) if not (p in seen or seen.add(p))]
+    keep: list[int] = []
+    for i, p in enumerate(prompts):
+        if p not in seen:
+            seen.add(p)
+            keep.append(i)
     cats = [categories[i] for i in keep] if categories else None
     return [prompts[i] for i in keep], cats, len(prompts) - len(keep)
 
@@ -63,6 +67,8 @@ def load_prompts(ref: str | None = None, *, column: str | None = None) -> Prompt
 
     from selfpref.data.layouts import prompt_texts
 
+    categories: list[str] | None
+    skipped: dict[str, int]
     if ref is None:
         frame = pl.read_ndjson(HELDOUT)
         texts, categories, skipped = frame["prompt"].to_list(), frame["category"].to_list(), {}

@@ -85,7 +85,7 @@ class JudgeDispute(Filter):
     def _judges(self) -> list[Any]:
         from selfpref.judges import make_judge
 
-        template = {} if self.kind == "rm" else {"template": self.template}
+        template: dict[str, Any] = {} if self.kind == "rm" else {"template": self.template}
         if self._llms is not None:
             return [make_judge(self.kind, llm, model_label=f"judge-{i}", **template)
                     for i, llm in enumerate(self._llms)]

@@ -75,7 +75,9 @@ class LengthBalance(Filter):
         for i in rng.permutation(len(df)).tolist():  # random order: the kept pair is a seeded draw
             rows_by_prompt.setdefault(prompt[i], {}).setdefault(int(side[i]), []).append(i)
         keep: dict[str, int] = {}  # prompt -> the row it keeps
-        longer, shorter, both = [], [], []
+        longer: list[str] = []
+        shorter: list[str] = []
+        both: list[str] = []
         for pid, sides in rows_by_prompt.items():
             if 0 in sides:
                 keep[pid] = sides[0][0]

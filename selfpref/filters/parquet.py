@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -33,7 +34,8 @@ class ParquetRows:
         offset = 0
         for f in self.files:
             for rb in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS, columns=columns):
-                df = pl.from_arrow(pa.Table.from_batches([rb]))
+                # A Table gives a DataFrame; polars types from_arrow as frame-or-series.
+                df = cast(pl.DataFrame, pl.from_arrow(pa.Table.from_batches([rb])))
                 if alive is not None:
                     df = df.filter(pl.Series(alive[offset : offset + rb.num_rows]))
                 offset += rb.num_rows
@@ -47,7 +49,7 @@ def kept_batches(rows: ParquetRows, alive: np.ndarray) -> Iterator[pl.DataFrame]
         empty = False
         yield df
     if empty:
-        yield pl.from_arrow(rows.schema.empty_table())
+        yield cast(pl.DataFrame, pl.from_arrow(rows.schema.empty_table()))
 
 
 def write_exclusions(rows: ParquetRows, alive: np.ndarray, reason: np.ndarray, path: Path) -> int:
@@ -63,7 +65,7 @@ def write_exclusions(rows: ParquetRows, alive: np.ndarray, reason: np.ndarray, p
             writer.write_table(table.cast(writer.schema))
             written += df.height
         if writer is None:
-            df = pl.from_arrow(rows.schema.empty_table()).with_columns(pl.lit(None, pl.String).alias("filter_reason"))
+            df = cast(pl.DataFrame, pl.from_arrow(rows.schema.empty_table())).with_columns(pl.lit(None, pl.String).alias("filter_reason"))
             df.write_parquet(tmp)
         else:
             writer.close()

@@ -18,7 +18,10 @@ lengths in characters. Every figure is a percentage, None when nothing could be 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: callers pass lists or numpy arrays
+    import numpy as np
 
 LINES = {
     "consistency": "share of pairs whose two presentation orders pick the same answer (100: no "
@@ -38,8 +41,8 @@ def _pct(num: float, den: int) -> float | None:
     return 100.0 * num / den if den else None
 
 
-def bias_report(p_a_first: Sequence[float], p_a_second: Sequence[float] | None,
-                len_a: Sequence[int], len_b: Sequence[int], *,
+def bias_report(p_a_first: Sequence[float] | np.ndarray, p_a_second: Sequence[float] | np.ndarray | None,
+                len_a: Sequence[int] | np.ndarray, len_b: Sequence[int] | np.ndarray, *,
                 length_coef: float | None = None) -> dict[str, Any]:
     """Position and length figures (see the module doc); ``p_a_second`` None: one order asked."""
     n = len(p_a_first)

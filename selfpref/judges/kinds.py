@@ -33,7 +33,8 @@ Chat = list[dict[str, str]]
 
 class TextModel(Protocol):
     def generate(self, chats: Sequence[Chat], *, num_generations: int = 1, max_new_tokens: int = 128,
-                 temperature: float = 0.7, top_p: float = 1.0, seed: int | None = None) -> list[list[str]]: ...
+                 temperature: float = 0.7, top_p: float = 1.0,
+                 seed: int | None = None) -> Sequence[Sequence[str | None]]: ...
 
 
 class OptionScorer(Protocol):

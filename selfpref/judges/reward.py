@@ -65,7 +65,8 @@ class RewardJudge(PairwiseJudge):
 
     def prefer_first(self, shown: Sequence[Shown]) -> list[tuple[float, str]]:
         # Both orders of a pair hold the same two answers: score each distinct one once.
-        keys, index = [], {}
+        keys: list[tuple[str, tuple, str]] = []
+        index: dict[tuple[str, tuple, str], int] = {}
         for s in shown:
             for answer in (s.first, s.second):
                 key = (s.prompt, tuple(tuple(sorted(m.items())) for m in s.history), answer)

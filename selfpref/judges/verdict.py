@@ -155,7 +155,8 @@ def _marker_value(value: str) -> str | None:
 
 def _explicit(text: str) -> list[str]:
     """Every explicit verdict in the text (tier 1)."""
-    found = []
+    found: list[str] = []
+    m: re.Match[str] | None
     for m in _DOUBLE_BRACKET.finditer(text):
         v = m.group("v").upper()
         found.append(TIE if v in ("C", "TIE") else _option(v))
@@ -193,7 +194,7 @@ def _explicit(text: str) -> list[str]:
 # --- tiers 2 and 3: verdicts in sentences ----------------------------------------------------
 # Each rule is (pattern, how to read it): "label" for the label it names, "other" for the label
 # it names as worse, "tie" for a tie.
-_DECLARED = [
+_DECLARED_SOURCES = [
     # "Response A is better (than Response B)", "B is the better one", "A is the clear winner"
     ((rf"{_LABEL}{_POSS}\s+{_IS}{_ADV}(?i:better|superior|preferable|preferred|stronger|best|"
      r"winner|clear winner|winning (?:response|answer))\b"), "label"),
@@ -223,7 +224,7 @@ _DECLARED = [
     ((r"(?i:\bthere(?:'s| is)\s+no\s+(?:clear\s+)?(?:winner|preference|better (?:response|answer|"
      r"one))\b)"), "tie"),
 ]
-_COMPARED = [
+_COMPARED_SOURCES = [
     # "Response A is more accurate", "B is much clearer"; weaker than a declared winner.
     (rf"{_LABEL}{_POSS}\s+{_IS}{_ADV}more\s+{_QUALITY}\b", "label"),
     (rf"{_LABEL}{_POSS}\s+{_IS}{_ADV}(?i:clearer|more to the point)\b", "label"),
@@ -231,8 +232,8 @@ _COMPARED = [
      rf"(?i:better|clearer|superior|more\s+{_QUALITY})\b"), "label"),
     (rf"{_LABEL}{_POSS}\s+{_IS}{_ADV}less\s+{_QUALITY}\b", "other"),
 ]
-_DECLARED = [(re.compile(p), how) for p, how in _DECLARED]
-_COMPARED = [(re.compile(p), how) for p, how in _COMPARED]
+_DECLARED = [(re.compile(p), how) for p, how in _DECLARED_SOURCES]
+_COMPARED = [(re.compile(p), how) for p, how in _COMPARED_SOURCES]
 
 # A clause ends at punctuation or a contrast word; a sentence at . ! ? or a line break.
 _CLAUSE_END = re.compile(r"[.!?;:,\n]|\b(?i:but|however|although|though|while|whereas)\b")

@@ -253,6 +253,7 @@ def labelling_reference(cfg: IterateConfig, out: Path, t: int) -> tuple[str | No
 
 
 def _seed_model(cfg: IterateConfig, out: Path, notify: Notify) -> None:
+    assert cfg.seed_data  # called only when the loop has seed data
     target = out / "seed-model"
     if (target / "selfpref_train.json").exists():
         return

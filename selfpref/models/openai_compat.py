@@ -239,8 +239,9 @@ class OpenAICompatModel:
             body = {"messages": list(chats[i]), **fields}
             if n > 1:
                 body["n"] = n
-            if per_chat[i] is not None:  # the API's seed is a signed 64-bit integer
-                body["seed"] = (per_chat[i] if first == 0 else sample_seed(per_chat[i], first)) % 2**63
+            chat_seed = per_chat[i]
+            if chat_seed is not None:  # the API's seed is a signed 64-bit integer
+                body["seed"] = (chat_seed if first == 0 else sample_seed(chat_seed, first)) % 2**63
             choices = self._send(self.with_model(body)).get("choices") or []
             if not choices:
                 raise SelfprefError(f"{self.label}: the endpoint answered a request with no choice")
@@ -292,6 +293,7 @@ class OpenAICompatModel:
 
         def one(item: tuple[list[int], int]) -> tuple[float, int]:
             full, n_prompt = item
+            assert style  # set whenever there are items (raised above otherwise)
             response = self._send(self.with_model(completion_body(style, full)), path="completions")
             values = prompt_token_logprobs(response, style, full)
             if values is None or len(values) != len(full):

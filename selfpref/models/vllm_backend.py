@@ -36,7 +36,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from selfpref import SelfprefError
 from selfpref.models.generation import Message, chat_input_ids, option_token_ids, sample_seed
@@ -88,9 +88,9 @@ class VLLMModel:
         """Stop the engine's core (its processes hold the GPU memory), then free what is left."""
         engine, self.engine = self.engine, None
         core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
-        if hasattr(engine, "shutdown"):  # a vLLM whose LLM has its own shutdown
+        if engine is not None and hasattr(engine, "shutdown"):  # a vLLM whose LLM has its own shutdown
             engine.shutdown()
-        elif hasattr(core, "shutdown"):  # vLLM 0.33/0.34: LLM has none, its engine core has
+        elif core is not None and hasattr(core, "shutdown"):  # vLLM 0.33/0.34: LLM has none, its engine core has
             core.shutdown()
         del engine, core
         release_memory()
@@ -164,7 +164,8 @@ class VLLMModel:
                 logps[i][k] = out.prompt_logprobs[-1][option_ids[k]].logprob
         probs = []
         for row in logps:
-            top = max(row)
-            weights = [math.exp(v - top) for v in row]
+            filled = cast(list[float], row)  # every None was scored exactly just above
+            top = max(filled)
+            weights = [math.exp(v - top) for v in filled]
             probs.append([w / sum(weights) for w in weights])
         return probs

@@ -13,14 +13,14 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def snapshot(engine: Any) -> dict[str, dict[str, int]]:
+def snapshot(engine: Any) -> dict[str, dict[str, dict[str, int]]]:
     """Counters now: ``{"steps": {step: {...}}, "endpoints": {label: {...}}}``."""
-    steps = {}
+    steps: dict[str, dict[str, int]] = {}
     for step in engine.steps:
         usage = getattr(getattr(step, "llm", None), "usage", None)
         if isinstance(usage, dict):
             steps[step.name] = dict(usage)
-    endpoints = {}
+    endpoints: dict[str, dict[str, int]] = {}
     for model in engine.pool.models().values():
         if hasattr(model, "report"):
             counts = dict(model.usage)
@@ -63,10 +63,10 @@ def usage_stats(parts: Iterable[dict[str, Any] | None], reports: list[dict[str, 
         entry_caps = report.get("capabilities")
         if entry_caps:
             entry["capabilities"] = entry_caps
-    total = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
     for counts in steps.values():
         total.update({k: v for k, v in counts.items() if k in ("prompt_tokens", "completion_tokens")})
-    sent = collections.Counter()
+    sent: collections.Counter[str] = collections.Counter()
     for counts in endpoints.values():
         sent.update({k: v for k, v in counts.items() if isinstance(v, int)})
     out: dict[str, Any] = {

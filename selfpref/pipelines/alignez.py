@@ -109,7 +109,8 @@ class ConditionedAnswers(MultiConversationTask):
 
 
 def assemble(rows: list[dict[str, Any]], *, generator: str, **_: Any) -> tuple[list[dict], collections.Counter]:
-    records, dropped = [], collections.Counter()
+    records: list[dict] = []
+    dropped: collections.Counter[str] = collections.Counter()
     for row in rows:
         c, r = row.get("chosen") or "", row.get("rejected") or ""
         if stage := stage_drop(row):

@@ -155,6 +155,8 @@ class BuildConfig:
         for key, value in METHOD_DEFAULTS[self.method].items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
+        # Every method's defaults set these two, so they are never None from here on.
+        assert self.temperature is not None and self.top_p is not None
         checks = [("num_prompts", self.num_prompts >= 1, "at least 1"),
                   ("batch_size", self.batch_size >= 1, "at least 1"),
                   ("prompt_max_new_tokens", self.prompt_max_new_tokens >= 1, "at least 1"),

@@ -175,7 +175,7 @@ class Engine:
         for step in self.steps:
             self._bind(step)
             step.load()
-        self.seconds: collections.Counter = collections.Counter()  # time per step, all chunks
+        self.seconds: collections.defaultdict[str, float] = collections.defaultdict(float)  # time per step, all chunks
         self.requests: dict[str, dict[str, int]] = {}  # endpoint steps: {"sent": n, "cached": m}
 
     def _bind(self, step: Any) -> None:
@@ -186,7 +186,7 @@ class Engine:
             llm.bind(self.pool.get(llm.backend, llm.model, step=llm.step,
                                    endpoint=getattr(llm, "endpoint", "")))
         model = getattr(llm, "_backend", None)
-        if self.request_cache is not None and getattr(model, "cache", False) is None:
+        if self.request_cache is not None and model is not None and getattr(model, "cache", False) is None:
             model.cache = self.request_cache  # an endpoint's client: look up, else send and append
 
     def _cached_rows(self, step: Any, rows: list[dict[str, Any]]) -> tuple[list[str] | None, list[Any]]:

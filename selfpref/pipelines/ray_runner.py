@@ -156,7 +156,7 @@ def _check_room(config: Any, ray: Any) -> None:
                             f"needs at least {need}: {what}; lower them or add GPU nodes")
 
 
-def _lost_errors(ray: Any) -> tuple[type, ...]:
+def _lost_errors(ray: Any) -> tuple[type[BaseException], ...]:
     e = ray.exceptions
     return (e.RayActorError, e.WorkerCrashedError, e.NodeDiedError, e.ObjectLostError)
 
@@ -195,7 +195,9 @@ class _Workers:
     """The actors of one build: started (placed and constructed) or still starting."""
 
     def __init__(self, ray: Any) -> None:
-        self.ray, self.all, self.ready = ray, [], []
+        self.ray = ray
+        self.all: list[Any] = []
+        self.ready: list[Any] = []
         self.starting: dict[Any, Any] = {}  # __ray_ready__ ref -> actor not yet handed work
 
     def keep(self, actor: Any) -> None:
@@ -239,6 +241,7 @@ def _schedule(ray: Any, chunks: list, groups: list[list[int]],
     waits: dict[Any, tuple[Any, list[int] | None]] = {}
     attempts: collections.Counter = collections.Counter()
     lost, lost_errors = 0, _lost_errors(ray)
+    group: list[int] | None
     while queue or any(group is not None for _, group in waits.values()):
         while queue and idle:
             actor, group = idle.pop(0), queue.pop(0)

@@ -203,7 +203,9 @@ def run_chunks(config: BuildConfig, inputs: list[dict[str, Any]], source: str, p
         raise _log_failure(exc, parts, trace) from exc.__cause__
     finally:
         engine.close()
-    records, dropped, prompts = [], collections.Counter(), []
+    records: list[dict] = []
+    dropped: collections.Counter[str] = collections.Counter()
+    prompts: list[str] = []
     refusals: list[str] | None = []
     for path in part_path:
         data = json.loads(path.read_text())
@@ -234,7 +236,7 @@ def preflight(engine: Engine, config: BuildConfig) -> None:
     for step in sorted(engine.steps, key=lambda s: s.name != "self_judge"):
         llm = getattr(step, "llm", None)
         model = getattr(llm, "_backend", None)
-        if model is None or not hasattr(model, "probe"):
+        if llm is None or model is None or not hasattr(model, "probe"):
             continue
         judge = step.name == "self_judge" and config.judge == "logits"
         sampling = not judge and float((llm.generation_kwargs or {}).get("temperature") or 0) > 0
@@ -264,7 +266,9 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     inputs, source = build_inputs(config)
     fingerprint = config.fingerprint([json.dumps(i, sort_keys=True) for i in inputs])
     parts = output.parent / f".{output.name}.parts" / fingerprint
-    config, cache_stats, accounting = with_cache_dir(config, output), {}, {}
+    config = with_cache_dir(config, output)
+    cache_stats: dict[str, Any] = {}
+    accounting: dict[str, Any] = {}
     records, dropped, (prompts, refusals), pipeline_yaml = run_chunks(
         config, inputs, source, parts, llm_factory, progress, notify, cache_stats, accounting)
     if not records:
@@ -309,7 +313,7 @@ def build(config: BuildConfig, output: str | Path, *, name: str | None = None,
     requests = cache_stats.get("requests")
     if isinstance(requests, dict) and requests:  # what the response cache answered this run
         record.stats["usage"]["cached_requests"] = sum(int(r.get("cached", 0)) for r in requests.values())
-    extra = {"pipeline.yaml": pipeline_yaml} if pipeline_yaml else {}
+    extra: dict[str, str | bytes] = {"pipeline.yaml": pipeline_yaml} if pipeline_yaml else {}
     written = write_dataset(records_frame(records), output, record, extra_files=extra, card=card)
     shutil.rmtree(parts.parent, ignore_errors=True)
     return written

@@ -112,7 +112,7 @@ class PairwiseSelfJudge(MultiConversationTask):
         judge.criteria = tuple(self.criteria)
         return judge
 
-    def process(self, inputs: StepInput):  # type: ignore[override]
+    def process(self, inputs: StepInput):
         rows = judge_rows(list(inputs), self.judge())
         yield [{**row, "model_name": self.llm.model_name} for row in rows]
 
@@ -134,7 +134,7 @@ class RuleJudge(Step):
     def outputs(self) -> list[str]:
         return ["judge_raw", "judge_p"]
 
-    def process(self, inputs: StepInput):  # type: ignore[override]
+    def process(self, inputs: StepInput):
         judge = make_judge(self.rule, seed=self.seed, orders=self.orders)
         yield [{**row, "model_name": judge.label} for row in judge_rows(list(inputs), judge)]
 
@@ -162,7 +162,7 @@ class PanelJudgeStep(Step):
         self._models = [pool.get("reward" if kind == "rm" else self.backend, ref)
                         for kind, ref in zip(self.kinds, self.judge_models)]
 
-    def process(self, inputs: StepInput):  # type: ignore[override]
+    def process(self, inputs: StepInput):
         from selfpref.judges.panel import PanelJudge
 
         judges = [make_judge(kind, model, model_label=label, max_new_tokens=self.max_new_tokens)
@@ -191,7 +191,7 @@ class RewardModelJudge(Step):
     def bind_models(self, pool: Any) -> None:
         self._scorer = pool.get("reward", self.reward_model)
 
-    def process(self, inputs: StepInput):  # type: ignore[override]
+    def process(self, inputs: StepInput):
         judge = RewardJudge(self._scorer, model_label=self.model_id or self.reward_model,
                             orders=self.orders)
         yield [{**row, "model_name": judge.label} for row in judge_rows(list(inputs), judge)]
@@ -209,7 +209,8 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, judge: str = "text",
     judge = judge_mode or judge
     if labeler is None:
         labeler = f"self-judge:{generator}" + ("" if judge == "text" else "|logits")
-    records, dropped = [], collections.Counter()
+    records: list[dict] = []
+    dropped: collections.Counter[str] = collections.Counter()
     for row in rows:
         answers = row.get("answers") or []
         reason = row.get("drop_reason")
@@ -236,6 +237,7 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, judge: str = "text",
         if reason:
             dropped[reason] += 1
             continue
+        assert chosen_idx is not None  # no drop reason: the judge chose one
         extra: dict[str, Any] = {}
         if row.get("judge_members"):
             import json

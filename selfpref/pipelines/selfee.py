@@ -46,7 +46,7 @@ class ImplicitRewardScores(Step):
         self._policy = pool.get(self.backend, self.policy_model)
         self._reference = pool.get(self.backend, self.reference_model) if self.reference_model else None
 
-    def process(self, inputs: StepInput):  # type: ignore[override]
+    def process(self, inputs: StepInput):
         todo = [i for i, r in enumerate(inputs) if len(r.get("answers") or []) == 2
                 and all(a.strip() for a in r["answers"])]
         prompts = [[{"role": "user", "content": inputs[i]["prompt"]}] for i in todo for _ in (0, 1)]
@@ -63,7 +63,8 @@ class ImplicitRewardScores(Step):
 
 def assemble(rows: list[dict[str, Any]], *, generator: str, beta: float = 0.1,
              reference: str | None = None, **_: Any) -> tuple[list[dict], collections.Counter]:
-    records, dropped = [], collections.Counter()
+    records: list[dict] = []
+    dropped: collections.Counter[str] = collections.Counter()
     labeler = f"logit-reward:{generator}|{reference or 'reference-free'}"
     for row in rows:
         answers = row.get("answers") or []

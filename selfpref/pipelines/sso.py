@@ -104,7 +104,8 @@ class PrincipledAnswers(MultiConversationTask):
 
 
 def assemble(rows: list[dict[str, Any]], *, generator: str, **_: Any) -> tuple[list[dict], collections.Counter]:
-    records, dropped = [], collections.Counter()
+    records: list[dict] = []
+    dropped: collections.Counter[str] = collections.Counter()
     for row in rows:
         c, r, o = row.get("chosen") or "", row.get("rejected") or "", row.get("original") or ""
         if stage := stage_drop(row):
@@ -126,8 +127,8 @@ def assemble(rows: list[dict[str, Any]], *, generator: str, **_: Any) -> tuple[l
 
 def build_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The build's ``feature_source`` counts over its pairs, and the sentence the card uses."""
-    counts = collections.Counter(r.get("feature_source") for r in records)
-    counts = {k: counts.get(k, 0) for k in ("allocated", "random")}
+    found = collections.Counter(r.get("feature_source") for r in records)
+    counts = {k: found.get(k, 0) for k in ("allocated", "random")}
     return {"feature_source": counts, "feature_allocation": feature_source_share(counts)}
 
 

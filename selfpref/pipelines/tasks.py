@@ -39,7 +39,7 @@ class MultiConversationTask(Task):
     def format_output(self, output: str | None, input: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.parse(input or {}, [[output]])
 
-    def process(self, inputs: StepInput):  # type: ignore[override]
+    def process(self, inputs: StepInput):
         per_row = [self.conversations(row) for row in inputs]
         flat = [chat for chats in per_row for chat in chats]
         # A row's ``draw`` (an intended repeat of the same conversation) goes into its seeds;

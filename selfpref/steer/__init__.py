@@ -121,10 +121,10 @@ def load_directions(path: str | Path | Directions, model: Any, *, name: str | Pa
     """The directions (a file or already read), checked against ``model``'s hidden size;
     ``name`` is the file the error names when ``path`` is an object already read."""
     directions = path if isinstance(path, Directions) else read_directions(path)
-    name = name if name is not None else path
+    shown = name if name is not None else path
     hidden = model.config.hidden_size
     if directions.theta_help.shape[-1] != hidden:
-        raise SelfprefError(f"--directions {name} were fit on a model with hidden size "
+        raise SelfprefError(f"--directions {shown} were fit on a model with hidden size "
                             f"{directions.theta_help.shape[-1]}, this model has {hidden}: fit them "
                             "again with `selfpref steer fit --model` on this model")
     return directions
@@ -165,8 +165,8 @@ def generate(directions_path: str | Path, prompts: Sequence[str], *, model: str 
     else:
         used = _prompt_format(tokenizer, prompt_format)
     chats = query_chats(prompts, used)
-    kwargs = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
-                  prompt_format=used)
+    kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                                  prompt_format=used)
 
     def answer(texts: list[list[str]]) -> list[str]:
         return [t[0].split(NEXT_QUERY, 1)[0].strip() if used == "completion" else t[0] for t in texts]

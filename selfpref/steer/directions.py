@@ -163,7 +163,8 @@ def ccs_losses(help_: Any, harm: Any, *, folds: int | None = None, restarts: int
     n = pos.shape[0]
     generator = torch.Generator().manual_seed(seed)
     k = min(5, n // 2) if folds is None else folds
-    options = dict(restarts=restarts, steps=steps, lr=lr, weight_decay=weight_decay, generator=generator)
+    options: dict[str, Any] = dict(restarts=restarts, steps=steps, lr=lr, weight_decay=weight_decay,
+                                   generator=generator)
     if k < 2:
         return _ccs_probe(pos, neg, pos, neg, **options).float()
     order = torch.randperm(n, generator=generator)
@@ -195,17 +196,17 @@ def select_layers(losses: Sequence[float], rule: str = "running-mean") -> list[i
     """
     if rule not in LAYER_RULES:
         raise ValueError(f"unknown layer rule {rule!r}: use one of {', '.join(LAYER_RULES)}")
-    losses = np.asarray(losses, dtype=float)
-    order = np.argsort(losses, kind="stable")
+    values = np.asarray(losses, dtype=float)
+    order = np.argsort(values, kind="stable")
     n = len(order)
     if rule == "a4-pseudocode":
         if n < 3:  # np.argmax of an empty diff raises in the pseudocode
             return []
-        running = np.cumsum(losses[order])[: n - 1] / np.arange(1, n)
+        running = np.cumsum(values[order])[: n - 1] / np.arange(1, n)
         return sorted(int(i) for i in order[: int(np.argmax(np.diff(running)))])
     if n < 3:
         return sorted(int(i) for i in order[:1])
-    running = np.cumsum(losses[order]) / np.arange(1, n + 1)
+    running = np.cumsum(values[order]) / np.arange(1, n + 1)
     stop = int(np.argmax(np.diff(running)))  # adding sorted layer stop+1 raises the mean most
     return sorted(int(i) for i in order[: stop + 1])
 

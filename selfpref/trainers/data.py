@@ -103,7 +103,8 @@ def drop_untrainable(examples: list[dict[str, Any]], tokenizer: Any, method: str
     if method in ("dpo", "ipo", "selfee", "simpo", "orpo") and getattr(config, "truncation_mode", "keep_start") == "keep_end":
         return examples, {}
     contexts = ("prompt", "pos_prompt", "neg_prompt") if method == "sso" else ("prompt",)
-    kept, dropped = [], Counter()
+    kept: list[dict[str, Any]] = []
+    dropped: Counter[str] = Counter()
     for ex in examples:
         if method == "rm":
             if any(len(chat_ids(tokenizer, ex["prompt"] + ex[side])) > max_length

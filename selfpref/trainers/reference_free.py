@@ -15,7 +15,7 @@ logging. Only the public ``compute_loss`` is overridden; it calls the pure ``sim
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from trl import DPOTrainer
@@ -23,9 +23,15 @@ from trl import DPOTrainer
 from selfpref.trainers.logps import token_logps
 from selfpref.trainers.losses import orpo_log_odds_ratio, orpo_loss, simpo_loss
 
+if TYPE_CHECKING:
+    from selfpref.trainers.configs import ORPOConfig, SimPOConfig
+
 
 class ReferenceFreeTrainer(DPOTrainer):
     """DPOTrainer that builds and runs no reference model; subclasses define ``compute_loss``."""
+
+    # TRL types it Optional; Trainer.__init__ always sets it.
+    model: torch.nn.Module
 
     def __init__(self, model: Any, args: Any, train_dataset: Any, processing_class: Any,
                  **kwargs: Any) -> None:
@@ -60,6 +66,8 @@ class ReferenceFreeTrainer(DPOTrainer):
 class SimPOTrainer(ReferenceFreeTrainer):
     """SimPO (SAO Eq. 5-7); ``args`` is a ``SimPOConfig`` (beta, simpo_gamma, label_smoothing)."""
 
+    args: SimPOConfig  # TRL types it TrainingArguments
+
     def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
         completion = inputs["completion_mask"]
@@ -82,6 +90,8 @@ class ORPOTrainer(ReferenceFreeTrainer):
     prompt's with ``orpo_prompt_loss``), as the authors' code and TRL's ORPOTrainer take it; L_OR
     uses each answer's average log-prob. One forward scores both.
     """
+
+    args: ORPOConfig  # TRL types it TrainingArguments
 
     def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:

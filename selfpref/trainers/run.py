@@ -62,10 +62,11 @@ def make_trainer(method: str, config: Any, train_dataset: Any, model_ref: str, t
     from selfpref.trainers.selfee import SelfeeTrainer
     from selfpref.trainers.sso import SSOTrainer
 
-    cls = {"dpo": DPOTrainer, "ipo": DPOTrainer, "sso": SSOTrainer, "selfee": SelfeeTrainer}[method]
+    trainer_cls: type[DPOTrainer] = {"dpo": DPOTrainer, "ipo": DPOTrainer, "sso": SSOTrainer,
+                                     "selfee": SelfeeTrainer}[method]
     # A separate copy as reference: a model built from a config has no name to reload it by.
     ref = _load_causal(reference_model or model_ref)
-    return cls(_load_causal(model_ref), ref, args=config, train_dataset=train_dataset,
+    return trainer_cls(_load_causal(model_ref), ref, args=config, train_dataset=train_dataset,
                processing_class=tokenizer)
 
 

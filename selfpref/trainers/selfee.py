@@ -9,12 +9,17 @@ The extrapolated logits come from the same two forward passes DPO makes (policy 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from trl import DPOTrainer
 
 from selfpref.trainers.losses import extrapolated_logps, selfee_confidence, selfee_refined_loss
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from selfpref.trainers.configs import SelfeeConfig
 
 
 class NoiseDetector:
@@ -37,6 +42,12 @@ class NoiseDetector:
 
 class SelfeeTrainer(DPOTrainer):
     """DPOTrainer whose loss is SELFEE's Eq. 10; ``args`` is a ``SelfeeConfig``."""
+
+    # TRL types these TrainingArguments and Optional; Trainer.__init__ sets them (ref_model is
+    # checked below).
+    args: SelfeeConfig
+    model: torch.nn.Module
+    ref_model: PreTrainedModel
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -10,7 +10,7 @@ batch size 1, any batch size is correct here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from datasets import Dataset
@@ -21,6 +21,9 @@ from selfpref.models.padding import pad
 from selfpref.trainers.data import completion_ids
 from selfpref.trainers.logps import completion_logps_by_group
 from selfpref.trainers.losses import SSOLogps, sso_loss, sso_weight
+
+if TYPE_CHECKING:
+    from selfpref.trainers.configs import SSOConfig
 
 # kind (an SSOLogps field) -> (prompt column, completion column)
 SEQUENCES = {
@@ -93,6 +96,10 @@ def _by_kind(values: torch.Tensor, kinds: tuple[str, ...]) -> SSOLogps:
 
 class SSOTrainer(DPOTrainer):
     """DPOTrainer whose loss is SSO's; ``args`` is an ``SSOConfig``."""
+
+    # TRL types these TrainingArguments and Optional; Trainer.__init__ sets them, to this config.
+    args: SSOConfig
+    model: torch.nn.Module
 
     def __init__(self, model: Any, ref_model: Any, args: Any, train_dataset: Dataset,
                  processing_class: Any, **kwargs: Any) -> None:
