@@ -97,7 +97,8 @@ class PairwiseSelfJudge(MultiConversationTask):
     def conversations(self, row: dict[str, Any]) -> list[Chat]:
         if not _needs_judging(row):
             return []
-        return both_orders(row["prompt"], *row["answers"], criteria=self.criteria)[: self.orders]
+        first, second = row["answers"]
+        return both_orders(row["prompt"], first, second, criteria=self.criteria)[: self.orders]
 
     def parse(self, row: dict[str, Any], generations: list[list[str | None]]) -> dict[str, Any]:
         return {"judge_raw": [g[0] for g in generations] if generations else None}
