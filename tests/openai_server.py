@@ -122,9 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve() -> Iterator[tuple[ThreadingHTTPServer, str]]:
-    """(server, its /v1 URL) while the block runs."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+def serve(handler: type = _Handler) -> Iterator[tuple[ThreadingHTTPServer, str]]:
+    """(server, its /v1 URL) while the block runs; ``handler`` a subclass of the fake's."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.requests, server.max_choices, server.scorer, server.prompt_logprobs = [], None, None, None
     server.samplers = set()  # more model names that answer as ``sampler``
     thread = threading.Thread(target=server.serve_forever, daemon=True)

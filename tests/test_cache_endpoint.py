@@ -10,13 +10,12 @@ import subprocess
 import sys
 import threading
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
 
 import polars as pl
 
 from selfpref.data.refs import read_dataset
 from selfpref.models.request_cache import REQUESTS_FILE, read_jsonl_index, request_key
-from tests.openai_server import SECRET, _Handler, work
+from tests.openai_server import SECRET, _Handler, serve, work
 
 CANARY = SECRET  # the key the build reads from the environment; it must appear in no cache file
 PROMPTS = 6  # one chunk: 6 answer requests (n=2), then 12 judge requests (both orders)
@@ -48,16 +47,9 @@ class _KillingHandler(_Handler):
 
 @contextmanager
 def _serve(kill_at=0):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _KillingHandler)
-    server.requests, server.lock, server.seen, server.kill_at, server.child = [], threading.Lock(), 0, kill_at, None
-    server.max_choices, server.scorer, server.prompt_logprobs, server.samplers = None, None, None, set()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_KillingHandler) as (server, url):
+        server.lock, server.seen, server.kill_at, server.child = threading.Lock(), 0, kill_at, None
+        yield server, url
 
 
 def _config(tmp_path, url, **extra):
