@@ -57,3 +57,20 @@ def test_a_build_without_a_criterion_records_it(tmp_path):
     df, record = read_dataset(tmp_path / "out")
     assert df.height == 2 and record.parameters["judge_criteria"] == "relevance,clarity"
     assert "completeness" not in (tmp_path / "out" / "pipeline.yaml").read_text().split("criteria")[1][:80]
+
+
+def test_a_judged_builds_bias_report_has_the_lc_length_coefficient():
+    """The card's length line: the LC fit's coefficient, > 0 for a judge that favours length."""
+    from selfpref.pipelines.sao import build_stats
+
+    def row(chosen_len, rejected_len, p):
+        return {"chosen": "x" * chosen_len, "rejected": "y" * rejected_len, "judge_consistent": True,
+                "judge_p_chosen": [p, p]}
+
+    # the more the chosen answer is longer, the surer the judge: a length-driven judge
+    likes_length = [row(100 + d, 100, 0.5 + d / 250) for d in (10, 40, 80, 120)] + \
+                   [row(100, 100 + d, 0.55) for d in (10, 40)]
+    coef = build_stats(likes_length)["judge_bias"]["length_coef"]
+    assert coef is not None and coef > 0
+    indifferent = [row(100 + d, 100, 0.7) for d in (10, 40, 80)] + [row(100, 100 + d, 0.7) for d in (10, 40, 80)]
+    assert abs(build_stats(indifferent)["judge_bias"]["length_coef"]) < 1e-9

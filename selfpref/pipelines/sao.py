@@ -303,10 +303,16 @@ def build_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     p = [r["judge_p_chosen"] for r in rows]
     one_order = all(r.get("judge_consistent") is None for r in rows)
-    out = bias_report([x[0] for x in p], None if one_order else [x[1] for x in p],
-                      [len(r["chosen"]) for r in rows], [len(r["rejected"]) for r in rows])
+    from selfpref.judges.lengthfit import length_fit
+
+    len_c, len_r = [len(r["chosen"]) for r in rows], [len(r["rejected"]) for r in rows]
+    # the LC fit's length coefficient, oriented to the chosen answer (b > 0: the longer one wins more)
+    scores = [x[0] if one_order else (x[0] + x[1]) / 2 for x in p]
+    coef = length_fit(scores, len_c, len_r).length_coef if len(rows) > 1 else None
+    out = bias_report([x[0] for x in p], None if one_order else [x[1] for x in p], len_c, len_r,
+                      length_coef=coef)
     panels = [json.loads(r["judge_panel"]) for r in rows if r.get("judge_panel")]
     if panels and len(panels) == len(rows):
-        scores = {k: [(v[k][0] + v[k][1]) / 2 for v in panels] for k in panels[0]}
-        out["panel"] = agreement_report(scores, [(x[0] + x[1]) / 2 for x in p])
+        by_member = {k: [(v[k][0] + v[k][1]) / 2 for v in panels] for k in panels[0]}
+        out["panel"] = agreement_report(by_member, [(x[0] + x[1]) / 2 for x in p])
     return {"judge_bias": out}
