@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,10 +107,6 @@ class EvalResult:
         s = self.summary
         return (f"EvalResult({str(self.path)!r}, n={s.get('n')}, win_rate={s.get('win_rate')}, "
                 f"lc_win_rate={s.get('lc_win_rate')}, judge_consistency={s.get('judge_consistency')})")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The typer app and what the command modules share: consoles, list flags, card and push helpers.
+"""The typer app and what the command modules share: consoles, range and list flags, the command line.
 
 Command modules import this module; it imports none of them (they register on ``app`` when
 ``selfpref.cli`` loads them), so the CLI has no import cycle.
@@ -9,14 +9,13 @@ from __future__ import annotations
 import re
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
 from selfpref import SelfprefError
-from selfpref.api.checks import check_models, check_push_target, prepare_output  # noqa: F401  (re-exported for the command modules)
+from selfpref.api.checks import check_models  # noqa: F401  (re-exported: `ask` checks its --model)
 
 # typer >= 0.2x vendors click (typer._click): its exceptions are that module's classes, not the
 # `click` package's (an `except click.UsageError` never catches them).
@@ -69,11 +68,6 @@ def out(text: str) -> None:
     console.out(text, highlight=False)
 
 
-def check_output(folder: Path, overwrite: bool, flag: str = "--output") -> None:
-    """The library's output check (``selfpref.api.checks.prepare_output``)."""
-    prepare_output(folder, overwrite, flag)
-
-
 OVERWRITE_HELP = "Replace what is at --output (a dataset, or any file or folder: its contents are deleted)."
 
 
@@ -92,18 +86,3 @@ def command_line() -> str:
     """The command as typed, with any credentials in URLs masked (keys only ever come from env)."""
     words = ["selfpref", *sys.argv[1:]]
     return re.sub(r"://[^/@\s]+@", "://***@", " ".join(shlex.quote(w) for w in words))
-
-
-def card_hook(license: str | None, separability: bool = True) -> Any:
-    """The data-card writer that dataset writes call before the folder is renamed into place."""
-    from selfpref.datacards import card_writer
-
-    return card_writer(license=license, separability=separability)
-
-
-def push_and_report(folder: Path, repo: str, version: str, private: bool = False) -> None:
-    """Push a dataset folder as ``repo@v<version>`` and say where it went."""
-    from selfpref.data.hub import push_folder
-
-    url = push_folder(folder, repo, version=version, private=private)
-    console.print(f"pushed {folder} as {repo}@v{version}: {url}")

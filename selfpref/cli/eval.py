@@ -9,7 +9,6 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from selfpref import SelfprefError
 from selfpref.api.help import field_help
 from selfpref.cli.app import app, command_line, console, number_list, out
 from selfpref.eval.run import EvalConfig
@@ -59,10 +58,7 @@ def evaluate(
     if ctx.invoked_subcommand is not None:
         return
     from selfpref.api import evaluate as api_evaluate
-    from selfpref.judges import check_aspects
 
-    if output is None:
-        raise SelfprefError("--output DIR: say where to write the evaluation")
     s = api_evaluate(
         output, notify=console.print, command=command_line(), model_a=model_a, model_b=model_b,
         answers_a=answers_a, answers_b=answers_b, steer_b=steer_b,
@@ -71,7 +67,7 @@ def evaluate(
         temperature=temperature, top_p=top_p, batch_size=batch_size, judge=judge,
         judge_model=judge_model, judge_base_url=judge_base_url,
         judge_api_key_env=judge_api_key_env, judge_backend=judge_backend,
-        judge_max_new_tokens=judge_max_new_tokens, aspects=list(check_aspects(aspects)) or None,
+        judge_max_new_tokens=judge_max_new_tokens, aspects=aspects,
         seed=seed, bootstrap=bootstrap, no_cache=no_cache, cache_dir=cache_dir, panel=panel,
         max_concurrency=max_concurrency, max_retries=max_retries,
         request_timeout=request_timeout).summary
