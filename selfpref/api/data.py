@@ -11,8 +11,6 @@ from selfpref.api.checks import check_push_target, prepare_output
 from selfpref.api.handles import Dataset
 from selfpref.data.funnel import funnel_text
 
-LAYOUTS = ("auto", "trl", "hh", "sharegpt", "openai", "ultrafeedback_raw", "distilabel")
-
 
 def load(ref: str | Path) -> Dataset:
     """A dataset folder, Hub id or ``id@version`` as a :class:`Dataset` (a Hub revision is
@@ -59,10 +57,11 @@ def import_data(ref: str, output: str | Path, *, split: str | None = None, layou
         notify: where the summary lines go (``None``: nowhere).
     """
     from selfpref.data.importer import BINARIZED_LAYOUTS, detect_layout, import_rows, read_source
+    from selfpref.data.layouts import LAYOUTS
     from selfpref.data.store import BuildRecord, parse_version, write_dataset
 
-    if layout not in LAYOUTS:
-        raise SelfprefError(f"--layout {layout!r}: use one of {', '.join(LAYOUTS)}")
+    if layout != "auto" and layout not in LAYOUTS:
+        raise SelfprefError(f"--layout {layout!r}: use one of auto, {', '.join(LAYOUTS)}")
     parse_version(version)
     out = prepare_output(output, overwrite)
     source = read_source(ref, split)

@@ -72,8 +72,7 @@ def filter(ref: str | Path, output: str | Path, steps: Iterable[Any] | None = No
     unknown = sorted(set(options) - set(FILTER_OPTIONS))
     if unknown:
         raise SelfprefError(f"unknown filter option '{unknown[0]}' (options: {', '.join(FILTER_OPTIONS)})")
-    opts = {"dedup_field": "prompt", "threshold": 0.8, "ngram": 5, "seed": 0,
-            "onpolicy_model": None, "judge": "logits"}
+    opts: dict[str, Any] = {}  # unset options take make_filter's defaults
     if recipe:
         if given:
             raise SelfprefError(f"--config {recipe} lists the filters: give them there or as flags "
