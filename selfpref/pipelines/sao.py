@@ -118,14 +118,10 @@ class PairwiseSelfJudge(MultiConversationTask):
         yield [{**row, "model_name": self.llm.model_name} for row in rows]
 
 
-class RuleJudge(Step):
-    """SAO Table 6's baselines through the judges layer, no model: ``rule='length'`` (the shorter
-    answer wins; equal lengths tie), ``'length:longer'``, or ``'random'`` (a coin per pair from
-    ``seed`` and the pair itself, so the pick does not depend on chunk, batch or order)."""
-
-    rule: str = "length"
-    seed: int = 0
-    orders: int = 2
+class JudgeStep(Step):
+    """A step that labels each pair with the judge ``judge()`` makes (a rule, a panel, a reward
+    model), the rows named after the judge; the self-judge above is a Task instead, because it
+    generates through the build's LLM."""
 
     @property
     def inputs(self) -> list[str]:
@@ -135,12 +131,28 @@ class RuleJudge(Step):
     def outputs(self) -> list[str]:
         return ["judge_raw", "judge_p"]
 
+    def judge(self) -> Any:
+        raise NotImplementedError
+
     def process(self, inputs: StepInput):
-        judge = make_judge(self.rule, seed=self.seed, orders=self.orders)
+        judge = self.judge()
         yield [{**row, "model_name": judge.label} for row in judge_rows(list(inputs), judge)]
 
 
-class PanelJudgeStep(Step):
+class RuleJudge(JudgeStep):
+    """SAO Table 6's baselines through the judges layer, no model: ``rule='length'`` (the shorter
+    answer wins; equal lengths tie), ``'length:longer'``, or ``'random'`` (a coin per pair from
+    ``seed`` and the pair itself, so the pick does not depend on chunk, batch or order)."""
+
+    rule: str = "length"
+    seed: int = 0
+    orders: int = 2
+
+    def judge(self) -> Any:
+        return make_judge(self.rule, seed=self.seed, orders=self.orders)
+
+
+class PanelJudgeStep(JudgeStep):
     """A panel of judge models (several ``--judge-model``), each loaded once through the build's
     pool and asked in both orders; ``rule`` combines them (`selfpref.judges.panel`)."""
 
@@ -152,10 +164,6 @@ class PanelJudgeStep(Step):
     max_new_tokens: int = 16
 
     @property
-    def inputs(self) -> list[str]:
-        return ["prompt", "answers"]
-
-    @property
     def outputs(self) -> list[str]:
         return ["judge_raw", "judge_p", "judge_members"]
 
@@ -163,16 +171,15 @@ class PanelJudgeStep(Step):
         self._models = [pool.get("reward" if kind == "rm" else self.backend, ref)
                         for kind, ref in zip(self.kinds, self.judge_models)]
 
-    def process(self, inputs: StepInput):
+    def judge(self) -> Any:
         from selfpref.judges.panel import PanelJudge
 
         judges = [make_judge(kind, model, model_label=label, max_new_tokens=self.max_new_tokens)
                   for kind, model, label in zip(self.kinds, self._models, self.labels)]
-        judge = PanelJudge(judges, self.rule)
-        yield [{**row, "model_name": judge.label} for row in judge_rows(list(inputs), judge)]
+        return PanelJudge(judges, self.rule)
 
 
-class RewardModelJudge(Step):
+class RewardModelJudge(JudgeStep):
     """``--judge rm``: a reward model (``reward_model``, loaded once per build through the pool)
     scores each answer; P(answers[0] better) = sigmoid(r_0 - r_1), the raw rewards in
     ``judge_raw``."""
@@ -181,21 +188,12 @@ class RewardModelJudge(Step):
     model_id: str = ""
     orders: int = 2
 
-    @property
-    def inputs(self) -> list[str]:
-        return ["prompt", "answers"]
-
-    @property
-    def outputs(self) -> list[str]:
-        return ["judge_raw", "judge_p"]
-
     def bind_models(self, pool: Any) -> None:
         self._scorer = pool.get("reward", self.reward_model)
 
-    def process(self, inputs: StepInput):
-        judge = RewardJudge(self._scorer, model_label=self.model_id or self.reward_model,
-                            orders=self.orders)
-        yield [{**row, "model_name": judge.label} for row in judge_rows(list(inputs), judge)]
+    def judge(self) -> Any:
+        return RewardJudge(self._scorer, model_label=self.model_id or self.reward_model,
+                           orders=self.orders)
 
 
 def assemble(rows: list[dict[str, Any]], *, generator: str, judge: str = "text",
