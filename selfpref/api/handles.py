@@ -61,11 +61,19 @@ class Dataset:
 
 
 @dataclass
-class TrainedModel:
-    """A model folder written by ``selfpref.train``, with its run summary (``selfpref_train.json``)."""
+class FolderResult:
+    """A folder a command wrote and the JSON summary it wrote there; ``result["key"]`` reads it."""
 
     path: Path
     summary: dict[str, Any] = field(repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.summary[key]
+
+
+@dataclass(repr=False)
+class TrainedModel(FolderResult):
+    """A model folder written by ``selfpref.train``, with its run summary (``selfpref_train.json``)."""
 
     @property
     def train_loss(self) -> float:
@@ -79,15 +87,9 @@ class TrainedModel:
         return str(self.path)
 
 
-@dataclass
-class EvalResult:
+@dataclass(repr=False)
+class EvalResult(FolderResult):
     """An evaluation folder written by ``selfpref.evaluate``, with ``eval.json``'s content."""
-
-    path: Path
-    summary: dict[str, Any] = field(repr=False)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.summary[key]
 
     @property
     def win_rate(self) -> float | None:
@@ -128,15 +130,9 @@ class LoopResult:
         return f"LoopResult({str(self.path)!r}, iterations={len(self.rows)}, model={self.model!r})"
 
 
-@dataclass
-class JudgeCheckResult:
+@dataclass(repr=False)
+class JudgeCheckResult(FolderResult):
     """A judge-check folder written by ``selfpref.judge_check``, with judge_check.json's content."""
-
-    path: Path
-    summary: dict[str, Any] = field(repr=False)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.summary[key]
 
     @property
     def accuracy(self) -> float | None:
