@@ -60,7 +60,7 @@ def _config(tmp_path, url, **extra):
 
 
 def _keys(url, server):
-    return [request_key(url, body) for _, body in work(server.requests)]
+    return [request_key(f"{url}/chat/completions", body) for _, body in work(server.requests)]
 
 
 def _no_secret_in(folder):
@@ -79,7 +79,7 @@ def test_killed_mid_chunk_resends_only_uncached_requests(tmp_path, monkeypatch):
     with _serve() as (server, url):  # the uninterrupted build, no cache: what a build sends
         build(BuildConfig(**_config(tmp_path, url, no_cache=True)), tmp_path / "reference")
         bodies = [body for _, body in work(server.requests)]
-    assert len(bodies) == len({request_key(url, b) for b in bodies}) == 3 * PROMPTS
+    assert len(bodies) == len({request_key(f"{url}/chat/completions", b) for b in bodies}) == 3 * PROMPTS
     assert not (tmp_path / ".selfpref-cache").exists()  # --no-cache writes nothing either
     expected, _ = read_dataset(tmp_path / "reference")
 
@@ -92,7 +92,7 @@ def test_killed_mid_chunk_resends_only_uncached_requests(tmp_path, monkeypatch):
                                  stderr=subprocess.STDOUT, text=True,
                                  env={**os.environ, "SELFPREF_CANARY_KEY": CANARY})
         server.child = child.pid
-        every = {request_key(url, b) for b in bodies}  # the same requests to this server
+        every = {request_key(f"{url}/chat/completions", b) for b in bodies}  # the same requests to this server
         log = child.communicate(timeout=300)[0]
         assert child.returncode == -signal.SIGKILL, log[-2000:]
         assert not list(tmp_path.glob(".out.parts/*/part-*.json"))  # the chunk was not finished

@@ -151,8 +151,7 @@ class OpenAICompatModel:
         The capability probe (``endpoint_probe``) goes around it: it asks what the server does now."""
         if self.cache is None:
             return self._send_uncached(request, path=path)
-        url = self.base_url if path == "chat/completions" else f"{self.base_url}/{path}"
-        return self.cache.fetch(url, request,
+        return self.cache.fetch(f"{self.base_url}/{path}", request,
                                 lambda body: self._send_uncached(body, path=path))
 
     def _send_uncached(self, request: dict[str, Any], *, path: str = "chat/completions") -> dict[str, Any]:
