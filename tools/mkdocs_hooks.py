@@ -1,5 +1,6 @@
-"""mkdocs hook: a page holding ``<!-- cli-reference -->`` gets the CLI reference, generated from
-the typer app at build time, so the reference can never drift from the commands."""
+"""mkdocs hook: generated reference, so it can never drift from the code. A page holding
+``<!-- cli-reference -->`` gets the CLI reference (from the typer app), ``<!-- recipes-reference -->``
+the shipped recipes, ``<!-- config-fields: module.Class -->`` a config dataclass's fields and help."""
 
 from __future__ import annotations
 
@@ -57,12 +58,6 @@ def cli_reference() -> str:
     return "\n".join(lines)
 
 
-def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    if MARKER in markdown:
-        return markdown.replace(MARKER, cli_reference())
-    return markdown
-
-
 RECIPES_MARKER = "<!-- recipes-reference -->"
 
 
@@ -84,16 +79,6 @@ def recipes_reference() -> str:
                          f"| {_escape(comment)} |")
         lines.append("")
     return "\n".join(lines)
-
-
-_cli_on_page_markdown = on_page_markdown
-
-
-def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    markdown = _cli_on_page_markdown(markdown, page, config, files)
-    if RECIPES_MARKER in markdown:
-        markdown = markdown.replace(RECIPES_MARKER, recipes_reference())
-    return markdown
 
 
 CONFIG_MARKER = re.compile(r"<!-- config-fields: ([\w.]+) -->")
@@ -118,9 +103,10 @@ def config_fields(path: str) -> str:
     return "\n".join(rows) + "\n"
 
 
-_recipes_on_page_markdown = on_page_markdown
-
-
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    markdown = _recipes_on_page_markdown(markdown, page, config, files)
+    """Each marker replaced by what it names, generated now."""
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, cli_reference())
+    if RECIPES_MARKER in markdown:
+        markdown = markdown.replace(RECIPES_MARKER, recipes_reference())
     return CONFIG_MARKER.sub(lambda m: config_fields(m.group(1)), markdown)
